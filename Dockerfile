@@ -1,0 +1,28 @@
+# ers-bridge container image: multi-stage, current Node LTS, production dependencies only, non-root, works with a
+# read-only root filesystem (nothing is written at run time; logs go to stdout). Mount rules and keys:
+#   docker run -p 8080:8080 -v $PWD/rules:/app/rules:ro -v /secure/keys:/run/secrets:ro \
+#     -e ERS_INT_API_KEY=... ers-bridge serve --rules rules/int.yaml --host 0.0.0.0
+FROM node:26-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:26-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY rules ./rules
+COPY schema ./schema
+COPY fixtures ./fixtures
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/ers-bridge.js"]
+CMD ["serve", "--host", "0.0.0.0"]
