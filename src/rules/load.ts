@@ -1,0 +1,71 @@
+/**
+ * Loading and validating rules files. Every error names the file, the path inside it and what was expected, in one
+ * line, so that `ers-bridge rules check` and a failed reload say exactly what to fix.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { type Rules, RulesSchema } from './schema.js';
+
+export class RulesError extends Error {
+  constructor(
+    readonly file: string,
+    readonly fieldPath: string,
+    readonly expected: string,
+  ) {
+    super(`${file}: ${fieldPath || '(top level)'}: ${expected}`);
+    this.name = 'RulesError';
+  }
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path
+    .map((p, i) => {
+      const s = String(p);
+      if (typeof p === 'number') return `[${s}]`;
+      const safe = /^[A-Za-z_$][\w$]*$/.test(s) ? s : JSON.stringify(s);
+      return i === 0 ? safe : `.${safe}`;
+    })
+    .join('');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: expected only the fields the schema defines (see schema/rules.schema.json)`;
+  }
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
+    return `missing: expected ${issue.expected}`;
+  }
+  return issue.message.startsWith('expected') ? issue.message : `expected ${issue.message}`;
+}
+
+/** Parses and validates rules text. Throws RulesError on the first problem. */
+export function parseRules(text: string, file: string): Rules {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const line = err.linePos?.[0];
+    throw new RulesError(
+      file,
+      line ? `line ${line.line}, column ${line.col}` : '',
+      `expected valid YAML (${err.code})`,
+    );
+  }
+  const data: unknown = doc.toJS();
+  const parsed = RulesSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new RulesError(file, formatPath(issue.path), describeIssue(issue));
+  }
+  return parsed.data;
+}
+
+export async function loadRulesFile(file: string): Promise<Rules> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new RulesError(file, '', `expected a readable rules file (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseRules(text, file);
+}

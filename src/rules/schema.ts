@@ -1,0 +1,187 @@
+/**
+ * The rules file schema: one YAML file per environment. This zod schema is the single source of truth; the JSON
+ * Schema published for editors (schema/rules.schema.json) is generated from it by `npm run schema`.
+ */
+import { z } from 'zod';
+import { ALL_CODES, BUSINESS_FUNCTIONS } from '../legacy/endpoints.js';
+
+/** A reference to a secret: `env:NAME` (an environment variable) or `file:/path` (a file's contents). */
+export const SecretRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: 'expected a secret reference "env:NAME" or "file:/path" (secrets are never written in rules files)',
+  })
+  .describe('A secret reference: env:NAME or file:/path. Literal secrets are refused.');
+
+const httpsOrLoopbackUrl = (what: string) =>
+  z
+    .string()
+    .refine(
+      (s) => {
+        try {
+          const u = new URL(s);
+          if (u.protocol === 'https:') return true;
+          return (
+            u.protocol === 'http:' &&
+            (u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]')
+          );
+        } catch {
+          return false;
+        }
+      },
+      {
+        message: `expected ${what} as an https:// URL (plain http:// is allowed only for 127.0.0.1, localhost or [::1])`,
+      },
+    )
+    .transform((s) => s.replace(/\/+$/, ''));
+
+const Hostname = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, { message: 'expected a host name such as api.int1.ers.ncrs.nhs.uk' });
+
+export const AsidSchema = z.string().regex(/^\d{6,15}$/, { message: 'expected an ASID: 6 to 15 digits' });
+
+const OdsCode = z
+  .string()
+  .regex(/^[A-Z0-9]{3,10}$/, { message: 'expected an ODS code such as R69 (3 to 10 capitals or digits)' });
+
+const ACodeSchema = z.string().refine((c) => ALL_CODES.includes(c), {
+  message: `expected an A-code ers-bridge knows: ${ALL_CODES.join(', ')}`,
+});
+
+const ApimApplication = z
+  .object({
+    apiKey: SecretRef.describe('The APIM application API key (client_id), as a secret reference.'),
+    keyId: z
+      .string()
+      .min(1, { message: 'expected the kid of the public key registered for the APIM application' })
+      .describe('The kid under which the public key is published in the JWKS registered with APIM.'),
+    privateKey: SecretRef.describe('The RSA private key (PEM, PKCS#8 or PKCS#1) used to sign client assertions.'),
+  })
+  .strict();
+
+const ApplicationRestrictedAsid = z
+  .object({
+    accessMode: z.literal('application-restricted'),
+    description: z.string().optional(),
+    apim: ApimApplication.optional().describe(
+      'The APIM application this ASID maps to (one ASID per APIM application). Required unless apim.auth is none.',
+    ),
+    organisation: z
+      .object({ odsCode: OdsCode, name: z.string().min(1, { message: 'expected the organisation name' }) })
+      .strict()
+      .describe('The organisation registered on the APIM application; shown to legacy clients as the A001 permission.'),
+    businessFunction: z.enum(BUSINESS_FUNCTIONS, {
+      message: `expected a business function: ${BUSINESS_FUNCTIONS.join(', ')}`,
+    }),
+    user: z
+      .object({
+        identifier: z.string().regex(/^\d{12}$/, { message: 'expected a 12-digit user id' }),
+        firstName: z.string(),
+        lastName: z.string(),
+      })
+      .strict()
+      .optional()
+      .describe('How the A001 user looks to legacy clients. Defaults to the application itself.'),
+    allowedCodes: z
+      .array(ACodeSchema)
+      .optional()
+      .describe('The A-codes (message sets) this ASID may call. Absent: every operation its access mode allows.'),
+  })
+  .strict();
+
+export const AsidRules = z.discriminatedUnion('accessMode', [ApplicationRestrictedAsid], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected accessMode: application-restricted' : undefined),
+});
+
+export const RulesSchema = z
+  .object({
+    $schema: z.string().optional(),
+    environment: z.string().regex(/^[a-z][a-z0-9-]*$/, { message: 'expected an environment name such as int or prod' }),
+    description: z.string().optional(),
+    legacy: z
+      .object({
+        host: Hostname.describe('The HSCN host this environment replaces, e.g. api.int1.ers.ncrs.nhs.uk.'),
+        publicBaseUrl: httpsOrLoopbackUrl('the legacy base URL ers-bridge serves (ending in /ers-api)')
+          .optional()
+          .describe(
+            'The legacy base URL as clients reach ers-bridge, e.g. https://ers-bridge.trust.nhs.uk/ers-api. Absent: taken from each request.',
+          ),
+      })
+      .strict(),
+    apim: z
+      .object({
+        baseUrl: httpsOrLoopbackUrl('the APIM e-RS base URL (ending in /FHIR)'),
+        auth: z
+          .enum(['signed-jwt', 'none'], { message: 'expected auth: signed-jwt, or none (the open-access sandbox)' })
+          .default('signed-jwt'),
+        tokenUrl: httpsOrLoopbackUrl('the APIM token URL (ending in /oauth2/token)').optional(),
+        connections: z.number().int().min(1).max(1024).default(64),
+        timeouts: z
+          .object({
+            connectMs: z.number().int().min(100).max(60_000).default(5_000),
+            headersMs: z.number().int().min(1_000).max(600_000).default(185_000),
+            bodyMs: z.number().int().min(1_000).max(600_000).default(60_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .refine((a) => a.auth === 'none' || a.tokenUrl !== undefined, {
+        message: 'expected tokenUrl when auth is signed-jwt',
+        path: ['tokenUrl'],
+      }),
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        maxRequestBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(50 * 1024 * 1024)
+          .default(5 * 1024 * 1024 + 64 * 1024),
+        maxResponseRewriteBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(16 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    sessions: z
+      .object({
+        store: z.literal('memory').default('memory'),
+        idleTimeoutSeconds: z.number().int().min(30).max(86_400).default(3_600),
+        absoluteTimeoutSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 86_400)
+          .default(43_200),
+        maxSessions: z.number().int().min(1).max(10_000_000).default(200_000),
+      })
+      .strict()
+      .prefault({}),
+    asids: z.record(AsidSchema, AsidRules).refine((r) => Object.keys(r).length > 0, {
+      message: 'expected at least one ASID',
+    }),
+  })
+  .strict()
+  .superRefine((rules, ctx) => {
+    if (rules.apim.auth === 'none') return;
+    for (const [asid, cfg] of Object.entries(rules.asids)) {
+      if (!cfg.apim) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['asids', asid, 'apim'],
+          message: 'expected the APIM application (apiKey, keyId, privateKey) because apim.auth is signed-jwt',
+        });
+      }
+    }
+  });
+
+export type Rules = z.output<typeof RulesSchema>;
+export type AsidConfig = z.output<typeof AsidRules>;
+export type ApplicationRestrictedConfig = z.output<typeof ApplicationRestrictedAsid>;
