@@ -1,0 +1,224 @@
+/**
+ * Application-restricted access tokens (signed JWT, client_credentials) for one APIM application.
+ *
+ * One token per application, shared by every session and request of every ASID mapped to it: APIM's token
+ * endpoint allows about 300 calls a minute per application, so tokens are cached until shortly before expiry and
+ * concurrent callers share one in-flight fetch. Network errors and 5xx are retried with backoff; a 4xx is final and
+ * its APIM `error_description` is passed on (it never contains a secret).
+ */
+import * as oidc from 'openid-client';
+import { importRs512PrivateKey } from './keys.js';
+
+export interface ApplicationTokenOptions {
+  tokenUrl: string;
+  /** APIM API key: the client_id, and iss/sub of the client assertion. */
+  apiKey: string;
+  keyId: string;
+  privateKeyPem: string;
+  /** Renew when this share of the lifetime has passed (default 0.9) and at least `minMarginMs` before expiry. */
+  renewAtShare?: number;
+  minMarginMs?: number;
+  /** Retries after a network error or 5xx (default 3), with exponential backoff from `backoffMs` (default 250). */
+  retries?: number;
+  backoffMs?: number;
+  /** Seconds before a token call is abandoned (default 15, as the API platform team recommends 15–30 s). */
+  timeoutSeconds?: number;
+  /** How long a refusal (4xx) is remembered, so a misconfigured app does not hammer APIM (default 5 s). */
+  failureMemoryMs?: number;
+  now?: () => number;
+  onFetch?: (outcome: 'ok' | 'rejected' | 'unavailable', ms: number) => void;
+}
+
+/** APIM refused the client assertion (4xx): a configuration problem that retrying will not fix. */
+export class TokenRejectedError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly errorDescription: string,
+  ) {
+    super(`APIM token endpoint refused the request (${status} ${error}): ${errorDescription}`);
+    this.name = 'TokenRejectedError';
+  }
+}
+
+/** The token endpoint could not be reached or kept failing (network, timeout, 5xx) after the retries. */
+export class TokenUnavailableError extends Error {
+  constructor(readonly detail: string) {
+    super(`APIM token endpoint unavailable: ${detail}`);
+    this.name = 'TokenUnavailableError';
+  }
+}
+
+interface CachedToken {
+  accessToken: string;
+  renewAt: number;
+  expiresAt: number;
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+export class ApplicationTokenProvider {
+  private current: CachedToken | undefined;
+  private inFlight: Promise<CachedToken> | undefined;
+  private lastFailure: { error: Error; until: number } | undefined;
+  private config: Promise<oidc.Configuration> | undefined;
+  private readonly now: () => number;
+  /** Count of calls made to the token endpoint (for metrics and tests). */
+  fetches = 0;
+
+  constructor(private readonly options: ApplicationTokenOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A valid access token, from the cache when possible. */
+  async get(): Promise<string> {
+    const t = this.current;
+    const now = this.now();
+    if (t && now < t.renewAt) return t.accessToken;
+    if (t && now < t.expiresAt - 1000) {
+      // Past its renewal point but still valid: serve it and renew in the background, so no caller waits.
+      this.renew().catch(() => undefined);
+      return t.accessToken;
+    }
+    return (await this.renew()).accessToken;
+  }
+
+  /** Forgets `token` if it is the cached one (APIM answered 401 with it), so the next get() fetches a new one. */
+  invalidate(token: string): void {
+    if (this.current?.accessToken === token) this.current = undefined;
+  }
+
+  /** When the cached token expires (epoch ms), if any. */
+  get expiresAt(): number | undefined {
+    return this.current?.expiresAt;
+  }
+
+  private renew(): Promise<CachedToken> {
+    if (this.inFlight) return this.inFlight;
+    const failure = this.lastFailure;
+    if (failure && this.now() < failure.until) return Promise.reject(failure.error);
+    const p = this.fetchWithRetries().then(
+      (token) => {
+        this.current = token;
+        this.lastFailure = undefined;
+        return token;
+      },
+      (error: Error) => {
+        const memory = error instanceof TokenRejectedError ? (this.options.failureMemoryMs ?? 5000) : 1000;
+        this.lastFailure = { error, until: this.now() + memory };
+        throw error;
+      },
+    );
+    this.inFlight = p.finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async fetchWithRetries(): Promise<CachedToken> {
+    const retries = this.options.retries ?? 3;
+    const backoff = this.options.backoffMs ?? 250;
+    let lastError: Error = new TokenUnavailableError('no attempt made');
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
+      const started = this.now();
+      try {
+        const token = await this.fetchOnce();
+        this.options.onFetch?.('ok', this.now() - started);
+        return token;
+      } catch (e) {
+        if (e instanceof TokenRejectedError) {
+          this.options.onFetch?.('rejected', this.now() - started);
+          throw e;
+        }
+        this.options.onFetch?.('unavailable', this.now() - started);
+        lastError = e instanceof TokenUnavailableError ? e : new TokenUnavailableError(describeNetworkError(e));
+      }
+    }
+    throw lastError;
+  }
+
+  private configuration(): Promise<oidc.Configuration> {
+    this.config ??= (async () => {
+      const { tokenUrl, apiKey, keyId, privateKeyPem } = this.options;
+      const key = await importRs512PrivateKey(privateKeyPem, `private key for API key ${apiKey.slice(0, 4)}…`);
+      const issuer = new URL(tokenUrl).origin;
+      const config = new oidc.Configuration(
+        { issuer, token_endpoint: tokenUrl },
+        apiKey,
+        undefined,
+        oidc.PrivateKeyJwt(
+          { key, kid: keyId },
+          {
+            // APIM requires typ=JWT in the header and aud = the exact token URL; openid-client sets neither.
+            [oidc.modifyAssertion]: (header, payload) => {
+              header.typ = 'JWT';
+              payload.aud = tokenUrl;
+            },
+          },
+        ),
+      );
+      config.timeout = this.options.timeoutSeconds ?? 15;
+      // APIM compares Content-Type exactly; oauth4webapi would add ";charset=UTF-8".
+      config[oidc.customFetch] = (url, init) =>
+        fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), 'content-type': FORM } });
+      if (new URL(tokenUrl).protocol === 'http:') oidc.allowInsecureRequests(config); // loopback only (schema)
+      return config;
+    })();
+    return this.config;
+  }
+
+  private async fetchOnce(): Promise<CachedToken> {
+    const config = await this.configuration();
+    let response: oidc.TokenEndpointResponse;
+    try {
+      response = await oidc.clientCredentialsGrant(config);
+    } catch (e) {
+      throw classify(e);
+    }
+    const lifetimeS = Number(response.expires_in);
+    if (!response.access_token || !Number.isFinite(lifetimeS) || lifetimeS <= 0) {
+      throw new TokenUnavailableError('the token endpoint answered without a usable access_token/expires_in');
+    }
+    const issued = this.now();
+    const lifetimeMs = lifetimeS * 1000;
+    const share = this.options.renewAtShare ?? 0.9;
+    const margin = Math.min(this.options.minMarginMs ?? 30_000, lifetimeMs * (1 - share));
+    return {
+      accessToken: response.access_token,
+      renewAt: issued + Math.min(lifetimeMs * share, lifetimeMs - margin),
+      expiresAt: issued + lifetimeMs,
+    };
+  }
+}
+
+function classify(e: unknown): Error {
+  if (e instanceof oidc.ResponseBodyError) {
+    if (e.status >= 400 && e.status < 500) {
+      return new TokenRejectedError(e.status, e.error, e.error_description ?? '(no error_description)');
+    }
+    return new TokenUnavailableError(`HTTP ${e.status} ${e.error}`);
+  }
+  if (e instanceof oidc.ClientError) {
+    const status = (e.cause as Response | undefined)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return new TokenRejectedError(status, 'invalid_response', `HTTP ${status} without an OAuth error body`);
+    }
+    if (typeof status === 'number') return new TokenUnavailableError(`HTTP ${status}`);
+    return new TokenUnavailableError(e.message);
+  }
+  return new TokenUnavailableError(describeNetworkError(e));
+}
+
+function describeNetworkError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'the token call timed out';
+    return cause?.code ?? cause?.message ?? e.message;
+  }
+  return 'unknown error';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

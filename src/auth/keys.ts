@@ -1,0 +1,41 @@
+/**
+ * Private keys for client assertions. APIM wants RS512 signatures; openid-client derives the JWS `alg` from the
+ * CryptoKey, so keys are imported as RSASSA-PKCS1-v1_5 with SHA-512. PKCS#1 PEMs (`BEGIN RSA PRIVATE KEY`) are
+ * converted to PKCS#8 first because WebCrypto only imports PKCS#8 (and `KeyObject.toCryptoKey` is absent on Node 20).
+ */
+import { createPrivateKey, createPublicKey, type JsonWebKey, webcrypto } from 'node:crypto';
+
+export class KeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyError';
+  }
+}
+
+/** Imports an RSA private key PEM as a non-extractable RS512 signing key. The message never includes key material. */
+export async function importRs512PrivateKey(pem: string, what: string): Promise<webcrypto.CryptoKey> {
+  let der: Buffer;
+  try {
+    const key = createPrivateKey({ key: pem, format: 'pem' });
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new KeyError(`${what}: expected an RSA private key, got ${key.asymmetricKeyType ?? 'an unknown key type'}`);
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048)
+      throw new KeyError(`${what}: expected an RSA key of at least 2048 bits (4096 recommended), got ${bits}`);
+    der = key.export({ type: 'pkcs8', format: 'der' });
+  } catch (e) {
+    if (e instanceof KeyError) throw e;
+    throw new KeyError(`${what}: expected a PEM RSA private key (PKCS#8 or PKCS#1); it could not be parsed`);
+  }
+  return webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' }, false, ['sign']);
+}
+
+/** The public JWK for a private key PEM, as published in the JWKS registered with APIM. */
+export function publicJwkFromPrivatePem(
+  pem: string,
+  kid: string,
+): JsonWebKey & { kid: string; use: 'sig'; alg: 'RS512' } {
+  const jwk = createPublicKey(createPrivateKey(pem)).export({ format: 'jwk' });
+  return { kty: jwk.kty, n: jwk.n, e: jwk.e, kid, use: 'sig', alg: 'RS512' };
+}

@@ -1,0 +1,67 @@
+/**
+ * The emulated legacy ProfessionalSession (A001–A003). A session belongs to the ASID that created it and is unusable
+ * for data calls until a role (permission) has been selected with A002.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+export const SESSION_TYPE_INFO = 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession';
+export const SESSION_KEY_PREFIX = 'pro-api-session:';
+
+export interface ProfessionalPermission {
+  businessFunction: string;
+  orgIdentifier: string;
+  orgName: string;
+}
+
+export interface ProfessionalUser {
+  identifier: string;
+  firstName: string;
+  lastName: string;
+  middleName: string | null;
+  permissions: ProfessionalPermission[];
+}
+
+export type AccessMode = 'application-restricted' | 'user-restricted';
+
+export interface Session {
+  asid: string;
+  accessMode: AccessMode;
+  /** The opaque legacy `token` from A001, echoed back as the legacy API did. */
+  legacyToken: string;
+  user: ProfessionalUser;
+  permission: ProfessionalPermission | null;
+  createdAt: number;
+  lastUsedAt: number;
+  /** Absolute end of life (epoch ms), whatever the activity. */
+  expiresAt: number;
+}
+
+/**
+ * A new session key: `pro-api-session:` followed by 128 bits from the CSPRNG, laid out as a UUID (8-4-4-4-12 hex).
+ * All 128 bits are random (no version nibble), so a key cannot be guessed; clients treat it as opaque.
+ */
+export function newSessionKey(): string {
+  const h = randomBytes(16).toString('hex');
+  return `${SESSION_KEY_PREFIX}${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Stores index sessions by a hash of the key, so the raw key is never kept at rest or compared byte by byte. */
+export function sessionKeyHash(key: string): string {
+  return createHash('sha256').update(key).digest('base64url');
+}
+
+/** A short, non-reversible tag of a session key for logs. */
+export function sessionKeyTag(key: string): string {
+  return sessionKeyHash(key).slice(0, 10);
+}
+
+/** The legacy ProfessionalSession body (A001/A002 responses). */
+export function sessionBody(key: string, s: Session) {
+  return {
+    typeInfo: SESSION_TYPE_INFO,
+    id: key,
+    token: s.legacyToken,
+    user: s.user,
+    permission: s.permission,
+  };
+}
