@@ -1,0 +1,284 @@
+/**
+ * The HTTP server: the legacy surface (`/ers-api/...`) and the admin surface (`/healthz`, `/readyz`).
+ *
+ * Fastify's body parsing is switched off for the legacy surface: bodies stay raw streams so that files stream to
+ * APIM and every limit and error is ers-bridge's own, legacy-shaped. Every error path ends in an OperationOutcome.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { FHIR_JSON, LegacyError } from './legacy/errors.js';
+import { type Identified, identify } from './legacy/identify.js';
+import { createSession, deleteSession, type SessionCallResult, selectRole } from './legacy/session-api.js';
+import { type CallRecord, type LegacyAnswer, runDataCall } from './pipeline/data-call.js';
+import type { Runtime } from './runtime.js';
+import { readBounded } from './translation/body.js';
+import { correlationIdFor, type IncomingHeaders, legacyHeader } from './translation/request.js';
+
+/** Holds the current runtime; a rules reload swaps `current`, requests keep the one they started with. */
+export interface RuntimeHolder {
+  current: Runtime;
+}
+
+export interface ServerOptions {
+  logger: Logger;
+}
+
+const SESSION_BODY_LIMIT = 64 * 1024;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+function transactionId(): string {
+  return `${randomUUID()}-1`;
+}
+
+/** The legacy base URL as this client reaches ers-bridge: configured, or from the request's Host. */
+function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
+  if (rt.rules.legacy.publicBaseUrl) return rt.rules.legacy.publicBaseUrl;
+  const host = req.headers.host;
+  const safeHost =
+    host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
+  const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  return `${proto}://${safeHost}/ers-api`;
+}
+
+function sendOutcome(reply: FastifyReply, error: LegacyError, correlationId?: string): FastifyReply {
+  reply.code(error.status).header('content-type', FHIR_JSON);
+  for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+  if (correlationId) reply.header('x-correlation-id', correlationId);
+  reply.header('X_ERS_TRANSACTION_ID', transactionId());
+  return reply.send(JSON.stringify(error.toOutcome()));
+}
+
+function identifiedError(id: Identified): LegacyError | undefined {
+  switch (id.kind) {
+    case 'not-found':
+    case 'not-legacy':
+      return new LegacyError(
+        'UNKNOWN_ENDPOINT',
+        'No e-RS operation is served at this path. Legacy STU3 calls look like /ers-api/STU3/v1/ReferralRequest/{ubrn}; sessions are /ers-api/v1/ProfessionalSession. Check the path against the e-RS endpoint catalogue.',
+      );
+    case 'method-not-allowed':
+      return new LegacyError(
+        'METHOD_NOT_ALLOWED',
+        `This path (${id.codes.join(', ')}) takes ${id.allow.join(' or ')}, not the method sent.`,
+        { headers: { allow: id.allow.join(', ') } },
+      );
+    case 'bad-param':
+      return new LegacyError(
+        'BAD_PATH_PARAMETER',
+        `${id.code}: the {${id.param}} part of the path must be ${id.expected}.`,
+      );
+    case 'bad-path':
+      return new LegacyError('BAD_PATH', `The request path is not acceptable: ${id.reason}.`);
+    case 'dstu2':
+      return new LegacyError(
+        'DSTU2_WITHDRAWN',
+        `The DSTU2 API (/ers-api/v1/${id.resource}) was withdrawn in August 2024 and has no APIM equivalent. Use the STU3 call instead — ${id.replacement}.`,
+      );
+    default:
+      return undefined;
+  }
+}
+
+function isJsonOrAbsent(ct: string | undefined): boolean {
+  if (ct === undefined || ct === '') return true;
+  const media = ct.split(';')[0]!.trim().toLowerCase();
+  return media === 'application/json' || media.endsWith('+json') || media === 'text/json';
+}
+
+async function readSessionBody(req: FastifyRequest, what: string): Promise<Buffer> {
+  if (!isJsonOrAbsent(req.headers['content-type'])) {
+    throw new LegacyError('UNSUPPORTED_MEDIA_TYPE', `${what} takes a JSON body: send Content-Type: application/json.`);
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > SESSION_BODY_LIMIT) {
+    throw new LegacyError('BODY_TOO_LARGE', `The ${what} body is larger than ${SESSION_BODY_LIMIT} bytes.`);
+  }
+  return readBounded(req.raw as Readable, SESSION_BODY_LIMIT).catch((e: unknown) => {
+    if (e instanceof LegacyError && e.reason === 'BODY_TOO_LARGE') {
+      throw new LegacyError('BODY_TOO_LARGE', `The ${what} body is larger than ${SESSION_BODY_LIMIT} bytes.`);
+    }
+    throw e;
+  });
+}
+
+async function runSessionCall(
+  rt: Runtime,
+  id: Extract<Identified, { kind: 'session' }>,
+  req: FastifyRequest,
+  now: number,
+): Promise<SessionCallResult> {
+  const headers = req.headers as IncomingHeaders;
+  switch (id.op) {
+    case 'A001':
+      return createSession(rt, headers, await readSessionBody(req, 'A001'), now);
+    case 'A002':
+      return selectRole(rt, headers, id.sessionKeyInPath!, await readSessionBody(req, 'A002'), now);
+    case 'A003':
+      return deleteSession(rt, headers, id.sessionKeyInPath!);
+  }
+}
+
+export async function buildServer(holder: RuntimeHolder, options: ServerOptions): Promise<FastifyInstance> {
+  const log = options.logger;
+  const rules = holder.current.rules;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // ers-bridge logs one line per call itself (the record step), so fastify's own request lines are off.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    exposeHeadRoutes: false,
+    bodyLimit: rules.server.maxRequestBodyBytes,
+    // Fastify leaves Node's request timeout off; a bound protects against clients that never finish a request.
+    requestTimeout: 300_000,
+  });
+
+  // Bodies stay raw streams: the pipeline reads them with its own limits.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  const records = new WeakMap<
+    FastifyRequest,
+    { record: CallRecord; started: number; correlationId: string | undefined }
+  >();
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    const rt = holder.current; // the rules this request started with
+    const started = performance.now();
+    const headers = req.headers as IncomingHeaders;
+    const record: CallRecord = { aCode: '-', route: '-' };
+    let correlationId: string | undefined;
+    const ac = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    try {
+      correlationId = correlationIdFor(headers, randomUUID);
+      const id = identify(req.method, req.raw.url ?? '/');
+      const refusal = identifiedError(id);
+      if (refusal) throw refusal;
+      if (id.kind === 'session') {
+        record.aCode = id.op;
+        record.route = id.op === 'A001' ? '/v1/ProfessionalSession' : '/v1/ProfessionalSession/{sessionKey}';
+        const result = await runSessionCall(rt, id, req, rt.now());
+        record.asid = result.asid;
+        reply.code(result.status).header('X_ERS_TRANSACTION_ID', transactionId());
+        reply.header('x-correlation-id', correlationId);
+        if (result.body === undefined) return reply.send();
+        return reply.header('content-type', 'application/json').send(JSON.stringify(result.body));
+      }
+      if (id.kind !== 'endpoint') throw new LegacyError('UNKNOWN_ENDPOINT', 'Unknown endpoint.');
+      record.aCode = id.endpoint.code;
+      record.route = id.endpoint.legacyPath;
+      const answer: LegacyAnswer = await runDataCall(
+        {
+          rt,
+          endpoint: id.endpoint,
+          params: id.params,
+          query: id.query,
+          headers,
+          body: req.raw as Readable,
+          correlationId,
+          legacyBase: legacyBaseFor(rt, req),
+          signal: ac.signal,
+        },
+        record,
+      );
+      reply.code(answer.status).headers(answer.headers);
+      return reply.send(answer.body);
+    } catch (e) {
+      const error = e instanceof LegacyError ? e : internalError(e, log, record);
+      return sendOutcome(reply, error, correlationId);
+    } finally {
+      records.set(req, { record, started, correlationId });
+    }
+  };
+
+  // record: one line per call once the answer is sent; never a token, raw session key, path value or body.
+  app.addHook('onResponse', async (req, reply) => {
+    const entry = records.get(req);
+    if (!entry) return;
+    const { record, started, correlationId } = entry;
+    log.info(
+      {
+        aCode: record.aCode,
+        route: record.route,
+        method: req.method,
+        asid: record.asid,
+        session: record.session,
+        status: reply.statusCode,
+        upstreamStatus: record.upstreamStatus,
+        upstreamMs: record.upstreamMs,
+        tokenRenewed: record.tokenRenewed,
+        ms: Math.round((performance.now() - started) * 1000) / 1000,
+        correlationId,
+        transactionId: record.transactionId,
+      },
+      'legacy call',
+    );
+  });
+
+  app.route({ method: [...METHODS], url: '/ers-api', handler: handle });
+  app.route({ method: [...METHODS], url: '/ers-api/*', handler: handle });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const rt = holder.current;
+    return reply.send({ status: 'ready', environment: rt.rules.environment, rulesFile: rt.file });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const error = identifiedError({ kind: 'not-found', path: req.url })!;
+    return sendOutcome(reply, error, safeCorrelation(req));
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof LegacyError) return sendOutcome(reply, err, safeCorrelation(req));
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status === 413) {
+      return sendOutcome(
+        reply,
+        new LegacyError('BODY_TOO_LARGE', 'The request body is too large.'),
+        safeCorrelation(req),
+      );
+    }
+    if (status >= 400 && status < 500) {
+      return sendOutcome(
+        reply,
+        new LegacyError('BAD_PATH', 'The request could not be read as an HTTP request ers-bridge accepts.', { status }),
+        safeCorrelation(req),
+      );
+    }
+    return sendOutcome(reply, internalError(err, log, { aCode: '-', route: '-' }), safeCorrelation(req));
+  });
+
+  return app;
+}
+
+function safeCorrelation(req: FastifyRequest): string | undefined {
+  try {
+    const v = legacyHeader(req.headers as IncomingHeaders, 'x-correlation-id');
+    return v && /^[A-Za-z0-9._:@-]{1,128}$/.test(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An unexpected failure: logged with its stack (server side only), answered with a plain legacy 500. */
+function internalError(e: unknown, log: Logger, record: CallRecord): LegacyError {
+  const err = e instanceof Error ? e : new Error(String(e));
+  log.error({ err: { type: err.name, message: err.message, stack: err.stack }, aCode: record.aCode }, 'internal error');
+  return new LegacyError(
+    'INTERNAL_ERROR',
+    'ers-bridge failed unexpectedly while handling this call; the request may not have reached e-RS. Try again; if it persists, give the ers-bridge operators the X-Correlation-ID of this answer.',
+  );
+}

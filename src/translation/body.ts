@@ -1,0 +1,105 @@
+/**
+ * Request bodies on their way to APIM.
+ *
+ * - FHIR JSON bodies are small: read whole (bounded), links rewritten, sent as one buffer (so a retry is trivial).
+ * - Files (A020 uploads, up to the 5 MB e-RS limit) are streamed to APIM as they arrive, while the chunks are kept,
+ *   so that the one retry after an APIM 401 can send the same bytes again without asking the client.
+ */
+import type { Readable } from 'node:stream';
+import { LegacyError } from '../legacy/errors.js';
+
+export function tooLarge(limit: number): LegacyError {
+  return new LegacyError(
+    'BODY_TOO_LARGE',
+    `The request body is larger than ${limit} bytes, the most ers-bridge accepts (e-RS takes files of up to 5 MB); send a smaller file.`,
+  );
+}
+
+/** Refuses at once a body whose declared Content-Length is over the limit. */
+export function checkDeclaredLength(contentLength: string | undefined, limit: number): void {
+  if (contentLength === undefined) return;
+  const n = Number(contentLength);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new LegacyError('BAD_HEADER', 'The Content-Length header is not a valid length.');
+  }
+  if (n > limit) throw tooLarge(limit);
+}
+
+/** Reads a whole body, refusing it as soon as it passes `limit`. */
+export async function readBounded(source: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      source.destroy();
+      throw tooLarge(limit);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** A streamed body that can be sent a second time. */
+export class ReplayableBody {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+  private readonly iterator: AsyncIterator<Buffer>;
+  private failure: Error | undefined;
+
+  constructor(
+    source: Readable,
+    private readonly limit: number,
+  ) {
+    this.iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** Bytes received so far. */
+  get received(): number {
+    return this.size;
+  }
+
+  /** The error that ended reading (e.g. the body passed the limit), if any. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  private async pull(): Promise<Buffer | undefined> {
+    if (this.done) return undefined;
+    // Pull by hand (not for-await) so that a consumer stopping early does not destroy the client's stream.
+    const { value, done } = await this.iterator.next();
+    if (done) {
+      this.done = true;
+      return undefined;
+    }
+    this.size += value.length;
+    if (this.size > this.limit) {
+      this.failure = tooLarge(this.limit);
+      this.done = true;
+      await this.iterator.return?.();
+      throw this.failure;
+    }
+    this.chunks.push(value);
+    return value;
+  }
+
+  /** The first send: yields chunks as the client sends them. */
+  async *live(): AsyncGenerator<Buffer> {
+    for (const c of this.chunks) yield c;
+    for (;;) {
+      const c = await this.pull();
+      if (c === undefined) return;
+      yield c;
+    }
+  }
+
+  /** The whole body, reading whatever the first send left unread. */
+  async whole(): Promise<Buffer> {
+    while ((await this.pull()) !== undefined) {
+      // keep reading
+    }
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
