@@ -1,0 +1,326 @@
+/**
+ * The `ers-bridge` command line. Exit codes: 0 success, 1 failure at run time, 2 usage or configuration error
+ * (one line naming the file and field).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type StandInApp, startApimStandIn } from '../apim-standin/index.js';
+import { publicJwkFromPrivatePem } from '../auth/keys.js';
+import { createLogger } from '../logging.js';
+import { loadRulesFile, RulesError } from '../rules/load.js';
+import type { Rules } from '../rules/schema.js';
+import { secretResolver } from '../rules/secrets.js';
+import { buildRuntime, closeRuntime } from '../runtime.js';
+import { buildServer, type RuntimeHolder } from '../server.js';
+import { explain } from './explain.js';
+
+export class UsageError extends Error {}
+
+const HELP: Record<string, string> = {
+  main: `ers-bridge — lets legacy NHS e-RS (HSCN/CIS1) clients work against the e-RS FHIR API on APIM.
+
+Usage: ers-bridge <command> [options]
+
+Commands:
+  serve          Serve the legacy API, translating to APIM, with a rules file
+  demo           Start the APIM stand-in and ers-bridge with rules/local.yaml (fresh keys; nothing secret on disk)
+  rules check    Validate rules files
+  explain        Show the APIM request a legacy call becomes (sends nothing)
+  emulate-apim   Run the APIM stand-in for the ASIDs of a rules file
+
+Run 'ers-bridge <command> --help' for a command's options.
+Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error.`,
+  serve: `Usage: ers-bridge serve --rules <file> [--host <addr>] [--port <n>]
+
+Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM.
+  --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES)
+  --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1)
+  --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
+Environment: LOG_LEVEL (default info); the secrets the rules file references (env:NAME).`,
+  demo: `Usage: ers-bridge demo [--port <n>]
+
+Starts the APIM stand-in on the address in rules/local.yaml (127.0.0.1:9000) and ers-bridge on 127.0.0.1:8080,
+with an RSA key pair and API key generated at start and passed in memory (nothing secret is written).
+  --port <n>   ers-bridge's port (default: $PORT, else 8080)`,
+  'rules check': `Usage: ers-bridge rules check <file>... [--resolve-secrets]
+
+Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
+line "<file>: <field>: <what was expected>" for the first problem of each bad one, and exits 2 if any is bad.
+  --resolve-secrets   also resolve every secret reference and import every private key`,
+  explain: `Usage: ers-bridge explain <METHOD> <legacy-path> --rules <file> [--header 'Name: value']...
+
+Prints the A-code of a legacy call and the APIM request ers-bridge would send for it, with secrets masked.
+Sends nothing and needs no secrets. With --header 'XAPI_ASID: <asid>' it also applies that ASID's policy.
+Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --rules rules/int.yaml \\
+           --header 'XAPI_ASID: 200000000220'`,
+  'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>]
+
+Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
+example payloads. It registers one APIM application per ASID of the rules file, with the public key derived from
+the ASID's private key, so ers-bridge with the same rules file can talk to it.
+  --port <n>   default: the port of apim.baseUrl in the rules file, else 9000`,
+};
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+function parse(
+  args: string[],
+  options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>,
+): { values: Flags; positionals: string[] } {
+  try {
+    const r = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: r.values as Flags, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function portFrom(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${what}: expected a port number, got ${value}`);
+  return n;
+}
+
+async function rulesCheck(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 'resolve-secrets': { type: 'boolean' } });
+  if (values['help']) return print(HELP['rules check']!);
+  if (positionals.length === 0) throw new UsageError('rules check: expected at least one rules file');
+  let bad = 0;
+  for (const file of positionals) {
+    try {
+      const rules = await loadRulesFile(file);
+      if (values['resolve-secrets']) {
+        const rt = await buildRuntime(file, rules, { resolveSecret: secretResolver() });
+        await closeRuntime(rt);
+      }
+      console.log(`ok ${file}`);
+    } catch (e) {
+      if (!(e instanceof RulesError)) throw e;
+      console.error(e.message);
+      bad++;
+    }
+  }
+  return bad > 0 ? 2 : 0;
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (sig: string) => resolve(sig);
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+}
+
+async function startBridge(
+  file: string,
+  rules: Rules,
+  host: string,
+  port: number,
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  const logger = createLogger();
+  const runtime = await buildRuntime(file, rules, { resolveSecret: secretResolver(env) });
+  const holder: RuntimeHolder = { current: runtime };
+  const app = await buildServer(holder, { logger });
+  const address = await app.listen({ host, port });
+  return {
+    address,
+    async close() {
+      await app.close();
+      await closeRuntime(holder.current);
+    },
+  };
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parse(args, { rules: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } });
+  if (values['help']) return print(HELP['serve']!);
+  const file = (values['rules'] as string | undefined) ?? process.env['ERS_BRIDGE_RULES'];
+  if (!file) throw new UsageError('serve: expected --rules <file> or ERS_BRIDGE_RULES');
+  const rules = await loadRulesFile(file);
+  const port =
+    portFrom(values['port'] as string | undefined, '--port') ??
+    portFrom(process.env['PORT'], 'PORT') ??
+    rules.server.port;
+  const host = (values['host'] as string | undefined) ?? rules.server.host;
+  const bridge = await startBridge(file, rules, host, port);
+  console.error(
+    `ers-bridge serving environment ${rules.environment} on ${bridge.address} (APIM ${rules.apim.baseUrl})`,
+  );
+  await waitForSignal();
+  await bridge.close();
+  return 0;
+}
+
+/** The APIM applications the stand-in registers for a rules file: one per ASID, public key from its private key. */
+async function standInAppsFor(file: string, rules: Rules, env: NodeJS.ProcessEnv): Promise<StandInApp[]> {
+  const resolve = secretResolver(env);
+  const apps: StandInApp[] = [];
+  for (const [asid, cfg] of Object.entries(rules.asids)) {
+    if (!cfg.apim) continue;
+    let apiKey: string;
+    let pem: string;
+    try {
+      apiKey = await resolve(cfg.apim.apiKey);
+      pem = await resolve(cfg.apim.privateKey);
+    } catch (e) {
+      throw new RulesError(file, `asids."${asid}".apim`, (e as Error).message);
+    }
+    apps.push({
+      apiKey,
+      asid,
+      jwks: { keys: [publicJwkFromPrivatePem(pem, cfg.apim.keyId)] },
+      accessMode: cfg.accessMode,
+      odsCode: cfg.organisation.odsCode,
+      businessFunction: cfg.businessFunction,
+    });
+  }
+  return apps;
+}
+
+async function emulateApim(args: string[]): Promise<number> {
+  const { values } = parse(args, { rules: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } });
+  if (values['help']) return print(HELP['emulate-apim']!);
+  const file = values['rules'] as string | undefined;
+  if (!file) throw new UsageError('emulate-apim: expected --rules <file>');
+  const rules = await loadRulesFile(file);
+  const base = new URL(rules.apim.baseUrl);
+  const port = portFrom(values['port'] as string | undefined, '--port') ?? (base.port ? Number(base.port) : 9000);
+  const standIn = await startApimStandIn({
+    host: (values['host'] as string | undefined) ?? '127.0.0.1',
+    port,
+    apps: await standInAppsFor(file, rules, process.env),
+  });
+  console.error(`APIM stand-in on ${standIn.origin}: e-RS at ${standIn.baseUrl}, token endpoint ${standIn.tokenUrl}`);
+  await waitForSignal();
+  await standIn.close();
+  return 0;
+}
+
+async function demo(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, rules: { type: 'string' } });
+  if (values['help']) return print(HELP['demo']!);
+  const file = (values['rules'] as string | undefined) ?? new URL('../../rules/local.yaml', import.meta.url).pathname;
+  const rules = await loadRulesFile(file);
+  const port =
+    portFrom(values['port'] as string | undefined, '--port') ??
+    portFrom(process.env['PORT'], 'PORT') ??
+    rules.server.port;
+  if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = `http://127.0.0.1:${port}/ers-api`;
+
+  // Fresh credentials for this run only, handed over in memory through the environment the rules reference.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ERS_DEMO_API_KEY: randomBytes(16).toString('hex'),
+    ERS_DEMO_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+  const base = new URL(rules.apim.baseUrl);
+  const standIn = await startApimStandIn({
+    host: base.hostname,
+    port: Number(base.port || 9000),
+    apps: await standInAppsFor(file, rules, env),
+  });
+  const bridge = await startBridge(file, rules, '127.0.0.1', port, env);
+  const asid = Object.keys(rules.asids)[0];
+  console.error(
+    [
+      `APIM stand-in: ${standIn.baseUrl} (token endpoint ${standIn.tokenUrl})`,
+      `ers-bridge:    http://127.0.0.1:${port}/ers-api  — demo ASID ${asid}`,
+      `Try: curl -i -X POST http://127.0.0.1:${port}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\`,
+      `       -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"demo"}'`,
+      'README.md walks through A001 → A002 → A005 → A003. Ctrl-C stops both.',
+    ].join('\n'),
+  );
+  await waitForSignal();
+  await bridge.close();
+  await standIn.close();
+  return 0;
+}
+
+async function explainCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    rules: { type: 'string' },
+    header: { type: 'string', multiple: true },
+  });
+  if (values['help']) return print(HELP['explain']!);
+  const [method, path] = positionals;
+  if (!method || !path || positionals.length > 2) throw new UsageError('explain: expected <METHOD> <legacy-path>');
+  const file = (values['rules'] as string | undefined) ?? process.env['ERS_BRIDGE_RULES'];
+  if (!file) throw new UsageError('explain: expected --rules <file>');
+  const rules = await loadRulesFile(file);
+  const headers: Record<string, string> = {};
+  for (const h of (values['header'] as string[] | undefined) ?? []) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new UsageError(`explain: --header expects 'Name: value', got ${JSON.stringify(h)}`);
+    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  }
+  const out = explain(rules, method.toUpperCase(), path, headers);
+  console.log(out.text);
+  return out.ok ? 0 : 1;
+}
+
+function print(text: string): number {
+  console.log(text);
+  return 0;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const [command, ...rest] = argv;
+    switch (command) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        return print(HELP['main']!);
+      case '--version':
+        return print(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+      case 'serve':
+        return await serve(rest);
+      case 'demo':
+        return await demo(rest);
+      case 'emulate-apim':
+        return await emulateApim(rest);
+      case 'explain':
+        return await explainCommand(rest);
+      case 'rules':
+        if (rest[0] === 'check') return await rulesCheck(rest.slice(1));
+        if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === undefined) return print(HELP['rules check']!);
+        throw new UsageError(`rules: unknown subcommand ${JSON.stringify(rest[0])}; expected 'rules check <file>...'`);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; run 'ers-bridge --help'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`ers-bridge: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof RulesError) {
+      console.error(e.message);
+      return 2;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') {
+      console.error(`ers-bridge: ${err.message} — another process is using that port; stop it or choose another port`);
+      return 1;
+    }
+    console.error(`ers-bridge: ${err.message ?? String(e)}`);
+    return 1;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
