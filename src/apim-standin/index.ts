@@ -1,0 +1,180 @@
+/**
+ * The APIM stand-in: a local server as strict as NHS England's API Management platform in front of the e-RS FHIR
+ * API — the OAuth token endpoint for signed-JWT client credentials, and the e-RS STU3/R4 endpoints answered from the
+ * NHS example payloads. Used by the demo, by tests and by integrators (`ers-bridge emulate-apim`).
+ *
+ * Every request is recorded (with its raw header names) before it is answered, so tests can assert exactly what
+ * reached "APIM".
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { compileRoutes, loadCatalogue } from './catalogue.js';
+import { handleErsRequest } from './ers-gateway.js';
+import { FixtureView } from './fixtures.js';
+import type { StandInReply } from './responses.js';
+import { baseUrl, type StandInState, tokenUrl } from './state.js';
+import { handleTokenRequest } from './token-endpoint.js';
+import { TokenStore } from './tokens.js';
+import type { ApimStandIn, RecordedRequest, StandInApp, StandInOptions } from './types.js';
+
+export type { StandInState } from './state.js';
+export { TOKEN_ERRORS } from './token-endpoint.js';
+export type { IssuedToken, IssueOptions } from './tokens.js';
+export type { AccessMode, ApimStandIn, RecordedRequest, StandInApp, StandInOptions } from './types.js';
+
+/** Request bodies are buffered raw up to this size (A020 uploads are at most 5 MB). */
+export const BODY_LIMIT_BYTES = 6 * 1024 * 1024;
+export const DEFAULT_TOKEN_URL_PATH = '/oauth2/token';
+export const DEFAULT_BASE_PATH = '/referrals/FHIR';
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 599;
+
+/** A stand-in that has not necessarily started listening: the fastify instance plus its state. */
+export interface BuiltApimStandIn extends ApimStandIn {
+  app: FastifyInstance;
+  state: StandInState;
+  /** Listens on the options' host and port and sets `origin` from the bound address. */
+  listen(): Promise<void>;
+}
+
+function normalisePath(path: string, what: string): string {
+  if (!path.startsWith('/')) throw new Error(`apim-standin: ${what} must start with '/' (got ${path})`);
+  return path.replace(/\/+$/, '');
+}
+
+function checkApp(app: StandInApp): StandInApp {
+  if (typeof app.apiKey !== 'string' || app.apiKey === '') throw new Error('apim-standin: an app needs an apiKey');
+  if (app.accessMode !== 'application-restricted' && app.accessMode !== 'user-restricted') {
+    throw new Error(`apim-standin: app ${app.apiKey} has an unknown accessMode`);
+  }
+  if (!Array.isArray(app.jwks?.keys)) throw new Error(`apim-standin: app ${app.apiKey} needs jwks.keys`);
+  return app;
+}
+
+function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) pairs.push([raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!]);
+  return pairs;
+}
+
+function sendReply(reply: FastifyReply, result: StandInReply): FastifyReply {
+  reply.code(result.status);
+  for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
+  return result.body !== undefined && result.body.length > 0 ? reply.send(result.body) : reply.send();
+}
+
+/** Builds the stand-in without listening (use `app.inject`, or `startApimStandIn` for a real port). */
+export async function buildApimStandIn(options: StandInOptions): Promise<BuiltApimStandIn> {
+  const host = options.host ?? '127.0.0.1';
+  const tokenUrlPath = normalisePath(options.tokenUrlPath ?? DEFAULT_TOKEN_URL_PATH, 'tokenUrlPath');
+  const basePath = normalisePath(options.basePath ?? DEFAULT_BASE_PATH, 'basePath');
+  const ttl = options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
+  if (!Number.isInteger(ttl) || ttl <= 0)
+    throw new Error('apim-standin: accessTokenTtlSeconds must be a positive integer');
+
+  const state: StandInState = {
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 0}`,
+    basePath,
+    tokenUrlPath,
+    accessTokenTtlSeconds: ttl,
+    apps: new Map(),
+    tokens: new TokenStore(),
+    usedJtis: new Map(),
+    received: [],
+    tokenRequests: [],
+    routes: compileRoutes(loadCatalogue()),
+    fixtures: new FixtureView(() => baseUrl(state)),
+    objectStore: new Map(),
+  };
+  for (const app of options.apps) state.apps.set(app.apiKey, checkApp(app));
+
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: BODY_LIMIT_BYTES, forceCloseConnections: true });
+  const records = new WeakMap<IncomingMessage, RecordedRequest>();
+
+  // Every body is kept raw: the token endpoint parses its form itself, the gateway compares JSON itself, and A020
+  // uploads are arbitrary files.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.addHook('onRequest', (req, reply, done) => {
+    const record: RecordedRequest = {
+      method: req.method,
+      url: req.url,
+      rawHeaders: rawHeaderPairs(req.raw),
+      headers: { ...req.headers },
+      body: Buffer.alloc(0),
+      at: Date.now(),
+    };
+    records.set(req.raw, record);
+    const path = req.url.split('?', 1)[0];
+    (path === state.tokenUrlPath ? state.tokenRequests : state.received).push(record);
+    // APIM answers with the e-RS transaction id as X-Request-ID and mirrors X-Correlation-ID.
+    reply.header('x-request-id', `${randomUUID()}-1`);
+    const correlationId = req.headers['x-correlation-id'];
+    if (typeof correlationId === 'string') reply.header('x-correlation-id', correlationId);
+    done();
+  });
+
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+    url: '/*',
+    exposeHeadRoute: false,
+    handler: async (req, reply) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const record = records.get(req.raw);
+      if (record !== undefined) record.body = body;
+      const path = req.url.split('?', 1)[0];
+      const result =
+        path === state.tokenUrlPath
+          ? await handleTokenRequest(req.method, req.headers['content-type'], body, state)
+          : handleErsRequest({ method: req.method, url: req.url, headers: req.headers, body }, state);
+      return sendReply(reply, result);
+    },
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) app.log.error(err);
+    return reply
+      .code(status)
+      .type('text/plain')
+      .send(status >= 500 ? 'Internal Server Error' : (err.message ?? 'Bad Request'));
+  });
+
+  return {
+    app,
+    state,
+    get origin() {
+      return state.origin;
+    },
+    get baseUrl() {
+      return baseUrl(state);
+    },
+    get tokenUrl() {
+      return tokenUrl(state);
+    },
+    received: state.received,
+    tokenRequests: state.tokenRequests,
+    revokeAccessTokens: () => state.tokens.revokeAll(),
+    addApp: (newApp: StandInApp) => {
+      state.apps.set(newApp.apiKey, checkApp(newApp));
+    },
+    close: () => app.close(),
+    listen: async () => {
+      await app.listen({ host, port: options.port ?? 0 });
+      const address = app.server.address() as AddressInfo;
+      const boundHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      state.origin = `http://${boundHost}:${address.port}`;
+    },
+  };
+}
+
+/** Starts the stand-in on `host:port` (default 127.0.0.1 and an ephemeral port). */
+export async function startApimStandIn(options: StandInOptions): Promise<ApimStandIn> {
+  const built = await buildApimStandIn(options);
+  await built.listen();
+  return built;
+}

@@ -1,0 +1,89 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCatalogue } from '../../src/apim-standin/catalogue.js';
+import { BODY_EXAMPLES, RESPONDERS } from '../../src/apim-standin/examples.js';
+import { ersFixturesDir, packageRoot } from '../../src/apim-standin/fixtures.js';
+import { type BuiltApimStandIn, buildApimStandIn } from '../../src/apim-standin/index.js';
+import { http } from './helpers.js';
+
+const EXAMPLES = join(ersFixturesDir(), 'examples');
+let standIn: BuiltApimStandIn;
+let userToken: string;
+
+beforeAll(async () => {
+  standIn = await buildApimStandIn({
+    apps: [{ apiKey: 'coverage', asid: '999000000010', jwks: { keys: [] }, accessMode: 'user-restricted' }],
+  });
+  await standIn.listen();
+  userToken = standIn.state.tokens.issue({
+    apiKey: 'coverage',
+    accessMode: 'user-restricted',
+    grantType: 'test',
+    ttlSeconds: 599,
+  }).accessToken;
+});
+
+afterAll(async () => {
+  await standIn?.close();
+});
+
+const substituted = (rel: string) => readFileSync(join(EXAMPLES, rel), 'utf8').replaceAll('_baseUrl_', standIn.baseUrl);
+
+describe('fixtures and catalogue', () => {
+  it('finds the package root and the fixtures from the module location', () => {
+    expect(existsSync(join(packageRoot(), 'package.json'))).toBe(true);
+    expect(existsSync(join(ersFixturesDir(), 'endpoints.json'))).toBe(true);
+  });
+
+  it('has a responder for every operation of endpoints.json', () => {
+    const ops = loadCatalogue();
+    expect(ops.length).toBe(40);
+    expect(ops.filter((op) => RESPONDERS[op.code] === undefined).map((op) => op.code)).toEqual([]);
+  });
+
+  it('maps every example request to an existing example response', () => {
+    for (const set of Object.values(BODY_EXAMPLES)) {
+      const requests = readdirSync(join(EXAMPLES, set.dir, 'requests')).filter((n) => n.endsWith('.json'));
+      expect(requests.length).toBeGreaterThan(0);
+      for (const name of requests) {
+        const base = name.replace(/\.json$/, '');
+        const response = join(EXAMPLES, set.dir, 'responses', `${set.responses?.[base] ?? base}.json`);
+        expect(existsSync(response), `${set.dir}/requests/${name} → ${response}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('every NHS example request is answered with its example response', () => {
+  const cases = Object.entries(BODY_EXAMPLES).flatMap(([code, set]) =>
+    readdirSync(join(EXAMPLES, set.dir, 'requests'))
+      .filter((n) => n.endsWith('.json'))
+      .map((name) => [code, set.dir, name] as const),
+  );
+
+  it.each(cases)('%s %s/requests/%s', async (code, dir, name) => {
+    const op = loadCatalogue().find((o) => o.code === code)!;
+    const set = BODY_EXAMPLES[code]!;
+    const base = name.replace(/\.json$/, '');
+    const responseRel = `${dir}/responses/${set.responses?.[base] ?? base}.json`;
+    const response = JSON.parse(substituted(responseRel)) as { id?: string; resourceType?: string };
+    const isError = response.resourceType === 'OperationOutcome';
+    const pathId = response.resourceType === op.success.fhirResourceType && response.id ? response.id : '000000070000';
+    const path = op.path.replace(/\{[^}]+\}/g, pathId);
+    const role = op.businessFunctions.find((r) => r !== 'SERVICE_PROVIDER_CLINICIAN_ADMIN')!;
+    const res = await http(`${standIn.baseUrl}${path}`, {
+      method: op.method,
+      headers: {
+        authorization: `Bearer ${userToken}`,
+        'nhsd-end-user-organisation-ods': 'R69',
+        'nhsd-ers-business-function': role,
+        'if-match': 'W/"1"',
+        'content-type': 'application/fhir+json',
+      },
+      body: substituted(`${dir}/requests/${name}`),
+    });
+    expect(res.status, res.text).toBe(isError ? 422 : op.success.status);
+    expect(res.text).toBe(substituted(responseRel));
+  });
+});
