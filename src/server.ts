@@ -19,6 +19,7 @@ import { type Identified, identify } from './legacy/identify.js';
 import { createSession, deleteSession, type SessionCallResult, selectRole } from './legacy/session-api.js';
 import { type CallRecord, type LegacyAnswer, runDataCall } from './pipeline/data-call.js';
 import type { Runtime } from './runtime.js';
+import { sessionKeyTag } from './sessions/session.js';
 import { readBounded } from './translation/body.js';
 import { correlationIdFor, type IncomingHeaders, legacyHeader } from './translation/request.js';
 
@@ -38,6 +39,14 @@ function transactionId(): string {
   return `${randomUUID()}-1`;
 }
 
+/**
+ * Sets the legacy transaction id header with its exact legacy spelling. Fastify lower-cases names given to
+ * reply.header(); Node keeps the case given to setHeader(), and a legacy client may look the name up as spelt.
+ */
+function setTransactionId(reply: FastifyReply, id: string): void {
+  reply.raw.setHeader('X_ERS_TRANSACTION_ID', id);
+}
+
 /** The legacy base URL as this client reaches ers-bridge: configured, or from the request's Host. */
 function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
   if (rt.rules.legacy.publicBaseUrl) return rt.rules.legacy.publicBaseUrl;
@@ -52,7 +61,7 @@ function sendOutcome(reply: FastifyReply, error: LegacyError, correlationId?: st
   reply.code(error.status).header('content-type', FHIR_JSON);
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
   if (correlationId) reply.header('x-correlation-id', correlationId);
-  reply.header('X_ERS_TRANSACTION_ID', transactionId());
+  setTransactionId(reply, transactionId());
   return reply.send(JSON.stringify(error.toOutcome()));
 }
 
@@ -171,7 +180,9 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
         record.route = id.op === 'A001' ? '/v1/ProfessionalSession' : '/v1/ProfessionalSession/{sessionKey}';
         const result = await runSessionCall(rt, id, req, rt.now());
         record.asid = result.asid;
-        reply.code(result.status).header('X_ERS_TRANSACTION_ID', transactionId());
+        if (result.sessionKey) record.session = sessionKeyTag(result.sessionKey);
+        reply.code(result.status);
+        setTransactionId(reply, transactionId());
         reply.header('x-correlation-id', correlationId);
         if (result.body === undefined) return reply.send();
         return reply.header('content-type', 'application/json').send(JSON.stringify(result.body));
@@ -193,7 +204,9 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
         },
         record,
       );
-      reply.code(answer.status).headers(answer.headers);
+      const { X_ERS_TRANSACTION_ID: txId, ...headersOut } = answer.headers;
+      reply.code(answer.status).headers(headersOut);
+      if (txId) setTransactionId(reply, txId);
       return reply.send(answer.body);
     } catch (e) {
       const error = e instanceof LegacyError ? e : internalError(e, log, record);

@@ -39,11 +39,13 @@ Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM.
   --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1)
   --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
 Environment: LOG_LEVEL (default info); the secrets the rules file references (env:NAME).`,
-  demo: `Usage: ers-bridge demo [--port <n>]
+  demo: `Usage: ers-bridge demo [--port <n>] [--apim-port <n>] [--rules <file>]
 
 Starts the APIM stand-in on the address in rules/local.yaml (127.0.0.1:9000) and ers-bridge on 127.0.0.1:8080,
 with an RSA key pair and API key generated at start and passed in memory (nothing secret is written).
-  --port <n>   ers-bridge's port (default: $PORT, else 8080)`,
+  --port <n>        ers-bridge's port (default: $PORT, else 8080; 0 picks a free one)
+  --apim-port <n>   the stand-in's port (default: the port in the rules' apim.baseUrl; 0 picks a free one)
+  --rules <file>    another local rules file (default: rules/local.yaml)`,
   'rules check': `Usage: ers-bridge rules check <file>... [--resolve-secrets]
 
 Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
@@ -206,7 +208,11 @@ async function emulateApim(args: string[]): Promise<number> {
 }
 
 async function demo(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, rules: { type: 'string' } });
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    'apim-port': { type: 'string' },
+    rules: { type: 'string' },
+  });
   if (values['help']) return print(HELP['demo']!);
   const file = (values['rules'] as string | undefined) ?? new URL('../../rules/local.yaml', import.meta.url).pathname;
   const rules = await loadRulesFile(file);
@@ -214,7 +220,8 @@ async function demo(args: string[]): Promise<number> {
     portFrom(values['port'] as string | undefined, '--port') ??
     portFrom(process.env['PORT'], 'PORT') ??
     rules.server.port;
-  if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = `http://127.0.0.1:${port}/ers-api`;
+  const base = new URL(rules.apim.baseUrl);
+  const apimPort = portFrom(values['apim-port'] as string | undefined, '--apim-port') ?? Number(base.port || 9000);
 
   // Fresh credentials for this run only, handed over in memory through the environment the rules reference.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -223,19 +230,29 @@ async function demo(args: string[]): Promise<number> {
     ERS_DEMO_API_KEY: randomBytes(16).toString('hex'),
     ERS_DEMO_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
-  const base = new URL(rules.apim.baseUrl);
   const standIn = await startApimStandIn({
     host: base.hostname,
-    port: Number(base.port || 9000),
+    port: apimPort,
     apps: await standInAppsFor(file, rules, env),
   });
-  const bridge = await startBridge(file, rules, '127.0.0.1', port, env);
+  // The stand-in may have been given another port: point the rules at where it really is.
+  rules.apim.baseUrl = standIn.baseUrl;
+  rules.apim.tokenUrl = standIn.tokenUrl;
+  let bridge: Awaited<ReturnType<typeof startBridge>>;
+  try {
+    bridge = await startBridge(file, rules, '127.0.0.1', port, env);
+  } catch (e) {
+    await standIn.close();
+    throw e;
+  }
+  const address = bridge.address;
+  if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = `${address}/ers-api`;
   const asid = Object.keys(rules.asids)[0];
-  console.error(
+  console.log(
     [
       `APIM stand-in: ${standIn.baseUrl} (token endpoint ${standIn.tokenUrl})`,
-      `ers-bridge:    http://127.0.0.1:${port}/ers-api  — demo ASID ${asid}`,
-      `Try: curl -i -X POST http://127.0.0.1:${port}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\`,
+      `ers-bridge:    ${address}/ers-api  (demo ASID ${asid})`,
+      `Try: curl -i -X POST ${address}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\`,
       `       -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"demo"}'`,
       'README.md walks through A001 → A002 → A005 → A003. Ctrl-C stops both.',
     ].join('\n'),

@@ -1,0 +1,210 @@
+/**
+ * Test harness: a real APIM stand-in and a real ers-bridge, both on loopback, with keys generated at test time.
+ * Logs are captured so tests can assert on them (and scan them for secrets).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
+import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
+import { createLogger } from '../../src/logging.js';
+import { parseRules } from '../../src/rules/load.js';
+import type { Rules } from '../../src/rules/schema.js';
+import { secretResolver } from '../../src/rules/secrets.js';
+import { buildRuntime, closeRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
+import { buildServer, type RuntimeHolder } from '../../src/server.js';
+
+export const APP_ASID = '999000000001';
+export const OTHER_ASID = '999000000002';
+export const LIMITED_ASID = '999000000003';
+export const FIXTURES = new URL('../../fixtures/ers-api/examples/', import.meta.url);
+
+export interface Harness {
+  standIn: ApimStandIn;
+  bridge: FastifyInstance;
+  bridgeUrl: string;
+  legacyBase: string;
+  holder: RuntimeHolder;
+  runtime: Runtime;
+  logs: string[];
+  secrets: { apiKey: string; privateKeyPem: string };
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  accessTokenTtlSeconds?: number;
+  rulesExtra?: (rules: Rules) => void;
+  runtime?: Partial<RuntimeOptions>;
+  /** Omit the stand-in's app registration, to provoke token refusals. */
+  registerApp?: boolean;
+  keyIdAtStandIn?: string;
+}
+
+export function rulesYaml(baseUrl: string, tokenUrl: string): string {
+  return `
+environment: test
+legacy:
+  host: api.int1.ers.ncrs.nhs.uk
+apim:
+  baseUrl: ${baseUrl}
+  tokenUrl: ${tokenUrl}
+  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
+asids:
+  "${APP_ASID}":
+    accessMode: application-restricted
+    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
+    organisation: { odsCode: R69, name: TEST NHS TRUST }
+    businessFunction: SERVICE_PROVIDER_CLINICIAN
+  "${OTHER_ASID}":
+    accessMode: application-restricted
+    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
+    organisation: { odsCode: R69, name: TEST NHS TRUST }
+    businessFunction: SERVICE_PROVIDER_CLINICIAN
+  "${LIMITED_ASID}":
+    accessMode: application-restricted
+    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
+    organisation: { odsCode: R69, name: TEST NHS TRUST }
+    businessFunction: SERVICE_PROVIDER_CLINICIAN
+    allowedCodes: [A004, A005]
+`;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const apiKey = randomBytes(16).toString('hex');
+  const standIn = await startApimStandIn({
+    apps:
+      options.registerApp === false
+        ? []
+        : [
+            {
+              apiKey,
+              asid: APP_ASID,
+              jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, options.keyIdAtStandIn ?? 'test-1')] },
+              accessMode: 'application-restricted',
+              odsCode: 'R69',
+              businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
+            },
+          ],
+    ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+  });
+  const rules = parseRules(rulesYaml(standIn.baseUrl, standIn.tokenUrl), 'test.yaml');
+  options.rulesExtra?.(rules);
+  const env = { TEST_API_KEY: apiKey, TEST_PRIVATE_KEY: privateKeyPem };
+  const runtime = await buildRuntime('test.yaml', rules, {
+    resolveSecret: secretResolver(env),
+    tokenRetries: 1,
+    tokenBackoffMs: 20,
+    ...options.runtime,
+  });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const holder: RuntimeHolder = { current: runtime };
+  const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
+  const address = await bridge.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    standIn,
+    bridge,
+    bridgeUrl: address,
+    legacyBase: `${address}/ers-api`,
+    holder,
+    runtime,
+    logs,
+    secrets: { apiKey, privateKeyPem },
+    async close() {
+      await bridge.close();
+      await closeRuntime(holder.current);
+      await standIn.close();
+    },
+  };
+}
+
+export interface LegacyResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json(): any;
+}
+
+/** A legacy client call: header names are sent exactly as given (XAPI_ASID, HTTP_X_SESSION_KEY). */
+export async function legacyCall(
+  h: Harness,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string | Buffer,
+): Promise<LegacyResponse> {
+  const res = await request(`${h.bridgeUrl}${path}`, {
+    method: method as 'GET',
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+  const buf = Buffer.from(await res.body.arrayBuffer());
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: buf,
+    json: () => JSON.parse(buf.toString('utf8')),
+  };
+}
+
+/** A001 + A002: a session with its (only) permission selected; returns the session key. */
+export async function openSession(h: Harness, asid = APP_ASID): Promise<string> {
+  const a001 = await legacyCall(
+    h,
+    'POST',
+    '/ers-api/v1/ProfessionalSession',
+    { XAPI_ASID: asid, 'Content-Type': 'application/json' },
+    JSON.stringify({ typeInfo: 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession', token: 'legacy-ticket' }),
+  );
+  if (a001.status !== 201) throw new Error(`A001 failed: ${a001.status} ${a001.body.toString()}`);
+  const session = a001.json();
+  const a002 = await legacyCall(
+    h,
+    'PUT',
+    `/ers-api/v1/ProfessionalSession/${session.id}`,
+    { XAPI_ASID: asid, HTTP_X_SESSION_KEY: session.id, 'Content-Type': 'application/json' },
+    JSON.stringify({ ...session, permission: session.user.permissions[0] }),
+  );
+  if (a002.status !== 200) throw new Error(`A002 failed: ${a002.status} ${a002.body.toString()}`);
+  return session.id as string;
+}
+
+/** A fixture's text with `_baseUrl_` links as a legacy client sees them through ers-bridge. */
+export function legacyFixture(relative: string, legacyBase: string): unknown {
+  const text = readFileSync(new URL(relative, FIXTURES), 'utf8')
+    .replaceAll('_baseUrl_/STU3/', `${legacyBase}/STU3/v1/`)
+    .replaceAll('_baseUrl_/R4/', `${legacyBase}/R4/v1/`);
+  return JSON.parse(text);
+}
+
+export function fixtureBytes(relative: string): Buffer {
+  return readFileSync(new URL(relative, FIXTURES));
+}
+
+/** The operation outcome shape every ers-bridge error has. */
+export function expectLegacyOutcome(res: LegacyResponse, status: number, bridgeCode: string): any {
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${res.body.toString()}`);
+  const ct = String(res.headers['content-type'] ?? '');
+  if (!ct.startsWith('application/fhir+json')) throw new Error(`expected fhir+json, got ${ct}`);
+  const body = res.json();
+  const issue = body.issue?.[0];
+  if (body.resourceType !== 'OperationOutcome') throw new Error('not an OperationOutcome');
+  if (body.meta?.profile?.[0] !== 'https://fhir.nhs.uk/STU3/StructureDefinition/eRS-OperationOutcome-1') {
+    throw new Error('wrong profile');
+  }
+  const codes = issue.details.coding.map((c: { code: string }) => c.code);
+  if (!codes.includes(bridgeCode))
+    throw new Error(`expected ${bridgeCode}, got ${codes.join(',')}: ${issue.diagnostics}`);
+  if (typeof issue.diagnostics !== 'string' || issue.diagnostics.length < 20) throw new Error('diagnostics too thin');
+  if (/\bat .+:\d+:\d+\)?/.test(issue.diagnostics)) throw new Error('stack trace leaked');
+  return issue;
+}
