@@ -29,6 +29,7 @@ Commands:
   rules check    Validate rules files
   explain        Show the APIM request a legacy call becomes (sends nothing)
   emulate-apim   Run the APIM stand-in for the ASIDs of a rules file
+  jwks           Print the public JWKS to register with APIM for a private key
 
 Run 'ers-bridge <command> --help' for a command's options.
 Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error.`,
@@ -57,6 +58,10 @@ Prints the A-code of a legacy call and the APIM request ers-bridge would send fo
 Sends nothing and needs no secrets. With --header 'XAPI_ASID: <asid>' it also applies that ASID's policy.
 Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --rules rules/int.yaml \\
            --header 'XAPI_ASID: 200000000220'`,
+  jwks: `Usage: ers-bridge jwks <private-key.pem> --kid <key id>
+
+Prints the JSON Web Key Set (public key only) to publish for an APIM application, from the RSA private key that
+ers-bridge signs client assertions with. The kid must match keyId in the rules file.`,
   'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>]
 
 Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
@@ -285,6 +290,29 @@ async function explainCommand(args: string[]): Promise<number> {
   return out.ok ? 0 : 1;
 }
 
+async function jwksCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { kid: { type: 'string' } });
+  if (values['help']) return print(HELP['jwks']!);
+  const [file] = positionals;
+  const kid = values['kid'] as string | undefined;
+  if (!file || positionals.length > 1) throw new UsageError('jwks: expected one <private-key.pem>');
+  if (!kid) throw new UsageError('jwks: expected --kid <key id> (the keyId in the rules file)');
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`jwks: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let jwk: ReturnType<typeof publicJwkFromPrivatePem>;
+  try {
+    jwk = publicJwkFromPrivatePem(pem, kid);
+  } catch {
+    throw new UsageError(`jwks: ${file} is not a PEM RSA private key`);
+  }
+  console.log(JSON.stringify({ keys: [jwk] }, null, 2));
+  return 0;
+}
+
 function print(text: string): number {
   console.log(text);
   return 0;
@@ -310,6 +338,8 @@ export async function main(argv: string[]): Promise<number> {
         return await emulateApim(rest);
       case 'explain':
         return await explainCommand(rest);
+      case 'jwks':
+        return await jwksCommand(rest);
       case 'rules':
         if (rest[0] === 'check') return await rulesCheck(rest.slice(1));
         if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === undefined) return print(HELP['rules check']!);

@@ -85,7 +85,6 @@ export const REASONS = {
     ersDisplay: 'Invalid value',
   },
   BODY_TOO_LARGE: { status: 413, issue: 'too-costly', ersCode: 'FILE_SIZE_ERROR', ersDisplay: 'File size error' },
-  HEADERS_TOO_LARGE: { status: 431, issue: 'too-costly', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
   // APIM side
   TOKEN_REJECTED_BY_APIM: {
     status: 502,
@@ -134,12 +133,6 @@ export const REASONS = {
     issue: 'throttled',
     ersCode: 'TOO_MANY_REQUESTS',
     ersDisplay: 'Too many requests',
-  },
-  STORE_UNAVAILABLE: {
-    status: 503,
-    issue: 'transient',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
   },
   INTERNAL_ERROR: { status: 500, issue: 'exception', ersCode: 'SERVICE_UNAVAILABLE', ersDisplay: 'Internal error' },
 } as const satisfies Record<string, Reason>;

@@ -86,9 +86,12 @@ function matchRoute(route: CompiledRoute, segments: string[]): Record<string, st
 
 /** Identifies a legacy call. `rawUrl` is the request target as received (path and query, still encoded). */
 export function identify(method: string, rawUrl: string): Identified {
-  const q = rawUrl.indexOf('?');
-  const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q);
-  const query = q === -1 ? '' : rawUrl.slice(q + 1);
+  // A fragment is never part of a request; drop it rather than pass it upstream.
+  const hash = rawUrl.indexOf('#');
+  const target = hash === -1 ? rawUrl : rawUrl.slice(0, hash);
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q + 1);
   if (rawPath !== LEGACY_PREFIX && !rawPath.startsWith(`${LEGACY_PREFIX}/`)) return { kind: 'not-legacy' };
 
   const decoded = decodePathSegments(rawPath.slice(LEGACY_PREFIX.length) || '/');

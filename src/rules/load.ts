@@ -30,18 +30,22 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
+  // A bad record key (e.g. an ASID that is not digits) carries the real issue inside it.
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) return describeIssue(issue.issues[0]!);
   if (issue.code === 'unrecognized_keys') {
     return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: expected only the fields the schema defines (see schema/rules.schema.json)`;
   }
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
     return `missing: expected ${issue.expected}`;
   }
-  return issue.message.startsWith('expected') ? issue.message : `expected ${issue.message}`;
+  // zod's own texts read "Invalid input: expected number, received string"; keep the part that says what to do.
+  const message = issue.message.replace(/^Invalid (input|option|value)?:?\s*/i, '');
+  return message.startsWith('expected') ? message : `expected ${message}`;
 }
 
 /** Parses and validates rules text. Throws RulesError on the first problem. */
 export function parseRules(text: string, file: string): Rules {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
     const line = err.linePos?.[0];

@@ -38,7 +38,8 @@ export function secretResolver(env: NodeJS.ProcessEnv = process.env, baseDir = p
         throw new SecretError(ref, `secret ${ref}: cannot read ${path} (${code})`);
       }
     }
-    throw new SecretError(ref, `secret reference ${JSON.stringify(ref)} is neither env:NAME nor file:/path`);
+    // Do not echo the value: it may be a secret pasted where a reference belongs.
+    throw new SecretError('(not a reference)', 'a secret reference must be env:NAME or file:/path');
   };
 }
 

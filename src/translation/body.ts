@@ -67,6 +67,7 @@ export class ReplayableBody {
   }
 
   private async pull(): Promise<Buffer | undefined> {
+    if (this.failure) throw this.failure;
     if (this.done) return undefined;
     // Pull by hand (not for-await) so that a consumer stopping early does not destroy the client's stream.
     const { value, done } = await this.iterator.next();
@@ -74,13 +75,13 @@ export class ReplayableBody {
       this.done = true;
       return undefined;
     }
-    this.size += value.length;
-    if (this.size > this.limit) {
+    if (this.size + value.length > this.limit) {
       this.failure = tooLarge(this.limit);
       this.done = true;
       await this.iterator.return?.();
       throw this.failure;
     }
+    this.size += value.length;
     this.chunks.push(value);
     return value;
   }

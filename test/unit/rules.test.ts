@@ -1,0 +1,360 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadRulesFile, parseRules, RulesError } from '../../src/rules/load.js';
+import { maskSecret, SecretError, secretResolver } from '../../src/rules/secrets.js';
+import { makeTempDir, projectPath } from './support.js';
+
+const RULES_DIR = projectPath('rules');
+const RULE_FILES = readdirSync(RULES_DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+const INT = readFileSync(join(RULES_DIR, 'int.yaml'), 'utf8');
+const ASID = '200000000220';
+
+const tmp = makeTempDir('ers-bridge-rules-');
+afterAll(() => tmp.cleanup());
+
+function replaceOnce(text: string, from: string | RegExp, to: string): string {
+  const out = text.replace(from, to);
+  if (out === text) throw new Error(`test setup: ${String(from)} not found in int.yaml`);
+  return out;
+}
+
+async function loadError(name: string, text: string): Promise<{ file: string; err: RulesError }> {
+  const file = join(tmp.dir, `${name}.yaml`);
+  writeFileSync(file, text);
+  try {
+    await loadRulesFile(file);
+  } catch (e) {
+    expect(e).toBeInstanceOf(RulesError);
+    return { file, err: e as RulesError };
+  }
+  throw new Error(`${name}: expected a RulesError, the file was accepted`);
+}
+
+describe('the shipped rules files', () => {
+  it('there are rules files for the documented environments', () => {
+    for (const env of ['prod', 'int', 'dep', 'dev1', 'dev3', 'sandbox', 'local'])
+      expect(RULE_FILES).toContain(`${env}.yaml`);
+  });
+
+  it.each(RULE_FILES)('%s parses and names its own environment', async (f) => {
+    const rules = await loadRulesFile(join(RULES_DIR, f));
+    expect(rules.environment).toBe(basename(f, '.yaml'));
+    expect(Object.keys(rules.asids).length).toBeGreaterThan(0);
+    expect(rules.apim.baseUrl).toMatch(/\/FHIR$/);
+    if (rules.apim.auth === 'signed-jwt') {
+      expect(rules.apim.tokenUrl).toBeDefined();
+      for (const cfg of Object.values(rules.asids)) {
+        expect(cfg.apim?.apiKey).toMatch(/^(env|file):/);
+        expect(cfg.apim?.privateKey).toMatch(/^(env|file):/);
+      }
+    }
+  });
+
+  it('int.yaml: values and defaults', () => {
+    const r = parseRules(INT, 'int.yaml');
+    expect(r.apim.baseUrl).toBe('https://int.api.service.nhs.uk/referrals/FHIR');
+    expect(r.apim.tokenUrl).toBe('https://int.api.service.nhs.uk/oauth2/token');
+    expect(r.apim.auth).toBe('signed-jwt');
+    expect(r.legacy.host).toBe('api.int1.ers.ncrs.nhs.uk');
+    expect(r.asids[ASID]?.apim?.apiKey).toBe('env:ERS_INT_API_KEY');
+    expect(r.asids[ASID]?.allowedCodes).toContain('A005');
+    expect(r.asids[ASID]?.allowedCodes).not.toContain('A011');
+    expect(r.server.host).toBe('127.0.0.1');
+    expect(r.sessions.store).toBe('memory');
+    expect(r.sessions.idleTimeoutSeconds).toBeGreaterThanOrEqual(30);
+    expect(r.apim.timeouts.connectMs).toBeGreaterThanOrEqual(100);
+  });
+
+  it('trailing slashes of URLs are removed', () => {
+    const r = parseRules(INT.replace('/referrals/FHIR', '/referrals/FHIR/'), 'int.yaml');
+    expect(r.apim.baseUrl).toBe('https://int.api.service.nhs.uk/referrals/FHIR');
+  });
+
+  it.each([
+    'http://127.0.0.1:9000/referrals/FHIR',
+    'http://localhost:9000/referrals/FHIR',
+    'http://[::1]:9000/referrals/FHIR',
+  ])('plain http is allowed for loopback %s', (url) => {
+    const r = parseRules(INT.replace('https://int.api.service.nhs.uk/referrals/FHIR', url), 'int.yaml');
+    expect(r.apim.baseUrl).toBe(url);
+  });
+});
+
+interface Broken {
+  name: string;
+  text: string;
+  /** The field path the message must name (exactly, as RulesError.fieldPath). */
+  path: string | RegExp;
+  /** What the message must say was expected. */
+  expected: RegExp;
+  /** Text that must not appear in the message (e.g. a literal secret). */
+  secret?: string;
+}
+
+const BROKEN: Broken[] = [
+  {
+    name: 'literal-api-key',
+    text: replaceOnce(INT, 'env:ERS_INT_API_KEY', 'Zx8kq2mN4vLp7RtY'),
+    path: `asids."${ASID}".apim.apiKey`,
+    expected: /expected a secret reference "env:NAME" or "file:\/path"/,
+    secret: 'Zx8kq2mN4vLp7RtY',
+  },
+  {
+    name: 'literal-private-key',
+    text: replaceOnce(
+      INT,
+      'file:/run/secrets/ers-int-private-key.pem',
+      '"-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkq"',
+    ),
+    path: `asids."${ASID}".apim.privateKey`,
+    expected: /expected a secret reference/,
+    secret: 'MIIEvQIBADANBgkq',
+  },
+  {
+    name: 'unknown-field-top',
+    text: `${INT}retries: 3\n`,
+    path: '',
+    expected: /unknown field "retries": expected only the fields the schema defines/,
+  },
+  {
+    name: 'unknown-field-asid',
+    text: replaceOnce(INT, '    businessFunction:', '    colour: red\n    businessFunction:'),
+    path: `asids."${ASID}"`,
+    expected: /unknown field "colour"/,
+  },
+  {
+    name: 'unknown-field-apim',
+    text: replaceOnce(INT, '  tokenUrl:', '  retries: 3\n  tokenUrl:'),
+    path: 'apim',
+    expected: /unknown field "retries"/,
+  },
+  {
+    name: 'bad-asid-letters',
+    text: replaceOnce(INT, `"${ASID}":`, '"20000000022x":'),
+    path: 'asids."20000000022x"',
+    expected: /expected an ASID: 6 to 15 digits/,
+  },
+  {
+    name: 'bad-asid-short',
+    text: replaceOnce(INT, `"${ASID}":`, '"12345":'),
+    path: 'asids."12345"',
+    expected: /expected an ASID: 6 to 15 digits/,
+  },
+  {
+    name: 'bad-business-function',
+    text: replaceOnce(INT, 'businessFunction: SERVICE_PROVIDER_CLINICIAN', 'businessFunction: PORTER'),
+    path: `asids."${ASID}".businessFunction`,
+    expected: /expected a business function: .*SERVICE_PROVIDER_CLINICIAN/,
+  },
+  {
+    name: 'http-base-url',
+    text: replaceOnce(INT, 'baseUrl: https://', 'baseUrl: http://'),
+    path: 'apim.baseUrl',
+    expected: /expected the APIM e-RS base URL .*https:\/\/.*127\.0\.0\.1/,
+  },
+  {
+    name: 'http-token-url',
+    text: replaceOnce(INT, 'tokenUrl: https://', 'tokenUrl: http://'),
+    path: 'apim.tokenUrl',
+    expected: /expected the APIM token URL .*https:\/\//,
+  },
+  {
+    name: 'http-lookalike-loopback',
+    text: replaceOnce(INT, 'baseUrl: https://int.api.service.nhs.uk', 'baseUrl: http://localhost.attacker.example'),
+    path: 'apim.baseUrl',
+    expected: /https:\/\//,
+  },
+  {
+    name: 'http-public-base-url',
+    text: replaceOnce(
+      INT,
+      '  host: api.int1.ers.ncrs.nhs.uk\n',
+      '  host: api.int1.ers.ncrs.nhs.uk\n  publicBaseUrl: http://bridge.trust.nhs.uk/ers-api\n',
+    ),
+    path: 'legacy.publicBaseUrl',
+    expected: /https:\/\//,
+  },
+  {
+    name: 'missing-token-url',
+    text: replaceOnce(INT, / {2}tokenUrl: .*\n/, ''),
+    path: 'apim.tokenUrl',
+    expected: /expected tokenUrl when auth is signed-jwt/,
+  },
+  {
+    name: 'missing-apim-application',
+    text: replaceOnce(INT, / {4}apim:\n( {6}.*\n){3}/, ''),
+    path: `asids."${ASID}".apim`,
+    expected: /expected the APIM application \(apiKey, keyId, privateKey\)/,
+  },
+  {
+    name: 'bad-yaml',
+    text: replaceOnce(INT, 'legacy:\n', 'legacy: [\n'),
+    path: /^line \d+, column \d+$/,
+    expected: /expected valid YAML/,
+  },
+  {
+    name: 'duplicate-keys',
+    text: replaceOnce(INT, 'environment: int\n', 'environment: int\nenvironment: dep\n'),
+    path: /^line \d+, column \d+$/,
+    expected: /expected valid YAML \(DUPLICATE_KEY\)/,
+  },
+  {
+    name: 'duplicate-asid',
+    text: `${INT}  "${ASID}":\n    accessMode: application-restricted\n`,
+    path: /^line \d+, column \d+$/,
+    expected: /expected valid YAML \(DUPLICATE_KEY\)/,
+  },
+  {
+    name: 'bad-allowed-code',
+    text: replaceOnce(INT, '[A004, A005,', '[A004, A999,'),
+    path: `asids."${ASID}".allowedCodes[1]`,
+    expected: /expected an A-code ers-bridge knows: A004, A005/,
+  },
+  {
+    name: 'bad-ods-code',
+    text: replaceOnce(INT, 'odsCode: R69', 'odsCode: r69'),
+    path: `asids."${ASID}".organisation.odsCode`,
+    expected: /expected an ODS code/,
+  },
+  {
+    name: 'bad-access-mode',
+    text: replaceOnce(INT, 'accessMode: application-restricted', 'accessMode: anything-goes'),
+    path: `asids."${ASID}".accessMode`,
+    expected: /expected accessMode: application-restricted/,
+  },
+  {
+    name: 'missing-environment',
+    text: replaceOnce(INT, 'environment: int\n', ''),
+    path: 'environment',
+    expected: /missing: expected string/,
+  },
+  {
+    name: 'no-asids',
+    text: replaceOnce(INT, /asids:[\s\S]*/, 'asids: {}\n'),
+    path: 'asids',
+    expected: /expected at least one ASID/,
+  },
+];
+
+describe('broken variants of int.yaml', () => {
+  it.each(BROKEN)('$name → one RulesError line naming the file, the field and what was expected', async (c) => {
+    const { file, err } = await loadError(c.name, c.text);
+    expect(err.message).not.toContain('\n');
+    expect(err.message).not.toContain('\r');
+    expect(err.message.startsWith(`${file}: `)).toBe(true);
+    expect(err.file).toBe(file);
+    if (typeof c.path === 'string') {
+      expect(err.fieldPath).toBe(c.path);
+      expect(err.message.startsWith(`${file}: ${c.path || '(top level)'}: `)).toBe(true);
+    } else {
+      expect(err.fieldPath).toMatch(c.path);
+      expect(err.message).toContain(`${file}: ${err.fieldPath}: `);
+    }
+    expect(err.message).toMatch(c.expected);
+    expect(err.expected).toMatch(c.expected);
+    if (c.secret) expect(err.message).not.toContain(c.secret);
+  });
+
+  it('a type error reads "expected <type>", not a doubled "expected Invalid input"', async () => {
+    const { err } = await loadError('port-as-string', `${INT}server:\n  port: "8080"\n`);
+    expect(err.fieldPath).toBe('server.port');
+    expect(err.message).toMatch(/server\.port: expected .*number/);
+    expect(err.message).not.toMatch(/expected Invalid input/);
+  });
+
+  it('an unreadable file is a RulesError naming the file', async () => {
+    const missing = join(tmp.dir, 'does-not-exist.yaml');
+    await expect(loadRulesFile(missing)).rejects.toThrow(RulesError);
+    await expect(loadRulesFile(missing)).rejects.toThrow(
+      `${missing}: (top level): expected a readable rules file (ENOENT)`,
+    );
+  });
+
+  it('parseRules uses the file name it is given', () => {
+    expect(() => parseRules('environment: 1', 'some/where.yaml')).toThrow(/^some\/where\.yaml: /);
+  });
+});
+
+describe('secret references', () => {
+  const files = makeTempDir('ers-bridge-secrets-');
+  afterAll(() => files.cleanup());
+  const env = { ERS_TEST_KEY: 'the-api-key-value', OTHER_SECRET: 'other-secret-value', EMPTY: '' };
+
+  it('env:NAME resolves from the given environment', async () => {
+    await expect(secretResolver(env, files.dir)('env:ERS_TEST_KEY')).resolves.toBe('the-api-key-value');
+  });
+
+  it('file:/abs resolves the file contents, trimmed', async () => {
+    const p = join(files.dir, 'key.txt');
+    writeFileSync(p, '  file-secret-value\n');
+    await expect(secretResolver(env, files.dir)(`file:${p}`)).resolves.toBe('file-secret-value');
+  });
+
+  it('file:relative resolves against the base directory', async () => {
+    mkdirSync(join(files.dir, 'sub'), { recursive: true });
+    writeFileSync(join(files.dir, 'sub', 'k.pem'), 'pem-value');
+    await expect(secretResolver(env, files.dir)('file:sub/k.pem')).resolves.toBe('pem-value');
+  });
+
+  async function secretError(ref: string): Promise<SecretError> {
+    try {
+      await secretResolver(env, files.dir)(ref);
+    } catch (e) {
+      expect(e).toBeInstanceOf(SecretError);
+      return e as SecretError;
+    }
+    throw new Error(`${ref} resolved`);
+  }
+
+  it('a missing env var: the error names the reference and the variable, and holds no secret', async () => {
+    const err = await secretError('env:ERS_NOT_SET');
+    expect(err.ref).toBe('env:ERS_NOT_SET');
+    expect(err.message).toContain('env:ERS_NOT_SET');
+    expect(err.message).toMatch(/not set/);
+    for (const v of Object.values(env)) if (v) expect(err.message).not.toContain(v);
+  });
+
+  it('an empty env var counts as missing', async () => {
+    const err = await secretError('env:EMPTY');
+    expect(err.message).toContain('env:EMPTY');
+  });
+
+  it('a missing file: the error names the reference and the code', async () => {
+    const ref = `file:${join(files.dir, 'nope.pem')}`;
+    const err = await secretError(ref);
+    expect(err.ref).toBe(ref);
+    expect(err.message).toContain(ref);
+    expect(err.message).toContain('ENOENT');
+  });
+
+  it('an unreadable file (a directory): the error names the reference and holds no secret', async () => {
+    writeFileSync(join(files.dir, 'real.pem'), 'real-secret-contents');
+    const ref = `file:${files.dir}`;
+    const err = await secretError(ref);
+    expect(err.message).toContain(ref);
+    expect(err.message).toContain('EISDIR');
+    expect(err.message).not.toContain('real-secret-contents');
+    for (const v of Object.values(env)) if (v) expect(err.message).not.toContain(v);
+  });
+
+  it('a reference of another kind is refused', async () => {
+    const err = await secretError('vault:secret/x');
+    expect(err).toBeInstanceOf(SecretError);
+    expect(err.message).toMatch(/must be env:NAME or file:\/path/);
+    // The value is not echoed: it may be a secret pasted where a reference belongs.
+    expect(err.message).not.toContain('vault:secret/x');
+    expect(err.ref).not.toContain('vault:secret/x');
+  });
+
+  it('maskSecret never shows more than two characters of the value', () => {
+    expect(maskSecret('abcd')).toBe('****');
+    expect(maskSecret('')).toBe('****');
+    const masked = maskSecret('supersecretvalue');
+    expect(masked).not.toContain('supersecretvalue');
+    expect(masked).not.toContain('per');
+    expect(masked).toContain('16');
+  });
+});
