@@ -34,32 +34,42 @@ interface Reason {
   ersDisplay: string;
 }
 
+const noAccess = (): Reason => ({ status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' });
+const forbidden = (): Reason => ({ status: 403, issue: 'forbidden', ersCode: 'FORBIDDEN', ersDisplay: 'Forbidden' });
+const invalid = (status: number, issue: IssueType): Reason => ({
+  status,
+  issue,
+  ersCode: 'INVALID_VALUE',
+  ersDisplay: 'Invalid value',
+});
+const unavailable = (status: number, issue: IssueType): Reason => ({
+  status,
+  issue,
+  ersCode: 'SERVICE_UNAVAILABLE',
+  ersDisplay: 'Service unavailable',
+});
+
 /**
  * Every error ers-bridge can raise, by its own precise code. Adding a reason here is the only way to add an error,
- * which keeps MIGRATION.md's troubleshooting table complete.
+ * which keeps MIGRATION.md's troubleshooting table complete (a test checks it).
  */
 export const REASONS = {
   // sessions (A001–A003 and data calls)
-  SESSION_KEY_MISSING: { status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' },
-  SESSION_UNKNOWN: { status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' },
-  SESSION_ASID_MISMATCH: { status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' },
-  SESSION_ROLE_NOT_SELECTED: { status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' },
-  SESSION_KEY_PATH_MISMATCH: { status: 403, issue: 'login', ersCode: 'NO_ACCESS', ersDisplay: 'No access' },
-  ASID_MISSING: { status: 403, issue: 'forbidden', ersCode: 'FORBIDDEN', ersDisplay: 'Forbidden' },
-  ASID_UNKNOWN: { status: 403, issue: 'forbidden', ersCode: 'FORBIDDEN', ersDisplay: 'Forbidden' },
-  ASID_NOT_APPLICATION_RESTRICTED: {
-    status: 403,
-    issue: 'forbidden',
-    ersCode: 'FORBIDDEN',
-    ersDisplay: 'Forbidden',
-  },
-  PERMISSION_NOT_OFFERED: { status: 422, issue: 'value', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
-  BODY_INVALID_JSON: { status: 422, issue: 'invalid', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
-  BODY_INVALID_FIELD: { status: 422, issue: 'value', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
+  SESSION_KEY_MISSING: noAccess(),
+  SESSION_UNKNOWN: noAccess(),
+  SESSION_ASID_MISMATCH: noAccess(),
+  SESSION_ROLE_NOT_SELECTED: noAccess(),
+  SESSION_KEY_PATH_MISMATCH: noAccess(),
+  ASID_MISSING: forbidden(),
+  ASID_UNKNOWN: forbidden(),
+  ASID_NOT_APPLICATION_RESTRICTED: forbidden(),
+  PERMISSION_NOT_OFFERED: invalid(422, 'value'),
+  BODY_INVALID_JSON: invalid(422, 'invalid'),
+  BODY_INVALID_FIELD: invalid(422, 'value'),
   BODY_MISSING_FIELD: { status: 422, issue: 'required', ersCode: 'MISSING_VALUE', ersDisplay: 'Missing value' },
   // policy
-  ENDPOINT_NOT_APP_RESTRICTED: { status: 403, issue: 'forbidden', ersCode: 'FORBIDDEN', ersDisplay: 'Forbidden' },
-  ENDPOINT_NOT_ALLOWED_FOR_ASID: { status: 403, issue: 'forbidden', ersCode: 'FORBIDDEN', ersDisplay: 'Forbidden' },
+  ENDPOINT_NOT_APP_RESTRICTED: forbidden(),
+  ENDPOINT_NOT_ALLOWED_FOR_ASID: forbidden(),
   // request shape
   UNKNOWN_ENDPOINT: {
     status: 404,
@@ -74,60 +84,20 @@ export const REASONS = {
     ersDisplay: 'Invalid request type',
   },
   DSTU2_WITHDRAWN: { status: 410, issue: 'not-supported', ersCode: 'INVALID_REQUEST_TYPE', ersDisplay: 'Gone' },
-  BAD_PATH: { status: 400, issue: 'invalid', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
-  BAD_PATH_PARAMETER: { status: 400, issue: 'value', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
+  BAD_PATH: invalid(400, 'invalid'),
+  BAD_PATH_PARAMETER: invalid(400, 'value'),
   MISSING_HEADER: { status: 422, issue: 'required', ersCode: 'MISSING_PARAMETER', ersDisplay: 'Missing parameter' },
-  BAD_HEADER: { status: 400, issue: 'value', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
-  UNSUPPORTED_MEDIA_TYPE: {
-    status: 415,
-    issue: 'not-supported',
-    ersCode: 'INVALID_VALUE',
-    ersDisplay: 'Invalid value',
-  },
+  BAD_HEADER: invalid(400, 'value'),
+  UNSUPPORTED_MEDIA_TYPE: invalid(415, 'not-supported'),
   BODY_TOO_LARGE: { status: 413, issue: 'too-costly', ersCode: 'FILE_SIZE_ERROR', ersDisplay: 'File size error' },
   // APIM side
-  TOKEN_REJECTED_BY_APIM: {
-    status: 502,
-    issue: 'security',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  TOKEN_ENDPOINT_UNAVAILABLE: {
-    status: 503,
-    issue: 'transient',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  ACCESS_TOKEN_REFUSED: {
-    status: 502,
-    issue: 'security',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  UPSTREAM_UNREACHABLE: {
-    status: 502,
-    issue: 'transient',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  UPSTREAM_TIMEOUT: {
-    status: 504,
-    issue: 'timeout',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  UPSTREAM_BAD_RESPONSE: {
-    status: 502,
-    issue: 'exception',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
-  UPSTREAM_EMPTY_ERROR: {
-    status: 502,
-    issue: 'exception',
-    ersCode: 'SERVICE_UNAVAILABLE',
-    ersDisplay: 'Service unavailable',
-  },
+  TOKEN_REJECTED_BY_APIM: unavailable(502, 'security'),
+  TOKEN_ENDPOINT_UNAVAILABLE: unavailable(503, 'transient'),
+  ACCESS_TOKEN_REFUSED: unavailable(502, 'security'),
+  UPSTREAM_UNREACHABLE: unavailable(502, 'transient'),
+  UPSTREAM_TIMEOUT: unavailable(504, 'timeout'),
+  UPSTREAM_BAD_RESPONSE: unavailable(502, 'exception'),
+  UPSTREAM_EMPTY_ERROR: unavailable(502, 'exception'),
   UPSTREAM_RATE_LIMITED: {
     status: 429,
     issue: 'throttled',
