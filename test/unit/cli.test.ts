@@ -259,3 +259,47 @@ describe('ers-bridge explain', () => {
     expect(err()[0]!.startsWith(`${broken}: apim.baseUrl: expected `)).toBe(true);
   });
 });
+
+describe('ers-bridge serve with unusable configuration', () => {
+  it('a secret that cannot be resolved → exit 2, one line naming the file and field, no secret', async () => {
+    const file = join(tmp.dir, 'int-missing-secret.yaml');
+    writeFileSync(file, readFileSync(INT_RULES, 'utf8'));
+    const saved = process.env['ERS_INT_API_KEY'];
+    delete process.env['ERS_INT_API_KEY'];
+    try {
+      const code = await main(['serve', '--rules', file, '--port', '0']);
+      expect(code).toBe(2);
+      expect(err()).toEqual([
+        `${file}: asids."200000000220".apim.apiKey: secret env:ERS_INT_API_KEY: environment variable ERS_INT_API_KEY is not set`,
+      ]);
+    } finally {
+      if (saved !== undefined) process.env['ERS_INT_API_KEY'] = saved;
+    }
+  });
+
+  it('serve without --rules or ERS_BRIDGE_RULES → exit 2', async () => {
+    const saved = process.env['ERS_BRIDGE_RULES'];
+    delete process.env['ERS_BRIDGE_RULES'];
+    try {
+      expect(await main(['serve'])).toBe(2);
+      expect(err().join('\n')).toMatch(/--rules/);
+    } finally {
+      if (saved !== undefined) process.env['ERS_BRIDGE_RULES'] = saved;
+    }
+  });
+
+  it('jwks prints a public JWKS for a private key and refuses a missing --kid', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const file = join(tmp.dir, 'key.pem');
+    writeFileSync(file, pem);
+    expect(await main(['jwks', file, '--kid', 'int-1'])).toBe(0);
+    const jwks = JSON.parse(out().join('\n'));
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', e: 'AQAB', kid: 'int-1', use: 'sig' });
+    expect(jwks.keys[0].d).toBeUndefined(); // never the private part
+    expect(await main(['jwks', file])).toBe(2);
+  });
+});
