@@ -62,7 +62,6 @@ export function decodePathSegments(rawPath: string): string[] | string {
       return 'the path contains an invalid percent-encoding';
     }
     if (decoded === '.' || decoded === '..') return 'the path contains a dot segment (. or ..)';
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
     if (/[\u0000-\u001f\u007f]/.test(decoded)) return 'the path contains a control character';
     out.push(decoded);
   }
