@@ -2,18 +2,26 @@
  * The e-RS API as APIM exposes it (`/referrals/FHIR/{STU3,R4}/…`): the checks of the APIM e-RS proxy
  * (`NHSDigital/e-referrals-service-api` `proxies/live`), the header and media-type rules of the e-RS specification
  * (driven by `fixtures/ers-api/endpoints.json`), and a few deliberate extra checks that catch translation bugs
- * (legacy headers leaking to APIM, NHSD-* headers on application-restricted calls). Successful calls are answered by
- * {@link RESPONDERS} from the NHS example payloads.
+ * (legacy headers leaking to APIM, NHSD-* headers on application-restricted calls, business functions the user does
+ * not hold). Successful calls are answered by {@link RESPONDERS} from the NHS example payloads.
  *
  * Order of checks:
  *  1. legacy HSCN headers (`XAPI_ASID`, `HTTP_X_SESSION_KEY`, `XAPI_FQDN`, `X-ERS-XAPI*`) → 400 (stand-in only)
  *  2. bearer token missing/unknown/expired/revoked → 401 (STU3: empty body; R4: OperationOutcome)
  *  3. app has no ASID → 403 (APIM `RaiseFault.MissingAsid`)
  *  4. app-restricted + client-sent `x-ers-ods-code`/`x-ers-business-function`/`x-ers-user-id` → 403 empty (APIM);
- *     user-restricted + `*_AUTHORISED_APPLICATION` business function → 403 (APIM)
+ *     user-restricted, in the APIM user-restricted flow's order:
+ *       a. `*_AUTHORISED_APPLICATION` business function → 403 (APIM `RaiseFault.InvalidBusinessFunction`)
+ *       b. ID-token IAL < 3 → 401 (APIM `RaiseFault.401InsufficientIal`)
+ *       c. except `GET /R4/PractitionerRole` (A030): ODS header missing/empty → 400 MISSING_HEADER (APIM EUO flow)
  *  5. route (catalogue path patterns) → 404 unknown path, 405 wrong method
  *  6. app-restricted: operation not app-restricted → 403; NHSD-* user headers present → 403 (stricter than APIM)
- *  7. user-restricted: business function not allowed for the operation → 403 (e-RS)
+ *  7. user-restricted (e-RS; A030 takes no ODS/BF and skips this step):
+ *       a. business function header missing where the catalogue requires it → 400 MISSING_HEADER
+ *       b. (ODS, business function) not one of the user's configured roles → 403 (stricter than APIM, see below)
+ *       c. business function not allowed for the operation → 403
+ *       d. on-behalf-of: required with SERVICE_PROVIDER_CLINICIAN_ADMIN where the operation takes it → 400;
+ *          sent with any other business function → 403
  *  8. required headers (incl. If-Match pattern) → 400; required query parameters → 400
  *  9. request media type → 415 text/plain; unparsable JSON → 400
  * 10. the operation's example answer
@@ -46,6 +54,18 @@ const AUTHORISED_APPLICATION_FUNCTIONS = new Set([
   'AUTHORISED_APPLICATION',
 ]);
 export const IF_MATCH_PATTERN = /^W\/"[0-9]+"$/;
+export const SPCA = 'SERVICE_PROVIDER_CLINICIAN_ADMIN';
+/** A030: the one user-restricted operation that takes no ODS or business function (APIM skips its EUO checks). */
+const PRACTITIONER_ROLE_PATH = '/R4/PractitionerRole';
+
+/** The exact diagnostics of APIM's user-restricted faults (e-RS proxy `RaiseFault.*`). */
+export const GATEWAY_ERRORS = {
+  /** `RaiseFault.InvalidBusinessFunction`; the stand-in also uses it for a role the user does not hold. */
+  noBusinessFunction: 'User does not have the required Business Function at the specified Organisation.',
+  /** `RaiseFault.401InsufficientIal`. */
+  insufficientIal:
+    "We couldn't verify your identity. Contact your local Registration Authority or IT department for help.",
+} as const;
 /** Headers handled by their own step rather than the generic required-header check. */
 const SPECIALLY_CHECKED = new Set(['authorization', 'content-type']);
 
@@ -124,6 +144,22 @@ function unauthorised(version: FhirVersion, diagnostics: string): StandInReply {
   return outcomeReply(401, 'R4', { code: 'login', errorCode: 'ACCESS_DENIED', diagnostics }, headers);
 }
 
+/** APIM `RaiseFault.401InsufficientIal`: status 401 with the `forbidden` issue code of the shared template. */
+function insufficientIal(version: FhirVersion): StandInReply {
+  return outcomeReply(401, version, {
+    code: 'forbidden',
+    errorCode: version === 'STU3' ? 'NO_ACCESS' : 'ACCESS_DENIED',
+    diagnostics: GATEWAY_ERRORS.insufficientIal,
+  });
+}
+
+/** True when the token's user holds this business function at this organisation (per the stand-in's users). */
+function userHoldsRole(state: StandInState, token: IssuedToken, odsCode: string, businessFunction: string): boolean {
+  const sub = token.user?.sub;
+  const user = sub === undefined ? undefined : state.users.get(sub);
+  return user?.roles.some((r) => r.odsCode === odsCode && r.businessFunctions.includes(businessFunction)) ?? false;
+}
+
 function notFound(version: FhirVersion, diagnostics: string): StandInReply {
   const issue: OutcomeIssue =
     version === 'STU3'
@@ -185,7 +221,7 @@ export function handleErsRequest(req: GatewayRequest, state: StandInState): Stan
   // 2. Access token.
   const accessToken = bearerToken(req.headers);
   if (accessToken === undefined) return unauthorised(version, 'Invalid access token');
-  const token = state.tokens.lookup(accessToken);
+  const token = state.tokens.lookup(accessToken, state.now());
   if (token === undefined) return unauthorised(version, 'Invalid access token');
   const app = state.apps.get(token.apiKey);
   if (app === undefined) return unauthorised(version, 'Invalid access token');
@@ -199,8 +235,15 @@ export function handleErsRequest(req: GatewayRequest, state: StandInState): Stan
     if (APIM_OWNED_HEADERS.some((h) => req.headers[h] !== undefined)) {
       return { status: 403, headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(0) };
     }
-  } else if (AUTHORISED_APPLICATION_FUNCTIONS.has(header(req.headers, BUSINESS_FUNCTION_HEADER) ?? '')) {
-    return forbidden(version, 'User does not have the required Business Function at the specified Organisation.');
+  } else {
+    if (AUTHORISED_APPLICATION_FUNCTIONS.has(header(req.headers, BUSINESS_FUNCTION_HEADER)?.trim() ?? '')) {
+      return forbidden(version, GATEWAY_ERRORS.noBusinessFunction);
+    }
+    // A user-restricted token without a user (issued directly, not by token exchange) has no IAL: refused too.
+    if (!(token.user !== undefined && token.user.idAssuranceLevel >= 3)) return insufficientIal(version);
+    if (subPath !== PRACTITIONER_ROLE_PATH && !present(req.headers, ODS_HEADER)) {
+      return outcomeReply(400, version, missingHeader(ODS_HEADER));
+    }
   }
 
   // 5. Route.
@@ -242,9 +285,22 @@ export function handleErsRequest(req: GatewayRequest, state: StandInState): Stan
         `The ${userHeader} header is not allowed for application-restricted access (${op.code})`,
       );
     }
-  } else {
-    // 7. e-RS checks the caller's business function against the operation's roles, and on-behalf-of use.
-    const bf = header(req.headers, BUSINESS_FUNCTION_HEADER);
+  } else if (op.code !== 'A030') {
+    // 7. e-RS checks the caller's business function: held at the organisation, allowed for the operation, OBO use.
+    if (
+      requiredHeadersFor(op, token).includes(BUSINESS_FUNCTION_HEADER) &&
+      !present(req.headers, BUSINESS_FUNCTION_HEADER)
+    ) {
+      return outcomeReply(400, version, missingHeader(BUSINESS_FUNCTION_HEADER));
+    }
+    const bf = header(req.headers, BUSINESS_FUNCTION_HEADER)?.trim() || undefined;
+    const ods = header(req.headers, ODS_HEADER)?.trim() ?? '';
+    // Stricter than APIM on purpose: APIM forwards any ODS/BF pair and e-RS rejects the ones the user does not hold
+    // (in its own words, not published). The stand-in refuses them with APIM's business-function text, so a proxy
+    // that picks the wrong organisation or role for a user fails here rather than only against the real service.
+    if (bf !== undefined && !userHoldsRole(state, token, ods, bf)) {
+      return forbidden(version, GATEWAY_ERRORS.noBusinessFunction);
+    }
     const roles = op.businessFunctions.filter((r) => /^[A-Z_]+$/.test(r));
     if (bf !== undefined && roles.length > 0 && !roles.includes(bf)) {
       return forbidden(
@@ -252,18 +308,15 @@ export function handleErsRequest(req: GatewayRequest, state: StandInState): Stan
         `${operationLabel(op)} cannot be used with business function ${bf}; allowed: ${roles.join(', ')}`,
       );
     }
-    const oboRule = op.conditionalHeaders[OBO_HEADER];
-    if (oboRule !== undefined) {
-      const spca = bf === 'SERVICE_PROVIDER_CLINICIAN_ADMIN';
-      if (spca && /^required/.test(oboRule) && !present(req.headers, OBO_HEADER)) {
-        return outcomeReply(400, version, missingHeader(OBO_HEADER));
-      }
-      if (!spca && present(req.headers, OBO_HEADER)) {
-        return forbidden(
-          version,
-          `${OBO_HEADER} may only be sent with business function SERVICE_PROVIDER_CLINICIAN_ADMIN`,
-        );
-      }
+    // On-behalf-of, as the specification and NHS's sandbox: an SPCA always acts for an SPC, so the header is required
+    // with SPCA wherever the operation takes it, and refused with every other business function. (A036 and A040 list
+    // SPCA but declare no OBO header: SPCA is not made to send one there.)
+    const spca = bf === SPCA;
+    if (spca && op.conditionalHeaders[OBO_HEADER] !== undefined && !present(req.headers, OBO_HEADER)) {
+      return outcomeReply(400, version, missingHeader(OBO_HEADER));
+    }
+    if (!spca && present(req.headers, OBO_HEADER)) {
+      return forbidden(version, `${OBO_HEADER} may only be sent with business function ${SPCA}`);
     }
   }
 

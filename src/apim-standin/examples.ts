@@ -20,11 +20,13 @@
  *   A031 stu3/changeShortlist                                    A032 stu3/changeShortlistAndSendForTriage
  *   A034 stu3/updateAppointment                                  A036 stu3/cancelReferral
  *   A038 stu3/retrieveAppointment/responses (by id)              A043 stu3/retrieveAdviceAndGuidanceOverviewPdf
- *   A044 stu3/createAdviceAndGuidance                            A030 r4/retrieveBusinessFunctions
+ *   A044 stu3/createAdviceAndGuidance
  *   A033/A037 r4/getService/responses (by id)                    A035 r4/searchForServices (by _id)
  *   A040 r4/retrieveOboUsers                                     A041 r4/searchServiceRequest (by UBRN)
  *   A042 307 to the stand-in's object store, which serves r4/retrieveAttachment/example_attachment.pdf
  * Answered generically (no NHS example exists): A020 upload → 201, no body, `Location: Binary/<new uuid>`.
+ * Built from the stand-in's users, in the shape of r4/retrieveBusinessFunctions/responses/PractitionerRoleBundle.json:
+ *   A030 one PractitionerRole per organisation of the token's user (an empty searchset for an unknown user).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -513,7 +515,7 @@ export const RESPONDERS: Readonly<Record<string, Responder>> = {
   A044: byBody('A044'),
 
   // ── R4 ──
-  A030: (ctx) => serveExample(ctx, 'r4/retrieveBusinessFunctions/responses/PractitionerRoleBundle.json'),
+  A030: (ctx) => fhirJson(200, practitionerRoleBundle(ctx)),
   A033: (ctx) => readById(ctx, SERVICES, ctx.params.id!, r4NotFound(`No healthcare service ${ctx.params.id}`)),
   A035: (ctx) => {
     const ids = ctx.query
@@ -570,6 +572,52 @@ export const RESPONDERS: Readonly<Record<string, Responder>> = {
     return emptyReply(307, { location: `${ctx.state.origin}${OBJECT_STORE_PATH}/${objectId}` });
   },
 };
+
+export const ODS_ORGANIZATION_CODE_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
+export const SDS_USER_ID_SYSTEM = 'https://fhir.nhs.uk/Id/sds-user-id';
+export const BUSINESS_FUNCTION_SYSTEM = 'https://fhir.nhs.uk/CodeSystem/eRS-BusinessFunction-1';
+
+/**
+ * A030: the token user's roles as a searchset Bundle of PractitionerRole, structured exactly like the NHS example
+ * (`PractitionerRole-<ODS>-<user id>` ids, the user id as an SDS user id, one `code` entry per business function),
+ * plus `organization.display` with the organisation name.
+ */
+function practitionerRoleBundle(ctx: OperationContext): Record<string, unknown> {
+  const base = baseUrl(ctx.state);
+  const now = new Date(ctx.state.now()).toISOString();
+  const sub = ctx.token.user?.sub;
+  const roles = (sub === undefined ? undefined : ctx.state.users.get(sub))?.roles ?? [];
+  const bundle: Record<string, unknown> = {
+    id: randomUUID(),
+    meta: { lastUpdated: now },
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: roles.length,
+    timestamp: now,
+    link: [{ relation: 'self', url: `${base}/R4/PractitionerRole` }],
+  };
+  if (roles.length > 0) {
+    bundle.entry = roles.map((role) => {
+      const id = `PractitionerRole-${role.odsCode}-${sub}`;
+      return {
+        fullUrl: `${base}/R4/PractitionerRole/${id}`,
+        resource: {
+          id,
+          meta: { lastUpdated: now },
+          resourceType: 'PractitionerRole',
+          practitioner: { identifier: { system: SDS_USER_ID_SYSTEM, value: sub } },
+          organization: {
+            identifier: { system: ODS_ORGANIZATION_CODE_SYSTEM, value: role.odsCode },
+            display: role.orgName,
+          },
+          code: role.businessFunctions.map((code) => ({ coding: [{ system: BUSINESS_FUNCTION_SYSTEM, code }] })),
+        },
+        search: { mode: 'match' },
+      };
+    });
+  }
+  return bundle;
+}
 
 function r4NotFound(diagnostics: string): OutcomeIssue {
   return { code: 'not-found', errorCode: 'REC_NOT_FOUND', system: R4_HTTP_ERROR_SYSTEM, diagnostics };

@@ -1,7 +1,8 @@
 /**
  * The APIM stand-in: a local server as strict as NHS England's API Management platform in front of the e-RS FHIR
- * API — the OAuth token endpoint for signed-JWT client credentials, and the e-RS STU3/R4 endpoints answered from the
- * NHS example payloads. Used by the demo, by tests and by integrators (`ers-bridge emulate-apim`).
+ * API — the OAuth token endpoint (signed-JWT client credentials; CIS2 token exchange and refresh for user-restricted
+ * access), and the e-RS STU3/R4 endpoints answered from the NHS example payloads. Used by the demo, by tests and by
+ * integrators (`ers-bridge emulate-apim`).
  *
  * Every request is recorded (with its raw header names) before it is answered, so tests can assert exactly what
  * reached "APIM".
@@ -11,18 +12,29 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { compileRoutes, loadCatalogue } from './catalogue.js';
+import { Cis2Keys } from './cis2.js';
 import { handleErsRequest } from './ers-gateway.js';
 import { FixtureView } from './fixtures.js';
 import type { StandInReply } from './responses.js';
 import { baseUrl, type StandInState, tokenUrl } from './state.js';
-import { handleTokenRequest } from './token-endpoint.js';
+import { DEFAULT_REFRESH_WINDOW_SECONDS, handleTokenRequest } from './token-endpoint.js';
 import { TokenStore } from './tokens.js';
-import type { ApimStandIn, RecordedRequest, StandInApp, StandInOptions } from './types.js';
+import type { ApimStandIn, RecordedRequest, StandInApp, StandInOptions, StandInUser } from './types.js';
 
+export { GATEWAY_ERRORS } from './ers-gateway.js';
 export type { StandInState } from './state.js';
-export { TOKEN_ERRORS } from './token-endpoint.js';
-export type { IssuedToken, IssueOptions } from './tokens.js';
-export type { AccessMode, ApimStandIn, RecordedRequest, StandInApp, StandInOptions } from './types.js';
+export { DEFAULT_REFRESH_WINDOW_SECONDS, TOKEN_ERRORS } from './token-endpoint.js';
+export type { IssuedToken, IssueOptions, RefreshTokenRecord, TokenUser } from './tokens.js';
+export type {
+  AccessMode,
+  ApimStandIn,
+  RecordedRequest,
+  StandInApp,
+  StandInCis2Options,
+  StandInOptions,
+  StandInUser,
+  StandInUserRole,
+} from './types.js';
 
 /** Request bodies are buffered raw up to this size (A020 uploads are at most 5 MB). */
 export const BODY_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -52,6 +64,22 @@ function checkApp(app: StandInApp): StandInApp {
   return app;
 }
 
+function checkUser(sub: string, user: StandInUser): StandInUser {
+  if (typeof sub !== 'string' || sub === '') throw new Error('apim-standin: a user needs a non-empty id (sub)');
+  if (!Array.isArray(user?.roles)) throw new Error(`apim-standin: user ${sub} needs a roles array`);
+  for (const role of user.roles) {
+    if (typeof role?.odsCode !== 'string' || role.odsCode.trim() === '') {
+      throw new Error(`apim-standin: user ${sub} has a role without an odsCode`);
+    }
+    if (typeof role.orgName !== 'string')
+      throw new Error(`apim-standin: user ${sub} role ${role.odsCode} needs orgName`);
+    if (!Array.isArray(role.businessFunctions) || !role.businessFunctions.every((bf) => typeof bf === 'string')) {
+      throw new Error(`apim-standin: user ${sub} role ${role.odsCode} needs a businessFunctions string array`);
+    }
+  }
+  return user;
+}
+
 function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) pairs.push([raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!]);
@@ -72,13 +100,21 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
   const ttl = options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl <= 0)
     throw new Error('apim-standin: accessTokenTtlSeconds must be a positive integer');
+  const refreshWindowSeconds = options.refreshWindowSeconds ?? DEFAULT_REFRESH_WINDOW_SECONDS;
+  if (typeof refreshWindowSeconds !== 'number' || !(refreshWindowSeconds > 0)) {
+    throw new Error('apim-standin: refreshWindowSeconds must be a positive number');
+  }
 
   const state: StandInState = {
     origin: `http://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 0}`,
     basePath,
     tokenUrlPath,
     accessTokenTtlSeconds: ttl,
+    refreshWindowSeconds,
+    now: options.clock ?? Date.now,
     apps: new Map(),
+    users: new Map(),
+    cis2: options.cis2 === undefined ? undefined : new Cis2Keys(options.cis2),
     tokens: new TokenStore(),
     usedJtis: new Map(),
     received: [],
@@ -88,6 +124,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     objectStore: new Map(),
   };
   for (const app of options.apps) state.apps.set(app.apiKey, checkApp(app));
+  for (const [sub, user] of Object.entries(options.users ?? {})) state.users.set(sub, checkUser(sub, user));
 
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: BODY_LIMIT_BYTES, forceCloseConnections: true });
   const records = new WeakMap<IncomingMessage, RecordedRequest>();
@@ -161,6 +198,9 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     revokeAccessTokens: () => state.tokens.revokeAll(),
     addApp: (newApp: StandInApp) => {
       state.apps.set(newApp.apiKey, checkApp(newApp));
+    },
+    addUser: (sub: string, user: StandInUser) => {
+      state.users.set(sub, checkUser(sub, user));
     },
     close: () => app.close(),
     listen: async () => {

@@ -1,20 +1,32 @@
 /**
  * The APIM OAuth token endpoint (`POST /oauth2/token`), as strict as NHS England's identity service
- * (`NHSDigital/identity-service-api`): same checks, same `error`/`error_description` texts, same statuses.
+ * (`NHSDigital/identity-service-api`): same checks in the same order, same `error`/`error_description` texts, same
+ * statuses. Grants are dispatched through {@link GRANT_HANDLERS}:
  *
- * Grants are dispatched through {@link GRANT_HANDLERS}. Only `client_credentials` with a signed-JWT client
- * assertion (application-restricted access) exists today; token exchange
- * (`urn:ietf:params:oauth:grant-type:token-exchange`, CIS2 ID token + the same client assertion) and
- * `refresh_token` (client_secret_post) are added as further entries, reusing {@link verifyClientAssertion} and
- * {@link TokenStore.issue}.
+ * - `client_credentials` + signed-JWT client assertion: application-restricted access;
+ * - `urn:ietf:params:oauth:grant-type:token-exchange` + the same client assertion + a CIS2 ID token as subject token:
+ *   user-restricted access (CIS2 separate authentication), with a refresh token;
+ * - `refresh_token` + `client_id`/`client_secret` form fields (client_secret_post): single-use refresh tokens within
+ *   an absolute window counted from the token exchange.
  */
 import { type CryptoKey, compactVerify, importJWK, type JWK } from 'jose';
+import { JwksUnavailableError } from './cis2.js';
 import { OAuthError, type StandInReply } from './responses.js';
 import { type StandInState, tokenUrl } from './state.js';
+import type { TokenUser } from './tokens.js';
 import type { StandInApp } from './types.js';
 
 export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** APIM's CIS2 refresh window (`refresh_tokens_validity_ms`, observed as 12 h). */
+export const DEFAULT_REFRESH_WINDOW_SECONDS = 43_200;
+/** Subject-token algorithms APIM accepts (IDS `VerifyJWT.SubjectToken`: CIS2 signs with RS256). */
+export const SUBJECT_TOKEN_ALGORITHMS = ['RS256', 'RS512'];
+/** e-RS user-restricted products carry `aal2` and `aal3` scopes only (IDS `FilterScopesTokenExchange.js`). */
+export const ACCEPTED_AUTHENTICATION_ASSURANCE_LEVELS = [2, 3];
 /** APIM's `seconds_remaining` limit: 5 minutes plus 10 s for edge cases. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 310;
 
@@ -48,6 +60,41 @@ export const TOKEN_ERRORS = {
     'you have tried to request authorization but your application is not configured to use this authorization grant type',
   /** Not an APIM text (APIM's is not published): a `client_id` form field that differs from the API key. */
   clientIdMismatch: "Invalid client_id - must match the 'iss'/'sub' claims in client_assertion JWT (the API key)",
+
+  // Token exchange: subject token (IDS e2e `test_token_exchange.py`, `validate-subject-token-claims.js`,
+  // `SelectIdTokenIssuer.js`, `AssignMessage.*SubjectToken*`).
+  subjectTokenType: `missing or invalid subject_token_type - must be '${ID_TOKEN_TYPE}'`,
+  subjectTokenMissing: 'Missing subject_token',
+  subjectTokenMalformed: 'Malformed JWT in subject_token',
+  subjectKidMissing: "Missing 'kid' header in subject_token JWT",
+  subjectTypInvalid: "Invalid 'typ' header in subject_token JWT - must be 'JWT'",
+  subjectAlgMissing: "Missing 'alg' header in subject_token JWT",
+  subjectExpMissing: "Missing 'exp' claim in subject_token JWT",
+  subjectExpNotInteger: "Invalid 'exp' claim in subject_token JWT - must be an integer",
+  subjectExpExpired: "Invalid 'exp' claim in subject_token JWT - JWT has expired",
+  subjectIssMissing: "Missing 'iss' claim in subject_token JWT",
+  subjectIssMismatch: "Missing or non-matching 'iss' claim in subject_token JWT",
+  subjectAudMissing: "Missing 'aud' claim in subject_token JWT",
+  subjectKidNoMatch: "Invalid 'kid' header in subject_token JWT - no matching public key",
+  /** IDS `AssignMessage.InvalidJWTSignature` (401 `invalid_request`); that it is the subject-token fault is inferred. */
+  subjectSignature: 'JWT signature verification failed due to invalid token',
+  /** IDS `AssignMessage.FailedToRetrieveIdentityProviderJWKS` (500 `unknown_error`). */
+  jwksUnavailable:
+    'An unknown error occurred processing this request. Contact us for assistance diagnosing this issue: https://digital.nhs.uk/developer/help-and-support quoting Message ID',
+
+  // Refresh (IDS `Flow.PostRefreshToken`, `AssignMessage.MissingApiKey`, `AssignMessage.InvalidApiKeyOrSecret`,
+  // `RaiseFault.MissingClientSecret`, `RaiseFault.MissingRefreshToken`, `AssignMessage.InvalidRefreshToken`).
+  clientIdMissing: 'client_id is missing',
+  /**
+   * Unknown `client_id` or wrong `client_secret`: 401 `invalid_client`, as IDS `AssignMessage.InvalidApiKeyOrSecret`
+   * and the IDS refresh-token e2e cases. (One IDS revision answers a wrong secret with `invalid_request` /
+   * `client_secret is invalid` from `RaiseFault.InvalidClientSecret`; the stand-in uses the e2e-asserted form.)
+   */
+  clientIdOrSecretInvalid: 'client_id or client_secret is invalid',
+  clientSecretMissing: 'client_secret is missing',
+  refreshTokenMissing: 'refresh_token is missing',
+  refreshTokenInvalid: 'refresh_token is invalid',
+  refreshPeriodExpired: 'refresh token refresh period has expired',
 } as const;
 
 const invalidRequest = (description: string, status = 400) => new OAuthError(status, 'invalid_request', description);
@@ -64,6 +111,8 @@ export type GrantHandler = (ctx: GrantContext) => Promise<StandInReply>;
 /** The grant types the stand-in's token endpoint serves; anything else is `unsupported_grant_type`. */
 export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map<string, GrantHandler>([
   ['client_credentials', clientCredentialsGrant],
+  [TOKEN_EXCHANGE_GRANT_TYPE, tokenExchangeGrant],
+  ['refresh_token', refreshTokenGrant],
 ]);
 
 /** Answers one token endpoint request. Never throws. */
@@ -84,7 +133,7 @@ export async function handleTokenRequest(
     if (grantType === null || grantType === '') throw invalidRequest(TOKEN_ERRORS.grantTypeMissing);
     const handler = GRANT_HANDLERS.get(grantType);
     if (handler === undefined) throw new OAuthError(400, 'unsupported_grant_type', TOKEN_ERRORS.grantTypeInvalid);
-    return await handler({ form, state, now: Date.now() });
+    return await handler({ form, state, now: state.now() });
   } catch (err) {
     if (err instanceof OAuthError) return err.toReply();
     throw err;
@@ -230,4 +279,188 @@ async function clientCredentialsGrant({ form, state, now }: GrantContext): Promi
     headers: { 'content-type': 'application/json' },
     body: Buffer.from(JSON.stringify(body), 'utf8'),
   };
+}
+
+function tokenResponse(body: Record<string, string>): StandInReply {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify(body), 'utf8'),
+  };
+}
+
+/** `authentication_assurance_level` / `id_assurance_level`: a number or a numeric string (CIS2 mocks send either). */
+function assuranceLevel(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string' && /^\d+$/.test(value.trim())) return Number(value.trim());
+  return undefined;
+}
+
+const signatureKeyCache = new WeakMap<object, Map<string, Promise<CryptoKey | Uint8Array>>>();
+
+function importSubjectKey(jwk: object, alg: string): Promise<CryptoKey | Uint8Array> {
+  let byAlg = signatureKeyCache.get(jwk);
+  if (byAlg === undefined) {
+    byAlg = new Map();
+    signatureKeyCache.set(jwk, byAlg);
+  }
+  let key = byAlg.get(alg);
+  if (key === undefined) {
+    key = importJWK(jwk as JWK, alg);
+    // A key that cannot be imported for this alg is a verification failure, not a cached rejection.
+    key.catch(() => byAlg.delete(alg));
+    byAlg.set(alg, key);
+  }
+  return key;
+}
+
+/**
+ * Validates a CIS2 ID token presented as `subject_token`, in APIM's order (IDS `Flow.PostTokenTokenExchange`:
+ * `DecodeJWT.FromSubjectTokenFormParam`, `validate-subject-token-claims.js`, `SelectIdTokenIssuer.js`, JWKS lookup,
+ * `VerifyJWT.SubjectToken`), and returns the user it names. Throws {@link OAuthError}.
+ */
+export async function verifySubjectToken(form: URLSearchParams, state: StandInState, now: number): Promise<TokenUser> {
+  const subjectToken = form.get('subject_token');
+  if (subjectToken === null || subjectToken === '') throw invalidRequest(TOKEN_ERRORS.subjectTokenMissing);
+  const jwt = decodeJwt(subjectToken);
+  if (jwt === undefined) throw invalidRequest(TOKEN_ERRORS.subjectTokenMalformed);
+  const { header, payload } = jwt;
+
+  if (isMissing(header.kid) || typeof header.kid !== 'string') throw invalidRequest(TOKEN_ERRORS.subjectKidMissing);
+  // Relaxed on purpose: APIM requires `typ` = JWT (case-insensitive), but oidc-provider (our test OP, and other
+  // OPs) omit `typ` from ID tokens. An absent `typ` is accepted; one that is present must still be JWT.
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toLowerCase() !== 'jwt')) {
+    throw invalidRequest(TOKEN_ERRORS.subjectTypInvalid);
+  }
+  if (isMissing(header.alg)) throw invalidRequest(TOKEN_ERRORS.subjectAlgMissing);
+  const { exp, iss, aud } = payload;
+  if (isMissing(exp) || exp === 0) throw invalidRequest(TOKEN_ERRORS.subjectExpMissing);
+  if (typeof exp !== 'number' || !Number.isInteger(exp)) throw invalidRequest(TOKEN_ERRORS.subjectExpNotInteger);
+  if (now > exp * 1000) throw invalidRequest(TOKEN_ERRORS.subjectExpExpired);
+  if (isMissing(iss)) throw invalidRequest(TOKEN_ERRORS.subjectIssMissing);
+  if (isMissing(aud) || (Array.isArray(aud) && aud.length === 0)) {
+    throw invalidRequest(TOKEN_ERRORS.subjectAudMissing, 401);
+  }
+  const cis2 = state.cis2;
+  if (cis2 === undefined || !cis2.issuerMatches(iss)) throw invalidRequest(TOKEN_ERRORS.subjectIssMismatch);
+
+  let jwk: object | undefined;
+  try {
+    jwk = await cis2.keyFor(header.kid);
+  } catch (err) {
+    if (err instanceof JwksUnavailableError) throw new OAuthError(500, 'unknown_error', TOKEN_ERRORS.jwksUnavailable);
+    throw err;
+  }
+  if (jwk === undefined) throw invalidRequest(TOKEN_ERRORS.subjectKidNoMatch, 401);
+  try {
+    const alg = String(header.alg);
+    if (!SUBJECT_TOKEN_ALGORITHMS.includes(alg)) throw new Error(`alg ${alg} not accepted`);
+    const key = await importSubjectKey(jwk, alg);
+    await compactVerify(subjectToken, key, { algorithms: SUBJECT_TOKEN_ALGORITHMS });
+  } catch {
+    throw invalidRequest(TOKEN_ERRORS.subjectSignature, 401);
+  }
+
+  return {
+    sub: typeof payload.sub === 'string' ? payload.sub : String(payload.sub ?? ''),
+    idAssuranceLevel: assuranceLevel(payload.id_assurance_level) ?? 0,
+    authenticationAssuranceLevel: assuranceLevel(payload.authentication_assurance_level) ?? 0,
+  };
+}
+
+/** ms since the epoch at which the refresh window that started at `firstIssuedAt` closes. */
+function refreshWindowEnd(firstIssuedAt: number, state: StandInState): number {
+  return firstIssuedAt + state.refreshWindowSeconds * 1000;
+}
+
+/** Whole seconds left in the refresh window (never negative). */
+function refreshSecondsLeft(firstIssuedAt: number, state: StandInState, now: number): number {
+  return Math.max(0, Math.floor((refreshWindowEnd(firstIssuedAt, state) - now) / 1000));
+}
+
+/**
+ * User-restricted access, CIS2 separate authentication: `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`
+ * with the client assertion of client credentials and a CIS2 ID token as `subject_token`.
+ */
+async function tokenExchangeGrant({ form, state, now }: GrantContext): Promise<StandInReply> {
+  // APIM routes to its token-exchange flow on subject_token_type, so a wrong one fails before anything else.
+  if (form.get('subject_token_type') !== ID_TOKEN_TYPE) throw invalidRequest(TOKEN_ERRORS.subjectTokenType);
+  const app = await verifyClientAssertion(form, state, now);
+  const user = await verifySubjectToken(form, state, now);
+  // As APIM (`FilterUserRestrictedScopes` + `RaiseFault.VerifyAccessLevel`, after the subject token is verified):
+  // no user-restricted scope at the ID token's AAL — an app-restricted app, or an AAL e-RS does not accept.
+  if (
+    app.accessMode !== 'user-restricted' ||
+    !ACCEPTED_AUTHENTICATION_ASSURANCE_LEVELS.includes(user.authenticationAssuranceLevel)
+  ) {
+    throw new OAuthError(401, 'unauthorized_client', TOKEN_ERRORS.unauthorizedClient);
+  }
+  const ttl = ttlSeconds(form, state);
+  const issued = state.tokens.issue({
+    apiKey: app.apiKey,
+    accessMode: 'user-restricted',
+    grantType: TOKEN_EXCHANGE_GRANT_TYPE,
+    ttlSeconds: ttl,
+    user,
+    now,
+  });
+  const refresh = state.tokens.issueRefreshToken({ apiKey: app.apiKey, user, firstIssuedAt: now, count: 0 });
+  return tokenResponse({
+    access_token: issued.accessToken,
+    expires_in: String(ttl),
+    token_type: 'Bearer',
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    refresh_token: refresh.refreshToken,
+    refresh_token_expires_in: String(refreshSecondsLeft(now, state, now)),
+    refresh_count: String(refresh.count),
+  });
+}
+
+/**
+ * `grant_type=refresh_token` with `client_id` (API key) and `client_secret` (API secret) form fields, in APIM's order
+ * (IDS `Flow.PostRefreshToken`). Refresh tokens are single-use; the window never extends.
+ */
+async function refreshTokenGrant({ form, state, now }: GrantContext): Promise<StandInReply> {
+  const clientId = form.get('client_id');
+  if (clientId === null || clientId === '') throw invalidRequest(TOKEN_ERRORS.clientIdMissing, 401);
+  const app = state.apps.get(clientId);
+  if (app === undefined) throw new OAuthError(401, 'invalid_client', TOKEN_ERRORS.clientIdOrSecretInvalid);
+  const secret = form.get('client_secret');
+  if (secret === null) throw invalidRequest(TOKEN_ERRORS.clientSecretMissing, 401);
+  if (app.apiSecret === undefined || app.apiSecret === '' || secret !== app.apiSecret) {
+    throw new OAuthError(401, 'invalid_client', TOKEN_ERRORS.clientIdOrSecretInvalid);
+  }
+  const presented = form.get('refresh_token');
+  if (presented === null || presented === '') throw invalidRequest(TOKEN_ERRORS.refreshTokenMissing);
+  const record = state.tokens.lookupRefreshToken(presented);
+  if (record === undefined || record.used || record.apiKey !== app.apiKey) {
+    throw new OAuthError(401, 'invalid_grant', TOKEN_ERRORS.refreshTokenInvalid);
+  }
+  if (now >= refreshWindowEnd(record.firstIssuedAt, state)) {
+    throw new OAuthError(401, 'invalid_grant', TOKEN_ERRORS.refreshPeriodExpired);
+  }
+  record.used = true;
+  const ttl = ttlSeconds(form, state);
+  const issued = state.tokens.issue({
+    apiKey: app.apiKey,
+    accessMode: 'user-restricted',
+    grantType: 'refresh_token',
+    ttlSeconds: ttl,
+    user: record.user,
+    now,
+  });
+  const next = state.tokens.issueRefreshToken({
+    apiKey: app.apiKey,
+    user: record.user,
+    firstIssuedAt: record.firstIssuedAt,
+    count: record.count + 1,
+  });
+  return tokenResponse({
+    access_token: issued.accessToken,
+    expires_in: String(ttl),
+    refresh_token: next.refreshToken,
+    refresh_token_expires_in: String(refreshSecondsLeft(record.firstIssuedAt, state, now)),
+    refresh_count: String(next.count),
+    token_type: 'Bearer',
+  });
 }

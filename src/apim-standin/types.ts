@@ -16,8 +16,35 @@ export interface StandInApp {
   odsCode?: string;
   /** App-restricted attribute `app-restricted-business-function` (APIM default `PROVIDER_AUTHORISED_APPLICATION`). */
   businessFunction?: string;
-  /** For later: refresh tokens use client_secret_post. Accepted and stored, not used yet. */
+  /**
+   * The app's API secret: the `client_secret` of the refresh grant (client_secret_post, as APIM). A user-restricted
+   * app without one cannot refresh.
+   */
   apiSecret?: string;
+}
+
+/** One organisation at which a CIS2 user holds e-RS business functions (what A030 returns as a PractitionerRole). */
+export interface StandInUserRole {
+  /** ODS code: the value of `NHSD-End-User-Organisation-ODS`. */
+  odsCode: string;
+  orgName: string;
+  /** Values of `NHSD-eRS-Business-Function`, e.g. `REFERRING_CLINICIAN`. */
+  businessFunctions: string[];
+}
+
+/** A healthcare worker known to the stand-in, by CIS2 user id (the ID token `sub`). */
+export interface StandInUser {
+  roles: StandInUserRole[];
+}
+
+/** The CIS2 identity provider whose ID tokens the token exchange grant accepts as subject tokens. */
+export interface StandInCis2Options {
+  /** Compared with the ID token `iss` in `new URL(x).href` form, so `https://host:443/path` matches `https://host/path`. */
+  issuer: string;
+  /** Fetched with `fetch()` on first use and cached; fetched again (once per request) when a `kid` is unknown. */
+  jwksUri?: string;
+  /** Keys known without fetching (checked before the fetched ones). */
+  jwks?: { keys: JsonWebKey[] };
 }
 
 /** One HTTP request as the stand-in received it, recorded before it was answered. */
@@ -47,6 +74,17 @@ export interface StandInOptions {
   basePath?: string;
   /** Default false. */
   logger?: boolean;
+  /** Enables token exchange: subject tokens are CIS2 ID tokens verified against this issuer's keys. */
+  cis2?: StandInCis2Options;
+  /** CIS2 users by user id (the ID token `sub`): their organisations and business functions. */
+  users?: Record<string, StandInUser>;
+  /**
+   * Absolute refresh window in seconds, counted from the token exchange that started the chain (default 43200, the
+   * 12 h APIM uses for CIS2). `refresh_token_expires_in` is the number of seconds left in it.
+   */
+  refreshWindowSeconds?: number;
+  /** Milliseconds since the epoch (default `Date.now`). Tests move it forward instead of waiting. */
+  clock?: () => number;
 }
 
 export interface ApimStandIn {
@@ -63,5 +101,7 @@ export interface ApimStandIn {
   /** Makes every issued access token invalid (tests use it to force APIM 401s). */
   revokeAccessTokens(): void;
   addApp(app: StandInApp): void;
+  /** Adds or replaces a CIS2 user (by ID token `sub`); takes effect for tokens already issued. */
+  addUser(sub: string, user: StandInUser): void;
   close(): Promise<void>;
 }

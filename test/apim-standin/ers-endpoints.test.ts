@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltApimStandIn, buildApimStandIn } from '../../src/apim-standin/index.js';
-import { appRestrictedApp, firstIssue, getAccessToken, http, makeKey, type TestKey } from './helpers.js';
+import {
+  ALL_BUSINESS_FUNCTIONS,
+  appRestrictedApp,
+  firstIssue,
+  getAccessToken,
+  http,
+  issueUserToken,
+  makeKey,
+  type TestKey,
+} from './helpers.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'fixtures', 'ers-api', 'examples');
 const API_KEY = 'ers-app-key';
@@ -42,16 +51,25 @@ beforeAll(async () => {
       appRestrictedApp(API_KEY, key),
       { apiKey: USER_API_KEY, asid: '999000000009', jwks: { keys: [] }, accessMode: 'user-restricted' },
     ],
+    users: {
+      '555000000009': { roles: [{ odsCode: 'R69', orgName: 'R69 TRUST', businessFunctions: ALL_BUSINESS_FUNCTIONS }] },
+      // The user of the NHS A030 example.
+      '000000000101': {
+        roles: [
+          {
+            odsCode: 'R69',
+            orgName: 'R69 TRUST',
+            businessFunctions: ['SERVICE_DEFINER', 'SERVICE_PROVIDER_CLINICIAN', 'SERVICE_PROVIDER_ADMIN'],
+          },
+          { odsCode: 'R68', orgName: 'R68 PRACTICE', businessFunctions: ['REFERRING_CLINICIAN'] },
+        ],
+      },
+    },
   });
   await standIn.listen();
   appToken = await getAccessToken({ apiKey: API_KEY, tokenUrl: standIn.tokenUrl, key });
-  // User-restricted tokens come from token exchange (a later issue); until then tests issue one directly.
-  userToken = standIn.state.tokens.issue({
-    apiKey: USER_API_KEY,
-    accessMode: 'user-restricted',
-    grantType: 'test',
-    ttlSeconds: 599,
-  }).accessToken;
+  // Token exchange itself is covered by user-restricted.test.ts; these tests take a user token straight from the store.
+  userToken = issueUserToken(standIn.state, USER_API_KEY, '555000000009');
 });
 
 afterAll(async () => {
@@ -326,10 +344,28 @@ describe('A013 accept referral', () => {
 });
 
 describe('user-restricted', () => {
-  it('A030 returns the PractitionerRole bundle', async () => {
-    const res = await http(url('/R4/PractitionerRole'), { headers: { authorization: `Bearer ${userToken}` } });
+  it('A030 answers the example user with the NHS example bundle (plus organisation names)', async () => {
+    const token = issueUserToken(standIn.state, USER_API_KEY, '000000000101');
+    const res = await http(url('/R4/PractitionerRole'), { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
-    expect(res.text).toBe(example('r4/retrieveBusinessFunctions/responses/PractitionerRoleBundle.json'));
+    expect(res.headers['content-type']).toBe('application/fhir+json');
+    const body = res.json() as Record<string, any>;
+    const expected = JSON.parse(example('r4/retrieveBusinessFunctions/responses/PractitionerRoleBundle.json'));
+    expect(body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number.isNaN(Date.parse(body.timestamp))).toBe(false);
+    expect(body.entry.map((e: any) => e.resource.organization.display)).toEqual(['R69 TRUST', 'R68 PRACTICE']);
+    // Apart from the volatile id/timestamps and the added display, the bundle is the example.
+    for (const b of [body, expected]) {
+      b.id = 'ID';
+      b.timestamp = 'TS';
+      b.meta.lastUpdated = 'TS';
+      for (const e of b.entry) {
+        e.resource.meta.lastUpdated = 'TS';
+        delete e.resource.organization.display;
+      }
+    }
+    expect(body).toEqual(expected);
+    expect(Object.keys(body)).toEqual(Object.keys(expected));
   });
 
   it('A030 is refused to an app-restricted token', async () => {

@@ -5,7 +5,7 @@ import { loadCatalogue } from '../../src/apim-standin/catalogue.js';
 import { BODY_EXAMPLES, RESPONDERS } from '../../src/apim-standin/examples.js';
 import { ersFixturesDir, packageRoot } from '../../src/apim-standin/fixtures.js';
 import { type BuiltApimStandIn, buildApimStandIn } from '../../src/apim-standin/index.js';
-import { http } from './helpers.js';
+import { ALL_BUSINESS_FUNCTIONS, http, issueUserToken } from './helpers.js';
 
 const EXAMPLES = join(ersFixturesDir(), 'examples');
 let standIn: BuiltApimStandIn;
@@ -14,14 +14,12 @@ let userToken: string;
 beforeAll(async () => {
   standIn = await buildApimStandIn({
     apps: [{ apiKey: 'coverage', asid: '999000000010', jwks: { keys: [] }, accessMode: 'user-restricted' }],
+    users: {
+      '555000000001': { roles: [{ odsCode: 'R69', orgName: 'R69 TRUST', businessFunctions: ALL_BUSINESS_FUNCTIONS }] },
+    },
   });
   await standIn.listen();
-  userToken = standIn.state.tokens.issue({
-    apiKey: 'coverage',
-    accessMode: 'user-restricted',
-    grantType: 'test',
-    ttlSeconds: 599,
-  }).accessToken;
+  userToken = issueUserToken(standIn.state, 'coverage', '555000000001');
 });
 
 afterAll(async () => {

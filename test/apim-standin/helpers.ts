@@ -1,7 +1,7 @@
 import { KeyObject, randomUUID, sign } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
 import { request } from 'undici';
-import type { StandInApp } from '../../src/apim-standin/index.js';
+import type { StandInApp, StandInState } from '../../src/apim-standin/index.js';
 
 export interface TestKey {
   kid: string;
@@ -27,6 +27,34 @@ export function appRestrictedApp(apiKey: string, key: TestKey, extra: Partial<St
     businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
     ...extra,
   };
+}
+
+/** Every value of `NHSD-eRS-Business-Function` (e-RS specification). */
+export const ALL_BUSINESS_FUNCTIONS = [
+  'REFERRING_CLINICIAN',
+  'REFERRING_CLINICIAN_ADMIN',
+  'REFERRING_ADMIN',
+  'COMMISSIONER',
+  'SERVICE_PROVIDER_CLINICIAN_ADMIN',
+  'SERVICE_PROVIDER_CLINICIAN',
+  'SERVICE_PROVIDER_ADMIN',
+  'INFORMATION_ANALYST',
+  'BOOKING_MANAGER',
+  'ADDITIONAL_REQUIREMENTS_MANAGER',
+];
+
+/**
+ * A user-restricted access token issued straight into the store (as token exchange would, without the CIS2 round
+ * trip), for tests about the e-RS endpoints rather than about authentication.
+ */
+export function issueUserToken(state: StandInState, apiKey: string, sub: string, idAssuranceLevel = 3): string {
+  return state.tokens.issue({
+    apiKey,
+    accessMode: 'user-restricted',
+    grantType: 'test',
+    ttlSeconds: 599,
+    user: { sub, idAssuranceLevel, authenticationAssuranceLevel: 3 },
+  }).accessToken;
 }
 
 /** Builds and RS512-signs a compact JWT from exactly the header and payload given (no defaults, no validation). */
