@@ -6,18 +6,24 @@
 
 import { Upstream } from './apim/upstream.js';
 import { ApplicationTokenProvider } from './auth/application-token.js';
+import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
 import { importRs512PrivateKey, KeyError } from './auth/keys.js';
+import { ApimUserTokens } from './auth/user-token.js';
 import { RulesError } from './rules/load.js';
 import type { AsidConfig, Rules } from './rules/schema.js';
 import { SecretError, type SecretResolver } from './rules/secrets.js';
+import { type EphemeralStore, MemoryEphemeralStore } from './sessions/ephemeral-store.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
+import type { ProfessionalPermission, ProfessionalUser, SessionApimTokens } from './sessions/session.js';
 import type { SessionStore } from './sessions/store.js';
 
 export interface AsidRuntime {
   asid: string;
   config: AsidConfig;
-  /** Token provider of the APIM application; undefined when APIM needs no token (sandbox). */
+  /** Application-restricted: token provider of the APIM application; undefined when APIM needs no token (sandbox). */
   tokens: ApplicationTokenProvider | undefined;
+  /** User-restricted: token exchange and refresh at the ASID's APIM application. */
+  userTokens: ApimUserTokens | undefined;
   /** The resolved API key, for display masked only. */
   apiKey: string | undefined;
 }
@@ -31,14 +37,30 @@ export interface Runtime {
   apimBase: URL;
   upstream: Upstream;
   store: SessionStore;
+  /** CIS2 sign-in, when the rules configure it. */
+  cis2: Cis2Client | undefined;
+  /** Sign-ins in progress, by OAuth state. */
+  pendingSignIns: EphemeralStore<PendingSignIn>;
+  /** One-time sign-in codes shown to users, ready to become A001 sessions. */
+  signInCodes: EphemeralStore<SignInGrant>;
   /** The clock (epoch ms) sessions and tokens use; injectable for tests. */
   now: () => number;
+}
+
+/** What a one-time sign-in code stands for: a signed-in CIS2 user with APIM tokens and e-RS permissions. */
+export interface SignInGrant {
+  asid: string;
+  user: ProfessionalUser;
+  permissions: ProfessionalPermission[];
+  tokens: SessionApimTokens;
 }
 
 export interface RuntimeOptions {
   resolveSecret: SecretResolver;
   /** Reuse a store across reloads (sessions survive a rules reload). */
   store?: SessionStore;
+  pendingSignIns?: EphemeralStore<PendingSignIn>;
+  signInCodes?: EphemeralStore<SignInGrant>;
   now?: () => number;
   /** Extra CA certificates for APIM (tests, stand-ins on TLS). */
   apimCa?: string;
@@ -61,6 +83,7 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
   const asids = new Map<string, AsidRuntime>();
   for (const [asid, config] of Object.entries(rules.asids)) {
     let tokens: ApplicationTokenProvider | undefined;
+    let userTokens: ApimUserTokens | undefined;
     let apiKey: string | undefined;
     if (rules.apim.auth === 'signed-jwt' && config.apim) {
       const base = `asids."${asid}".apim`;
@@ -75,22 +98,47 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
         throw e;
       }
       const tokenUrl = rules.apim.tokenUrl!;
-      const id = `${tokenUrl}|${apiKey}`;
-      tokens = tokenProviders.get(id);
-      if (!tokens) {
-        tokens = new ApplicationTokenProvider({
+      const clock = options.now ? { now: options.now } : {};
+      if (config.accessMode === 'user-restricted') {
+        const apiSecret = await secret(options.resolveSecret, file, `${base}.apiSecret`, config.apim.apiSecret);
+        userTokens = new ApimUserTokens({
           tokenUrl,
           apiKey,
+          apiSecret,
           keyId: config.apim.keyId,
           privateKeyPem: pem,
-          ...(options.now ? { now: options.now } : {}),
-          ...(options.tokenRetries !== undefined ? { retries: options.tokenRetries } : {}),
-          ...(options.tokenBackoffMs !== undefined ? { backoffMs: options.tokenBackoffMs } : {}),
+          ...clock,
         });
-        tokenProviders.set(id, tokens);
+      } else {
+        // One provider per APIM application, shared by every ASID mapped to it.
+        const id = `${tokenUrl}|${apiKey}`;
+        tokens = tokenProviders.get(id);
+        if (!tokens) {
+          tokens = new ApplicationTokenProvider({
+            tokenUrl,
+            apiKey,
+            keyId: config.apim.keyId,
+            privateKeyPem: pem,
+            ...clock,
+            ...(options.tokenRetries !== undefined ? { retries: options.tokenRetries } : {}),
+            ...(options.tokenBackoffMs !== undefined ? { backoffMs: options.tokenBackoffMs } : {}),
+          });
+          tokenProviders.set(id, tokens);
+        }
       }
     }
-    asids.set(asid, { asid, config, tokens, apiKey });
+    asids.set(asid, { asid, config, tokens, userTokens, apiKey });
+  }
+  let cis2: Cis2Client | undefined;
+  if (rules.cis2) {
+    const auth = rules.cis2.clientAuth;
+    await secret(
+      options.resolveSecret,
+      file,
+      'cis2.clientAuth',
+      auth.method === 'private_key_jwt' ? auth.privateKey : auth.secret,
+    );
+    cis2 = new Cis2Client(rules.cis2, options.resolveSecret, options.now);
   }
   const apimBase = new URL(rules.apim.baseUrl);
   const upstream = new Upstream(apimBase.origin, {
@@ -107,10 +155,27 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
       maxSessions: rules.sessions.maxSessions,
       ...(options.now ? { now: options.now } : {}),
     });
-  return { file, rules, asids, tokenProviders, apimBase, upstream, store, now: options.now ?? Date.now };
+  const now = options.now ?? Date.now;
+  return {
+    file,
+    rules,
+    asids,
+    tokenProviders,
+    apimBase,
+    upstream,
+    store,
+    cis2,
+    pendingSignIns: options.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
+    signInCodes: options.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
+    now,
+  };
 }
 
 export async function closeRuntime(rt: Runtime, closeStore = true): Promise<void> {
   await rt.upstream.close();
-  if (closeStore) await rt.store.close();
+  if (closeStore) {
+    await rt.store.close();
+    await rt.pendingSignIns.close();
+    await rt.signInCodes.close();
+  }
 }

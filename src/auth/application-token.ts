@@ -7,7 +7,9 @@
  * its APIM `error_description` is passed on (it never contains a secret).
  */
 import * as oidc from 'openid-client';
-import { importRs512PrivateKey } from './keys.js';
+import { assertionConfig, classifyTokenError, TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
+
+export { TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
 
 export interface ApplicationTokenOptions {
   tokenUrl: string;
@@ -29,33 +31,11 @@ export interface ApplicationTokenOptions {
   onFetch?: (outcome: 'ok' | 'rejected' | 'unavailable', ms: number) => void;
 }
 
-/** APIM refused the client assertion (4xx): a configuration problem that retrying will not fix. */
-export class TokenRejectedError extends Error {
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly errorDescription: string,
-  ) {
-    super(`APIM token endpoint refused the request (${status} ${error}): ${errorDescription}`);
-    this.name = 'TokenRejectedError';
-  }
-}
-
-/** The token endpoint could not be reached or kept failing (network, timeout, 5xx) after the retries. */
-export class TokenUnavailableError extends Error {
-  constructor(readonly detail: string) {
-    super(`APIM token endpoint unavailable: ${detail}`);
-    this.name = 'TokenUnavailableError';
-  }
-}
-
 interface CachedToken {
   accessToken: string;
   renewAt: number;
   expiresAt: number;
 }
-
-const FORM = 'application/x-www-form-urlencoded';
 
 export class ApplicationTokenProvider {
   private current: CachedToken | undefined;
@@ -132,39 +112,14 @@ export class ApplicationTokenProvider {
           throw e;
         }
         this.options.onFetch?.('unavailable', this.now() - started);
-        lastError = e instanceof TokenUnavailableError ? e : new TokenUnavailableError(describeNetworkError(e));
+        lastError = classifyTokenError(e);
       }
     }
     throw lastError;
   }
 
   private configuration(): Promise<oidc.Configuration> {
-    this.config ??= (async () => {
-      const { tokenUrl, apiKey, keyId, privateKeyPem } = this.options;
-      const key = await importRs512PrivateKey(privateKeyPem, `private key for API key ${apiKey.slice(0, 4)}…`);
-      const issuer = new URL(tokenUrl).origin;
-      const config = new oidc.Configuration(
-        { issuer, token_endpoint: tokenUrl },
-        apiKey,
-        undefined,
-        oidc.PrivateKeyJwt(
-          { key, kid: keyId },
-          {
-            // APIM requires typ=JWT in the header and aud = the exact token URL; openid-client sets neither.
-            [oidc.modifyAssertion]: (header, payload) => {
-              header.typ = 'JWT';
-              payload.aud = tokenUrl;
-            },
-          },
-        ),
-      );
-      config.timeout = this.options.timeoutSeconds ?? 15;
-      // APIM compares Content-Type exactly; oauth4webapi would add ";charset=UTF-8".
-      config[oidc.customFetch] = (url, init) =>
-        fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), 'content-type': FORM } });
-      if (new URL(tokenUrl).protocol === 'http:') oidc.allowInsecureRequests(config); // loopback only (schema)
-      return config;
-    })();
+    this.config ??= assertionConfig({ ...this.options, timeoutSeconds: this.options.timeoutSeconds ?? 15 });
     return this.config;
   }
 
@@ -174,7 +129,7 @@ export class ApplicationTokenProvider {
     try {
       response = await oidc.clientCredentialsGrant(config);
     } catch (e) {
-      throw classify(e);
+      throw classifyTokenError(e);
     }
     const lifetimeS = Number(response.expires_in);
     if (!response.access_token || !Number.isFinite(lifetimeS) || lifetimeS <= 0) {
@@ -190,33 +145,6 @@ export class ApplicationTokenProvider {
       expiresAt: issued + lifetimeMs,
     };
   }
-}
-
-function classify(e: unknown): Error {
-  if (e instanceof oidc.ResponseBodyError) {
-    if (e.status >= 400 && e.status < 500) {
-      return new TokenRejectedError(e.status, e.error, e.error_description ?? '(no error_description)');
-    }
-    return new TokenUnavailableError(`HTTP ${e.status} ${e.error}`);
-  }
-  if (e instanceof oidc.ClientError) {
-    const status = (e.cause as Response | undefined)?.status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return new TokenRejectedError(status, 'invalid_response', `HTTP ${status} without an OAuth error body`);
-    }
-    if (typeof status === 'number') return new TokenUnavailableError(`HTTP ${status}`);
-    return new TokenUnavailableError(e.message);
-  }
-  return new TokenUnavailableError(describeNetworkError(e));
-}
-
-function describeNetworkError(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'the token call timed out';
-    return cause?.code ?? cause?.message ?? e.message;
-  }
-  return 'unknown error';
 }
 
 function sleep(ms: number): Promise<void> {

@@ -14,6 +14,15 @@ export class KeyError extends Error {
 
 /** Imports an RSA private key PEM as a non-extractable RS512 signing key. The message never includes key material. */
 export async function importRs512PrivateKey(pem: string, what: string): Promise<webcrypto.CryptoKey> {
+  return importRsaSigningKey(pem, what, 'SHA-512');
+}
+
+/** Imports an RSA private key PEM for RS256 or RS512 signatures (the JWS alg follows the hash). */
+export async function importRsaSigningKey(
+  pem: string,
+  what: string,
+  hash: 'SHA-256' | 'SHA-512',
+): Promise<webcrypto.CryptoKey> {
   let der: Buffer;
   try {
     const key = createPrivateKey({ key: pem, format: 'pem' });
@@ -28,7 +37,7 @@ export async function importRs512PrivateKey(pem: string, what: string): Promise<
     if (e instanceof KeyError) throw e;
     throw new KeyError(`${what}: expected a PEM RSA private key (PKCS#8 or PKCS#1); it could not be parsed`);
   }
-  return webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' }, false, ['sign']);
+  return webcrypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash }, false, ['sign']);
 }
 
 /** The public JWK for a private key PEM, as published in the JWKS registered with APIM. */

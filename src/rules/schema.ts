@@ -90,9 +90,81 @@ const ApplicationRestrictedAsid = z
   })
   .strict();
 
-export const AsidRules = z.discriminatedUnion('accessMode', [ApplicationRestrictedAsid], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected accessMode: application-restricted' : undefined),
+const UserRestrictedAsid = z
+  .object({
+    accessMode: z.literal('user-restricted'),
+    description: z.string().optional(),
+    apim: ApimApplication.extend({
+      apiSecret: SecretRef.describe(
+        'The APIM application secret: refreshing a user token uses client_secret_post with the API key and this secret.',
+      ),
+    })
+      .strict()
+      .optional()
+      .describe('The APIM application this ASID maps to. Required unless apim.auth is none.'),
+    allowedCodes: z
+      .array(ACodeSchema)
+      .optional()
+      .describe('The A-codes (message sets) this ASID may call. Absent: every operation.'),
+  })
+  .strict();
+
+export const AsidRules = z.discriminatedUnion('accessMode', [ApplicationRestrictedAsid, UserRestrictedAsid], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'expected accessMode: application-restricted or user-restricted' : undefined,
 });
+
+const Cis2ClientAuth = z.discriminatedUnion(
+  'method',
+  [
+    z
+      .object({
+        method: z.literal('private_key_jwt'),
+        keyId: z.string().min(1, { message: 'expected the kid registered with CIS2' }),
+        privateKey: SecretRef,
+        signingAlg: z.enum(['RS256', 'RS512']).default('RS512'),
+      })
+      .strict(),
+    z.object({ method: z.literal('client_secret_post'), secret: SecretRef }).strict(),
+    z.object({ method: z.literal('client_secret_basic'), secret: SecretRef }).strict(),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected method: private_key_jwt, client_secret_post or client_secret_basic'
+        : undefined,
+  },
+);
+
+const Cis2Rules = z
+  .object({
+    issuer: httpsOrLoopbackUrl(
+      'the CIS2 issuer URL (its discovery document is <issuer>/.well-known/openid-configuration)',
+    ),
+    clientId: z.string().min(1, { message: 'expected the CIS2 client id registered for ers-bridge' }),
+    clientAuth: Cis2ClientAuth,
+    redirectUri: httpsOrLoopbackUrl('the callback URL registered with CIS2 (ending in /login/callback)').refine(
+      (u) => u.endsWith('/login/callback'),
+      { message: 'expected the callback URL to end in /login/callback, the path ers-bridge serves it on' },
+    ),
+    acrValues: z.string().min(1).default('AAL2_OR_AAL3_ANY'),
+    scope: z.string().default('openid profile'),
+    maxAgeSeconds: z.number().int().min(0).max(86_400).default(300),
+    acceptedAudiences: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Audiences accepted, besides clientId, on ID tokens that partly upgraded clients bring to A001.'),
+    returnTo: z
+      .array(httpsOrLoopbackUrl('a return_to URL'))
+      .default([])
+      .describe('Registered return_to URLs (exact match) the sign-in page may redirect to with the one-time code.'),
+    signInCodeTtlSeconds: z.number().int().min(30).max(1800).default(300),
+    organisationNames: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Organisation names by ODS code, for the A001 permissions (A030 gives only ODS codes).'),
+  })
+  .strict();
 
 export const RulesSchema = z
   .object({
@@ -150,6 +222,7 @@ export const RulesSchema = z
       })
       .strict()
       .prefault({}),
+    cis2: Cis2Rules.optional().describe('CIS2 (NHS Care Identity Service 2) sign-in, for user-restricted ASIDs.'),
     sessions: z
       .object({
         store: z.literal('memory').default('memory'),
@@ -170,6 +243,23 @@ export const RulesSchema = z
   })
   .strict()
   .superRefine((rules, ctx) => {
+    for (const [asid, cfg] of Object.entries(rules.asids)) {
+      if (cfg.accessMode === 'user-restricted' && !rules.cis2) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cis2'],
+          message: `expected a cis2 block because ASID ${asid} is user-restricted (its users sign in with CIS2)`,
+        });
+      }
+      if (cfg.accessMode === 'user-restricted' && rules.apim.auth === 'none') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['asids', asid, 'accessMode'],
+          message:
+            'expected application-restricted: with apim.auth none (the open sandbox) there is no CIS2 token exchange',
+        });
+      }
+    }
     if (rules.apim.auth === 'none') return;
     for (const [asid, cfg] of Object.entries(rules.asids)) {
       if (!cfg.apim) {
@@ -185,3 +275,5 @@ export const RulesSchema = z
 export type Rules = z.output<typeof RulesSchema>;
 export type AsidConfig = z.output<typeof AsidRules>;
 export type ApplicationRestrictedConfig = z.output<typeof ApplicationRestrictedAsid>;
+export type UserRestrictedConfig = z.output<typeof UserRestrictedAsid>;
+export type Cis2Config = z.output<typeof Cis2Rules>;

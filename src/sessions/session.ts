@@ -23,9 +23,21 @@ export interface ProfessionalUser {
 
 export type AccessMode = 'application-restricted' | 'user-restricted';
 
+/** APIM tokens of a user-restricted session (CIS2 token exchange). Never logged; encrypted at rest in shared stores. */
+export interface SessionApimTokens {
+  accessToken: string;
+  accessExpiresAt: number;
+  refreshToken: string;
+  refreshExpiresAt: number;
+}
+
 export interface Session {
   asid: string;
   accessMode: AccessMode;
+  /** User-restricted sessions only. */
+  apim?: SessionApimTokens;
+  /** User-restricted SERVICE_PROVIDER_CLINICIAN_ADMIN sessions: the SPC (SDS user id) acted for, from A002. */
+  onBehalfOf?: string | null;
   /** The opaque legacy `token` from A001, echoed back as the legacy API did. */
   legacyToken: string;
   user: ProfessionalUser;
@@ -64,4 +76,34 @@ export function sessionBody(key: string, s: Session) {
     user: s.user,
     permission: s.permission,
   };
+}
+
+/** Letters and digits that cannot be mistaken for each other when read off a screen (no 0/O, 1/I/L). */
+const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+const CODE_LENGTH = 10;
+
+/**
+ * A one-time sign-in code for a person to type into a legacy client: 10 characters from a 31-letter alphabet
+ * (about 49 bits), shown as XXXXX-XXXXX. Single-use and short-lived; see the sign-in page.
+ */
+export function newSignInCode(): string {
+  const bytes = randomBytes(CODE_LENGTH * 2);
+  let out = '';
+  for (let i = 0; out.length < CODE_LENGTH; i++) {
+    if (i >= bytes.length) return newSignInCode(); // too many rejections (vanishingly rare)
+    const b = bytes[i]!;
+    // Rejection sampling keeps every letter equally likely.
+    if (b < 256 - (256 % CODE_ALPHABET.length)) out += CODE_ALPHABET[b % CODE_ALPHABET.length];
+  }
+  return out;
+}
+
+export function formatSignInCode(code: string): string {
+  return `${code.slice(0, 5)}-${code.slice(5)}`;
+}
+
+/** The canonical form of a typed sign-in code (case, spaces and hyphens ignored), or undefined if it is not one. */
+export function normaliseSignInCode(typed: string): string | undefined {
+  const c = typed.toUpperCase().replace(/[\s-]/g, '');
+  return c.length === CODE_LENGTH && [...c].every((ch) => CODE_ALPHABET.includes(ch)) ? c : undefined;
 }

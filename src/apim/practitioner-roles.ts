@@ -1,0 +1,77 @@
+/**
+ * A030 (`GET <base>/R4/PractitionerRole`): the (organisation, business function) pairs a CIS2 user may act in on
+ * e-RS. ers-bridge calls it right after the token exchange and offers the pairs as the legacy A001 permissions.
+ */
+import { LegacyError } from '../legacy/errors.js';
+import type { ProfessionalPermission } from '../sessions/session.js';
+import type { Upstream } from './upstream.js';
+
+const ODS_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
+const BF_SYSTEM = 'https://fhir.nhs.uk/CodeSystem/eRS-BusinessFunction-1';
+
+interface Coding {
+  system?: string;
+  code?: string;
+}
+interface PractitionerRole {
+  resourceType?: string;
+  organization?: { identifier?: { system?: string; value?: string }; display?: string };
+  code?: Array<{ coding?: Coding[] }>;
+}
+
+/** Pure: the legacy permissions in an A030 Bundle. Organisation names come from the Bundle or from the rules. */
+export function permissionsFromBundle(bundle: unknown, names: Record<string, string>): ProfessionalPermission[] {
+  const entries = (bundle as { entry?: Array<{ resource?: PractitionerRole }> })?.entry ?? [];
+  const out: ProfessionalPermission[] = [];
+  const seen = new Set<string>();
+  for (const { resource } of entries) {
+    if (resource?.resourceType !== 'PractitionerRole') continue;
+    const id = resource.organization?.identifier;
+    if (!id?.value || (id.system && id.system !== ODS_SYSTEM)) continue;
+    const orgName = resource.organization?.display ?? names[id.value] ?? id.value;
+    for (const c of resource.code ?? []) {
+      for (const coding of c.coding ?? []) {
+        if (coding.system !== BF_SYSTEM || !coding.code) continue;
+        const key = `${coding.code}@${id.value}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ businessFunction: coding.code, orgIdentifier: id.value, orgName });
+      }
+    }
+  }
+  return out;
+}
+
+/** Calls A030 with a user's access token. */
+export async function fetchPermissions(
+  upstream: Upstream,
+  apimBase: URL,
+  accessToken: string,
+  correlationId: string,
+  names: Record<string, string>,
+): Promise<ProfessionalPermission[]> {
+  const res = await upstream.request({
+    method: 'GET',
+    path: `${apimBase.pathname.replace(/\/+$/, '')}/R4/PractitionerRole`,
+    headers: {
+      accept: 'application/fhir+json',
+      authorization: `Bearer ${accessToken}`,
+      'x-correlation-id': correlationId,
+    },
+    body: undefined,
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) {
+    throw new LegacyError(
+      'TOKEN_EXCHANGE_REFUSED',
+      `APIM refused to list the user's e-RS roles (A030 answered HTTP ${res.statusCode}); the user may not be registered for e-RS.`,
+    );
+  }
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(text);
+  } catch {
+    throw new LegacyError('UPSTREAM_BAD_RESPONSE', "APIM's list of the user's e-RS roles (A030) was not JSON.");
+  }
+  return permissionsFromBundle(bundle, names);
+}

@@ -1,0 +1,256 @@
+/**
+ * CIS2 (NHS Care Identity Service 2), the OpenID Provider healthcare workers sign in with (smartcards still work
+ * through it). ers-bridge runs the authorization-code flow for legacy desktop clients that cannot (discovery,
+ * PKCE, state, nonce, max_age, acr_values), and verifies ID tokens that partly upgraded clients bring themselves.
+ *
+ * Before any ID token is exchanged at APIM it must pass the checks APIM would apply, so that a user gets a clear
+ * A001 answer instead of an opaque APIM refusal: signature, issuer, audience, expiry, IAL ≥ 3 and AAL ≥ 2.
+ */
+import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { LegacyError } from '../legacy/errors.js';
+import type { Cis2Config } from '../rules/schema.js';
+import type { SecretResolver } from '../rules/secrets.js';
+import { importRsaSigningKey } from './keys.js';
+
+/** How long a discovery document is kept (CIS2 allows caching it for up to an hour). */
+const DISCOVERY_TTL_MS = 55 * 60 * 1000;
+
+export interface Cis2Identity {
+  /** The CIS2 user id (`sub`), the legacy `user.identifier`. */
+  sub: string;
+  firstName: string;
+  lastName: string;
+  middleName: string | null;
+  idAssuranceLevel: number;
+  authAssuranceLevel: number;
+}
+
+export interface PendingSignIn {
+  asid: string;
+  codeVerifier: string;
+  nonce: string;
+  returnTo?: string;
+  startedAt: number;
+}
+
+export class Cis2Unavailable extends Error {
+  constructor(detail: string) {
+    super(`CIS2 is unavailable: ${detail}`);
+    this.name = 'Cis2Unavailable';
+  }
+}
+
+function level(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  return Number.isFinite(n) ? n : 0;
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+/** The identity and assurance of a verified ID token's claims; refuses what APIM would refuse. */
+export function identityFromClaims(
+  claims: JWTPayload | oidc.IDToken,
+  userinfo?: Record<string, unknown>,
+): Cis2Identity {
+  const sub = text(claims.sub);
+  if (!sub) throw new LegacyError('ID_TOKEN_INVALID', 'The CIS2 ID token has no sub (user id).');
+  const ial = level(claims['id_assurance_level']);
+  const aal = level(claims['authentication_assurance_level']);
+  if (ial < 3) {
+    throw new LegacyError(
+      'ASSURANCE_TOO_LOW',
+      `The CIS2 identity is verified to level ${ial || 'unknown'} (IAL); e-RS needs IAL3. Contact your local Registration Authority.`,
+    );
+  }
+  if (aal < 2) {
+    throw new LegacyError(
+      'ASSURANCE_TOO_LOW',
+      `The CIS2 sign-in used an authentication method of level ${aal || 'unknown'} (AAL); e-RS needs AAL2 or AAL3. Sign in with your smartcard or another AAL2/AAL3 method.`,
+    );
+  }
+  const given = text(userinfo?.['given_name']) || text(claims['given_name']);
+  const family = text(userinfo?.['family_name']) || text(claims['family_name']);
+  const name = text(userinfo?.['name']) || text(claims['name']);
+  const [firstFromName, ...rest] = name.split(' ').filter(Boolean);
+  return {
+    sub,
+    firstName: given || firstFromName || '',
+    lastName: family || rest.at(-1) || '',
+    middleName: null,
+    idAssuranceLevel: ial,
+    authAssuranceLevel: aal,
+  };
+}
+
+export class Cis2Client {
+  private config: { value: Promise<oidc.Configuration>; at: number } | undefined;
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+
+  constructor(
+    readonly settings: Cis2Config,
+    private readonly resolveSecret: SecretResolver,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private async clientAuth(): Promise<oidc.ClientAuth> {
+    const a = this.settings.clientAuth;
+    if (a.method === 'private_key_jwt') {
+      const pem = await this.resolveSecret(a.privateKey);
+      const key = await importRsaSigningKey(pem, 'CIS2 client key', a.signingAlg === 'RS256' ? 'SHA-256' : 'SHA-512');
+      return oidc.PrivateKeyJwt({ key, kid: a.keyId });
+    }
+    const secret = await this.resolveSecret(a.secret);
+    return a.method === 'client_secret_post' ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
+  }
+
+  /** The discovered configuration, cached for up to an hour; a failed discovery is retried on the next call. */
+  configuration(): Promise<oidc.Configuration> {
+    if (this.config && this.now() - this.config.at < DISCOVERY_TTL_MS) return this.config.value;
+    const issuer = new URL(this.settings.issuer);
+    const value = (async () => {
+      const auth = await this.clientAuth();
+      try {
+        return await oidc.discovery(
+          issuer,
+          this.settings.clientId,
+          { redirect_uris: [this.settings.redirectUri], response_types: ['code'] },
+          auth,
+          { execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [], timeout: 10 },
+        );
+      } catch (e) {
+        throw new Cis2Unavailable(e instanceof Error ? e.message : 'discovery failed');
+      }
+    })();
+    this.config = { value, at: this.now() };
+    value.catch(() => {
+      if (this.config?.value === value) this.config = undefined;
+    });
+    return value;
+  }
+
+  /** Starts a sign-in: the CIS2 authorization URL and what the callback will need to finish it. */
+  async begin(asid: string, returnTo?: string): Promise<{ url: URL; state: string; pending: PendingSignIn }> {
+    const config = await this.configuration();
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: this.settings.redirectUri,
+      scope: this.settings.scope,
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      max_age: String(this.settings.maxAgeSeconds),
+      acr_values: this.settings.acrValues,
+    });
+    return {
+      url,
+      state,
+      pending: { asid, codeVerifier, nonce, ...(returnTo ? { returnTo } : {}), startedAt: this.now() },
+    };
+  }
+
+  /**
+   * Finishes a sign-in from the callback's query string: exchanges the code (PKCE), checks state, nonce and
+   * max_age, then the assurance levels. Returns the ID token (for APIM) and the identity.
+   */
+  async complete(
+    query: URLSearchParams,
+    state: string,
+    pending: PendingSignIn,
+  ): Promise<{ idToken: string; identity: Cis2Identity }> {
+    const config = await this.configuration();
+    const callback = new URL(this.settings.redirectUri);
+    callback.search = query.toString();
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    try {
+      tokens = await oidc.authorizationCodeGrant(config, callback, {
+        pkceCodeVerifier: pending.codeVerifier,
+        expectedState: state,
+        expectedNonce: pending.nonce,
+        maxAge: this.settings.maxAgeSeconds,
+        idTokenExpected: true,
+      });
+    } catch (e) {
+      if (
+        e instanceof oidc.ResponseBodyError ||
+        e instanceof oidc.ClientError ||
+        e instanceof oidc.AuthorizationResponseError
+      ) {
+        throw new LegacyError('ID_TOKEN_INVALID', `CIS2 sign-in could not be completed: ${e.message}`);
+      }
+      throw new Cis2Unavailable(e instanceof Error ? e.message : 'token request failed');
+    }
+    const claims = tokens.claims();
+    if (!claims || !tokens.id_token) throw new LegacyError('ID_TOKEN_INVALID', 'CIS2 returned no ID token.');
+    let userinfo: Record<string, unknown> | undefined;
+    if (!claims['family_name'] && tokens.access_token) {
+      // Names come with the profile scope from userinfo when the ID token does not carry them.
+      userinfo = (await oidc.fetchUserInfo(config, tokens.access_token, claims.sub).catch(() => undefined)) as
+        | Record<string, unknown>
+        | undefined;
+    }
+    return { idToken: tokens.id_token, identity: identityFromClaims(claims, userinfo) };
+  }
+
+  /** Verifies an ID token a partly upgraded client obtained itself (A001 with a raw CIS2 ID token). */
+  async verifyIdToken(idToken: string): Promise<Cis2Identity> {
+    const config = await this.configuration();
+    const meta = config.serverMetadata();
+    if (!meta.jwks_uri) throw new Cis2Unavailable('the discovery document has no jwks_uri');
+    this.jwks ??= createRemoteJWKSet(new URL(meta.jwks_uri), { timeoutDuration: 10_000 });
+    try {
+      const { payload } = await jwtVerify(idToken, this.jwks, {
+        issuer: meta.issuer,
+        audience: [this.settings.clientId, ...this.settings.acceptedAudiences],
+        algorithms: ['RS256', 'RS512'],
+        clockTolerance: 30,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['exp', 'sub'],
+      });
+      return identityFromClaims(payload);
+    } catch (e) {
+      if (e instanceof LegacyError) throw e;
+      throw idTokenError(e);
+    }
+  }
+}
+
+function idTokenError(e: unknown): LegacyError {
+  if (e instanceof joseErrors.JWTExpired) {
+    return new LegacyError(
+      'ID_TOKEN_EXPIRED',
+      'The CIS2 ID token has expired. Sign in to CIS2 again and send the new ID token.',
+    );
+  }
+  if (e instanceof joseErrors.JWTClaimValidationFailed) {
+    if (e.claim === 'iss') {
+      return new LegacyError(
+        'ID_TOKEN_WRONG_ISSUER',
+        'The ID token was not issued by the CIS2 environment this ers-bridge environment uses. Sign in to the matching CIS2 environment.',
+      );
+    }
+    if (e.claim === 'aud') {
+      return new LegacyError(
+        'ID_TOKEN_WRONG_AUDIENCE',
+        'The ID token was issued to a CIS2 client that ers-bridge does not accept (aud). Ask the operators to add it to cis2.acceptedAudiences.',
+      );
+    }
+    return new LegacyError('ID_TOKEN_INVALID', `The CIS2 ID token's ${e.claim} claim is not acceptable.`);
+  }
+  if (e instanceof joseErrors.JWKSNoMatchingKey || e instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new LegacyError(
+      'ID_TOKEN_INVALID',
+      'The CIS2 ID token is not signed by a key of the configured CIS2 issuer.',
+    );
+  }
+  // A timeout or a network failure fetching CIS2's keys is not the token's fault.
+  if (e instanceof joseErrors.JWKSTimeout || !(e instanceof joseErrors.JOSEError)) {
+    return new LegacyError('CIS2_UNAVAILABLE', "CIS2's signing keys could not be fetched; try again shortly.");
+  }
+  return new LegacyError('ID_TOKEN_INVALID', 'The A001 token is not a valid CIS2 ID token.');
+}
