@@ -20,6 +20,7 @@ import { createSession, deleteSession, type SessionCallResult, selectRole } from
 import { type CallRecord, type LegacyAnswer, runDataCall } from './pipeline/data-call.js';
 import type { Runtime } from './runtime.js';
 import { sessionKeyTag } from './sessions/session.js';
+import { registerSignIn } from './signin/routes.js';
 import { readBounded } from './translation/body.js';
 import { correlationIdFor, type IncomingHeaders, legacyHeader } from './translation/request.js';
 
@@ -123,11 +124,12 @@ async function runSessionCall(
   id: Extract<Identified, { kind: 'session' }>,
   req: FastifyRequest,
   now: number,
+  correlationId: string,
 ): Promise<SessionCallResult> {
   const headers = req.headers as IncomingHeaders;
   switch (id.op) {
     case 'A001':
-      return createSession(rt, headers, await readSessionBody(req, 'A001'), now);
+      return createSession(rt, headers, await readSessionBody(req, 'A001'), now, correlationId);
     case 'A002':
       return selectRole(rt, headers, id.sessionKeyInPath!, await readSessionBody(req, 'A002'), now);
     case 'A003':
@@ -178,7 +180,7 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
       if (id.kind === 'session') {
         record.aCode = id.op;
         record.route = id.op === 'A001' ? '/v1/ProfessionalSession' : '/v1/ProfessionalSession/{sessionKey}';
-        const result = await runSessionCall(rt, id, req, rt.now());
+        const result = await runSessionCall(rt, id, req, rt.now(), correlationId);
         record.asid = result.asid;
         if (result.sessionKey) record.session = sessionKeyTag(result.sessionKey);
         reply.code(result.status);
@@ -242,6 +244,8 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
 
   app.route({ method: [...METHODS], url: '/ers-api', handler: handle });
   app.route({ method: [...METHODS], url: '/ers-api/*', handler: handle });
+
+  registerSignIn(app, holder);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

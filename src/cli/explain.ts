@@ -74,6 +74,15 @@ export function explain(rules: Rules, method: string, path: string, headers: Rec
       apimBasePath: base.pathname.replace(/\/+$/, ''),
       accessToken: tokenNote,
       correlationId: headers['x-correlation-id'] ?? '<generated per call>',
+      ...(cfg?.accessMode === 'user-restricted'
+        ? {
+            user: {
+              odsCode: '<ODS code of the role selected with A002>',
+              businessFunction: '<business function of the role selected with A002>',
+              onBehalfOfUserId: '<onBehalfOf from A002, only for SERVICE_PROVIDER_CLINICIAN_ADMIN>',
+            },
+          }
+        : {}),
     });
     lines.push(`legacy: ${method} ${path}`);
     lines.push(`APIM:   ${plan.method} ${base.origin}${plan.path}`);

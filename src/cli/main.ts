@@ -181,14 +181,23 @@ async function standInAppsFor(file: string, rules: Rules, env: NodeJS.ProcessEnv
     } catch (e) {
       throw new RulesError(file, `asids."${asid}".apim`, (e as Error).message);
     }
-    apps.push({
+    const app: StandInApp = {
       apiKey,
       asid,
       jwks: { keys: [publicJwkFromPrivatePem(pem, cfg.apim.keyId)] },
       accessMode: cfg.accessMode,
-      odsCode: cfg.organisation.odsCode,
-      businessFunction: cfg.businessFunction,
-    });
+    };
+    if (cfg.accessMode === 'application-restricted') {
+      app.odsCode = cfg.organisation.odsCode;
+      app.businessFunction = cfg.businessFunction;
+    } else {
+      try {
+        app.apiSecret = await resolve(cfg.apim.apiSecret);
+      } catch (e) {
+        throw new RulesError(file, `asids."${asid}".apim.apiSecret`, (e as Error).message);
+      }
+    }
+    apps.push(app);
   }
   return apps;
 }

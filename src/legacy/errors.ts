@@ -24,6 +24,7 @@ type IssueType =
   | 'transient'
   | 'exception'
   | 'timeout'
+  | 'expired'
   | 'security';
 
 interface Reason {
@@ -67,7 +68,22 @@ export const REASONS = {
   BODY_INVALID_JSON: invalid(422, 'invalid'),
   BODY_INVALID_FIELD: invalid(422, 'value'),
   BODY_MISSING_FIELD: { status: 422, issue: 'required', ersCode: 'MISSING_VALUE', ersDisplay: 'Missing value' },
+  // CIS2 users (A001 with an ID token or a sign-in code; token lifecycle)
+  ID_TOKEN_INVALID: invalid(422, 'invalid'),
+  ID_TOKEN_EXPIRED: { ...noAccess(), issue: 'expired' },
+  ID_TOKEN_WRONG_ISSUER: forbidden(),
+  ID_TOKEN_WRONG_AUDIENCE: forbidden(),
+  ASSURANCE_TOO_LOW: forbidden(),
+  SIGN_IN_CODE_UNKNOWN: noAccess(),
+  SIGN_IN_CODE_WRONG_ASID: noAccess(),
+  USER_TOKEN_NOT_RECOGNISED: invalid(422, 'invalid'),
+  TOKEN_EXCHANGE_REFUSED: forbidden(),
+  NO_ERS_ROLES: forbidden(),
+  SESSION_SIGN_IN_AGAIN: noAccess(),
+  CIS2_UNAVAILABLE: unavailable(503, 'transient'),
+  ON_BEHALF_OF_INVALID: invalid(422, 'value'),
   // policy
+  BUSINESS_FUNCTION_NOT_ALLOWED: forbidden(),
   ENDPOINT_NOT_APP_RESTRICTED: forbidden(),
   ENDPOINT_NOT_ALLOWED_FOR_ASID: forbidden(),
   // request shape

@@ -3,10 +3,15 @@
  * the HSCN API used. For application-restricted ASIDs the session's user and permission come from the rules (the
  * organisation and business function registered on the APIM application); the legacy `token` is accepted as opaque.
  */
+
+import { Cis2Unavailable } from '../auth/cis2.js';
+import { grantForIdToken } from '../auth/sign-in-grant.js';
 import { loadSession, requireAsid } from '../pipeline/steps.js';
-import type { Runtime } from '../runtime.js';
+import type { ApplicationRestrictedConfig } from '../rules/schema.js';
+import type { AsidRuntime, Runtime, SignInGrant } from '../runtime.js';
 import {
   newSessionKey,
+  normaliseSignInCode,
   type ProfessionalPermission,
   type ProfessionalUser,
   SESSION_TYPE_INFO,
@@ -47,8 +52,7 @@ function checkTypeInfo(body: Record<string, unknown>, what: string): void {
   }
 }
 
-function applicationUser(rt: Runtime, asid: string): ProfessionalUser {
-  const cfg = rt.asids.get(asid)!.config;
+function applicationUser(cfg: ApplicationRestrictedConfig, asid: string): ProfessionalUser {
   const permission: ProfessionalPermission = {
     businessFunction: cfg.businessFunction,
     orgIdentifier: cfg.organisation.odsCode,
@@ -63,12 +67,59 @@ function applicationUser(rt: Runtime, asid: string): ProfessionalUser {
   };
 }
 
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** A user A001: the legacy `token` is a CIS2 ID token or a one-time sign-in code from ers-bridge's sign-in page. */
+async function userGrant(rt: Runtime, asid: AsidRuntime, token: string, correlationId: string): Promise<SignInGrant> {
+  const value = token.trim();
+  if (JWT_SHAPE.test(value)) {
+    if (!rt.cis2) throw new LegacyError('CIS2_UNAVAILABLE', 'CIS2 sign-in is not configured for this environment.');
+    const identity = await withCis2(() => rt.cis2!.verifyIdToken(value));
+    return grantForIdToken(rt, asid, value, identity, correlationId);
+  }
+  const code = normaliseSignInCode(value);
+  if (code) {
+    const grant = await rt.signInCodes.take(code);
+    if (!grant) {
+      throw new LegacyError(
+        'SIGN_IN_CODE_UNKNOWN',
+        "The sign-in code is unknown, has expired or was already used. Sign in again at ers-bridge's /login page and enter the new code.",
+      );
+    }
+    if (grant.asid !== asid.asid) {
+      throw new LegacyError(
+        'SIGN_IN_CODE_WRONG_ASID',
+        'The sign-in code was issued for another system (ASID); it cannot be used with this one. Sign in again from this system.',
+      );
+    }
+    return grant;
+  }
+  throw new LegacyError(
+    'USER_TOKEN_NOT_RECOGNISED',
+    `A001: for the user-restricted ASID ${asid.asid} the "token" must be a CIS2 ID token or the one-time code shown by ers-bridge's sign-in page (/login?asid=${asid.asid}).`,
+  );
+}
+
+async function withCis2<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof Cis2Unavailable) {
+      throw new LegacyError('CIS2_UNAVAILABLE', 'CIS2 could not be reached to check the sign-in; try again shortly.', {
+        headers: { 'retry-after': '10' },
+      });
+    }
+    throw e;
+  }
+}
+
 /** A001 Create Professional Session. */
 export async function createSession(
   rt: Runtime,
   headers: IncomingHeaders,
   body: Buffer,
   now: number,
+  correlationId: string,
 ): Promise<SessionCallResult> {
   const asid = requireAsid(rt, headers);
   const json = parseJsonObject(body, 'A001 (create session)');
@@ -83,20 +134,35 @@ export async function createSession(
   if (token.length > MAX_LEGACY_TOKEN) {
     throw new LegacyError('BODY_INVALID_FIELD', `A001: "token" is longer than ${MAX_LEGACY_TOKEN} characters.`);
   }
-  if (asid.config.accessMode !== 'application-restricted') {
-    throw new LegacyError('ASID_NOT_APPLICATION_RESTRICTED', `ASID ${asid.asid} is not application-restricted.`);
-  }
   const { absoluteTimeoutSeconds } = rt.rules.sessions;
-  const session: Session = {
-    asid: asid.asid,
-    accessMode: 'application-restricted',
-    legacyToken: token,
-    user: applicationUser(rt, asid.asid),
-    permission: null,
-    createdAt: now,
-    lastUsedAt: now,
-    expiresAt: now + absoluteTimeoutSeconds * 1000,
-  };
+  let session: Session;
+  if (asid.config.accessMode === 'application-restricted') {
+    session = {
+      asid: asid.asid,
+      accessMode: 'application-restricted',
+      legacyToken: token,
+      user: applicationUser(asid.config, asid.asid),
+      permission: null,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: now + absoluteTimeoutSeconds * 1000,
+    };
+  } else {
+    const grant = await userGrant(rt, asid, token, correlationId);
+    session = {
+      asid: asid.asid,
+      accessMode: 'user-restricted',
+      legacyToken: token,
+      user: grant.user,
+      permission: null,
+      apim: grant.tokens,
+      onBehalfOf: null,
+      createdAt: now,
+      lastUsedAt: now,
+      // When APIM's refresh window ends first, the token step ends the session with a sign-in-again answer.
+      expiresAt: now + absoluteTimeoutSeconds * 1000,
+    };
+  }
   const key = newSessionKey();
   await rt.store.create(key, session);
   return { status: 201, body: sessionBody(key, session), sessionKey: key, asid: asid.asid };
@@ -114,6 +180,7 @@ export async function selectRole(
   const { key, session } = await loadSession(rt.store, headers, asid.asid, {
     requireRole: false,
     keyFromPath: keyInPath,
+    userRestricted: asid.config.accessMode === 'user-restricted',
   });
   const json = parseJsonObject(body, 'A002 (select role)');
   checkTypeInfo(json, 'A002');
@@ -140,7 +207,8 @@ export async function selectRole(
       `A002: the permission ${safe(businessFunction)} at ${safe(orgIdentifier)} is not one this session offers. Choose one of: ${offered(session)}.`,
     );
   }
-  const updated: Session = { ...session, permission: { ...chosen }, lastUsedAt: now };
+  const onBehalfOf = onBehalfOfFor(session, chosen, json['onBehalfOf']);
+  const updated: Session = { ...session, permission: { ...chosen }, onBehalfOf, lastUsedAt: now };
   if (!(await rt.store.update(key, updated))) {
     throw new LegacyError(
       'SESSION_UNKNOWN',
@@ -157,9 +225,41 @@ export async function deleteSession(
   keyInPath: string,
 ): Promise<SessionCallResult> {
   const asid = requireAsid(rt, headers);
-  const { key } = await loadSession(rt.store, headers, asid.asid, { requireRole: false, keyFromPath: keyInPath });
+  const { key } = await loadSession(rt.store, headers, asid.asid, {
+    requireRole: false,
+    keyFromPath: keyInPath,
+    userRestricted: asid.config.accessMode === 'user-restricted',
+  });
   await rt.store.delete(key);
   return { status: 204, sessionKey: key, asid: asid.asid };
+}
+
+const SPCA = 'SERVICE_PROVIDER_CLINICIAN_ADMIN';
+
+/**
+ * The on-behalf-of user for A002. Legacy A002 had no such field: an SPCA always acts for an SPC on APIM, so a
+ * client selecting SPCA must add `onBehalfOf` (the SPC's 12-digit SDS user id). MIGRATION.md documents it.
+ */
+function onBehalfOfFor(session: Session, chosen: ProfessionalPermission, value: unknown): string | null {
+  if (value === undefined || value === null || value === '') {
+    if (session.accessMode === 'user-restricted' && chosen.businessFunction === SPCA) {
+      throw new LegacyError(
+        'ON_BEHALF_OF_INVALID',
+        'A002: SERVICE_PROVIDER_CLINICIAN_ADMIN acts on behalf of a Service Provider Clinician on APIM. Add "onBehalfOf": "<the clinician\'s 12-digit user id>" to the A002 body.',
+      );
+    }
+    return null;
+  }
+  if (typeof value !== 'string' || !/^\d{12}$/.test(value)) {
+    throw new LegacyError('ON_BEHALF_OF_INVALID', 'A002: onBehalfOf must be a 12-digit SDS user id.');
+  }
+  if (session.accessMode !== 'user-restricted' || chosen.businessFunction !== SPCA) {
+    throw new LegacyError(
+      'ON_BEHALF_OF_INVALID',
+      'A002: onBehalfOf is only for a signed-in user selecting SERVICE_PROVIDER_CLINICIAN_ADMIN; remove it.',
+    );
+  }
+  return value;
 }
 
 function offered(s: Session): string {

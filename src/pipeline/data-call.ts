@@ -23,6 +23,7 @@ import {
   rewriteLegacyUrls,
 } from '../translation/response.js';
 import { checkPolicy, loadSession, requireAsid } from './steps.js';
+import { obtainUserToken } from './user-token.js';
 
 export interface DataCallInput {
   rt: Runtime;
@@ -89,7 +90,10 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
   // session → policy
   const asid = requireAsid(rt, headers);
   record.asid = asid.asid;
-  const { key, session } = await loadSession(rt.store, headers, asid.asid, { requireRole: true });
+  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
+    requireRole: true,
+    userRestricted: asid.config.accessMode === 'user-restricted',
+  });
   record.session = sessionKeyTag(key);
   checkPolicy(endpoint, asid, session);
 
@@ -121,7 +125,18 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
   }
 
   // token → rewrite → forward (one renewal and one retry after an APIM 401)
-  let token = await obtainToken(asid);
+  const isUser = session.accessMode === 'user-restricted';
+  const tokenFor = (rejected?: string) =>
+    isUser ? obtainUserToken(rt, asid, key, session, rejected) : obtainToken(asid);
+  let token = await tokenFor();
+  const user =
+    isUser && session.permission
+      ? {
+          odsCode: session.permission.orgIdentifier,
+          businessFunction: session.permission.businessFunction,
+          ...(session.onBehalfOf ? { onBehalfOfUserId: session.onBehalfOf } : {}),
+        }
+      : undefined;
   const plan = (accessToken: string | undefined) =>
     buildApimRequest({
       endpoint,
@@ -131,15 +146,16 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
       apimBasePath: rt.apimBase.pathname.replace(/\/+$/, ''),
       accessToken,
       correlationId: input.correlationId,
+      ...(user ? { user } : {}),
       ...(bodyLength !== undefined ? { bodyLength } : {}),
     });
   const started = performance.now();
   const first = plan(token);
   let res = await forward(rt, first, firstBody, input.signal);
-  if (res.statusCode === 401 && asid.tokens && token) {
+  if (res.statusCode === 401 && token) {
     await res.body.dump();
-    asid.tokens.invalidate(token);
-    token = await obtainToken(asid);
+    asid.tokens?.invalidate(token);
+    token = await tokenFor(token);
     record.tokenRenewed = true;
     res = await forward(rt, plan(token), replay ? await replay() : undefined, input.signal);
     if (res.statusCode === 401) {

@@ -33,13 +33,15 @@ export function requireAsid(rt: Runtime, headers: IncomingHeaders): AsidRuntime 
 
 const SIGN_IN_AGAIN =
   'Create a new session with A001 (POST /ers-api/v1/ProfessionalSession), select a role with A002, then repeat the call.';
+const SIGN_IN_AGAIN_USER =
+  "Sign in to CIS2 again (ers-bridge's /login page, or a fresh CIS2 ID token), create a new session with A001 and select a role with A002, then repeat the call.";
 
 /** Step: the live session named by `HTTP_X_SESSION_KEY`, bound to the calling ASID and with a role selected. */
 export async function loadSession(
   store: SessionStore,
   headers: IncomingHeaders,
   asid: string,
-  options: { requireRole: boolean; keyFromPath?: string },
+  options: { requireRole: boolean; keyFromPath?: string; userRestricted?: boolean },
 ): Promise<{ key: string; session: Session }> {
   const fromHeader = legacyHeader(headers, SESSION_HEADER);
   const key = fromHeader ?? options.keyFromPath;
@@ -60,7 +62,7 @@ export async function loadSession(
   if (!session) {
     throw new LegacyError(
       'SESSION_UNKNOWN',
-      `The session in HTTP_X_SESSION_KEY is unknown, has expired or was deleted. ${SIGN_IN_AGAIN}`,
+      `The session in HTTP_X_SESSION_KEY is unknown, has expired or was deleted. ${options.userRestricted ? SIGN_IN_AGAIN_USER : SIGN_IN_AGAIN}`,
     );
   }
   if (session.asid !== asid) {
@@ -85,6 +87,15 @@ export function checkPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: S
       'ENDPOINT_NOT_APP_RESTRICTED',
       `${endpoint.code} (${endpoint.name}) needs a healthcare worker signed in with CIS2 (user-restricted access); ASID ${asid.asid} is application-restricted, so APIM would refuse it. Use a user-restricted ASID for this operation.`,
     );
+  }
+  const bf = session.permission?.businessFunction;
+  if (session.accessMode === 'user-restricted' && bf && endpoint.businessFunctions.length > 0) {
+    if (!endpoint.businessFunctions.includes(bf as never)) {
+      throw new LegacyError(
+        'BUSINESS_FUNCTION_NOT_ALLOWED',
+        `${endpoint.code} (${endpoint.name}) cannot be used with the business function ${bf}; it takes ${endpoint.businessFunctions.join(', ')}. Select another role with A002.`,
+      );
+    }
   }
   const allowed = asid.config.allowedCodes;
   if (allowed && !allowed.includes(endpoint.code)) {

@@ -1,0 +1,149 @@
+/**
+ * ers-bridge's own CIS2 sign-in, for legacy desktop clients that cannot run an OIDC flow:
+ *
+ *   GET /login?asid=…[&return_to=…]  → starts the CIS2 authorization-code flow (PKCE, state, nonce, max_age)
+ *   GET /login/callback              → completes it, exchanges the ID token at APIM, lists the user's e-RS roles
+ *                                      (A030), and shows a one-time code to type into the legacy client (or
+ *                                      redirects to a registered return_to with it: exact match, no open redirect)
+ *
+ * The code is single-use, short-lived and bound to the ASID; A001 with it creates the legacy session.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Cis2Unavailable } from '../auth/cis2.js';
+import { grantForIdToken } from '../auth/sign-in-grant.js';
+import { LegacyError } from '../legacy/errors.js';
+import type { RuntimeHolder } from '../server.js';
+import { formatSignInCode, newSignInCode } from '../sessions/session.js';
+import { cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS, unavailablePage } from './pages.js';
+
+/** How long a started sign-in may take before its callback is refused. */
+const PENDING_TTL_MS = 10 * 60 * 1000;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'cache-control': 'no-store',
+  'content-security-policy':
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+function page(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
+}
+
+function one(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): void {
+  app.get('/login/style.css', async (_req, reply) =>
+    reply
+      .headers({ 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })
+      .type('text/css')
+      .send(STYLE_CSS),
+  );
+
+  app.get('/login', async (req, reply) => {
+    const rt = holder.current;
+    const q = req.query as Record<string, unknown>;
+    const asid = one(q['asid']);
+    const returnTo = one(q['return_to']);
+    if (!rt.cis2) {
+      return page(
+        reply,
+        404,
+        problemPage('Sign-in is not available here', 'CIS2 sign-in is not set up for this e-RS environment.'),
+      );
+    }
+    const asidRt = asid && /^\d{1,20}$/.test(asid) ? rt.asids.get(asid) : undefined;
+    if (!asid || !asidRt || asidRt.config.accessMode !== 'user-restricted') {
+      return page(
+        reply,
+        400,
+        problemPage(
+          'Your referral system did not start this sign-in correctly',
+          'The link must name a system (ASID) that ers-bridge lets users sign in for. Start the sign-in again from your referral system, or contact your IT service desk.',
+        ),
+      );
+    }
+    if (returnTo !== undefined && !rt.cis2.settings.returnTo.includes(returnTo)) {
+      // Exact match only: anything else could send the code to a stranger.
+      return page(
+        reply,
+        400,
+        problemPage(
+          'Your referral system asked to return somewhere unknown',
+          'The return address in this link is not registered with ers-bridge, so the sign-in was stopped to keep your code safe. Contact your IT service desk.',
+        ),
+      );
+    }
+    try {
+      const { url, state, pending } = await rt.cis2.begin(asid, returnTo);
+      await rt.pendingSignIns.put(state, pending, PENDING_TTL_MS);
+      return reply.headers(SECURITY_HEADERS).redirect(url.href, 302);
+    } catch (e) {
+      if (e instanceof Cis2Unavailable) {
+        req.log.warn({ err: { message: e.message } }, 'CIS2 unavailable at sign-in start');
+        return page(reply, 503, unavailablePage(asid));
+      }
+      throw e;
+    }
+  });
+
+  app.get('/login/callback', async (req, reply) => {
+    const rt = holder.current;
+    const q = new URLSearchParams(req.raw.url?.split('?')[1] ?? '');
+    const state = q.get('state');
+    const pending = state ? await rt.pendingSignIns.take(state) : undefined;
+    if (!rt.cis2 || !state || !pending) return page(reply, 400, expiredPage());
+    if (q.has('error')) {
+      const error = q.get('error');
+      req.log.info({ error, asid: pending.asid }, 'CIS2 sign-in not completed');
+      if (error === 'access_denied' || error === 'login_required' || error === 'consent_required') {
+        return page(reply, 200, cancelledPage(pending.asid));
+      }
+      return page(
+        reply,
+        502,
+        problemPage('CIS2 could not sign you in', 'CIS2 reported a problem with this sign-in.', pending.asid),
+      );
+    }
+    const asidRt = rt.asids.get(pending.asid);
+    if (!asidRt) return page(reply, 400, expiredPage());
+    try {
+      const { idToken, identity } = await rt.cis2.complete(q, state, pending);
+      const grant = await grantForIdToken(rt, asidRt, idToken, identity, randomUUID());
+      const code = newSignInCode();
+      const ttl = rt.cis2.settings.signInCodeTtlSeconds;
+      await rt.signInCodes.put(code, grant, ttl * 1000);
+      req.log.info(
+        { asid: pending.asid, roles: grant.permissions.length },
+        'CIS2 sign-in completed; one-time code issued',
+      );
+      if (pending.returnTo) {
+        const target = new URL(pending.returnTo);
+        target.searchParams.set('code', formatSignInCode(code));
+        return reply.headers(SECURITY_HEADERS).redirect(target.href, 303);
+      }
+      const who = `${grant.user.firstName} ${grant.user.lastName}`.trim() || grant.user.identifier;
+      return page(reply, 200, codePage(formatSignInCode(code), pending.asid, Math.round(ttl / 60), who));
+    } catch (e) {
+      if (e instanceof Cis2Unavailable) return page(reply, 503, unavailablePage(pending.asid));
+      if (e instanceof LegacyError) {
+        const title =
+          e.reason === 'ASSURANCE_TOO_LOW'
+            ? 'Your sign-in is not strong enough for e-RS'
+            : e.reason === 'NO_ERS_ROLES'
+              ? 'You have no e-RS role'
+              : e.reason === 'TOKEN_ENDPOINT_UNAVAILABLE' || e.reason === 'CIS2_UNAVAILABLE'
+                ? 'e-RS sign-in is not available'
+                : 'We could not sign you in to e-RS';
+        req.log.warn({ reason: e.reason, asid: pending.asid }, 'CIS2 sign-in refused');
+        return page(reply, e.status >= 500 ? 503 : 403, problemPage(title, e.diagnostics, pending.asid));
+      }
+      throw e;
+    }
+  });
+}
