@@ -186,6 +186,15 @@ export function legacyFixture(relative: string, legacyBase: string): unknown {
   return JSON.parse(text);
 }
 
+/** A request fixture as a legacy client would send it: `_baseUrl_` links point at the legacy base it uses. */
+export function legacyRequestFixture(relative: string, legacyBase: string): Buffer {
+  const text = readFileSync(new URL(relative, FIXTURES), 'utf8')
+    .replaceAll('_baseUrl_/STU3/', `${legacyBase}/STU3/v1/`)
+    .replaceAll('_baseUrl_/R4/', `${legacyBase}/R4/v1/`);
+  if (text.includes('_baseUrl_')) throw new Error(`${relative}: a _baseUrl_ link of another form`);
+  return Buffer.from(text, 'utf8');
+}
+
 export function fixtureBytes(relative: string): Buffer {
   return readFileSync(new URL(relative, FIXTURES));
 }

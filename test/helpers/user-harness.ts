@@ -1,0 +1,136 @@
+/**
+ * Harness for user-restricted (CIS2) tests: the CIS2 stand-in (oidc-provider), the APIM stand-in with token
+ * exchange, refresh and per-user roles, and ers-bridge with a user-restricted ASID — all on loopback, keys and
+ * secrets generated at test time.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
+import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
+import { createLogger } from '../../src/logging.js';
+import { parseRules } from '../../src/rules/load.js';
+import { secretResolver } from '../../src/rules/secrets.js';
+import { buildRuntime, closeRuntime, type Runtime } from '../../src/runtime.js';
+import { buildServer, type RuntimeHolder } from '../../src/server.js';
+import { type Cis2StandIn, type Cis2User, startCis2 } from './cis2.js';
+import type { Harness } from './harness.js';
+
+export const USER_ASID = '999000000010';
+export const OTHER_USER_ASID = '999000000011';
+/** Referring clinician at R68 and service provider clinician (and admin) at R69. */
+export const CLINICIAN = '555000000101';
+/** Identity verified only to IAL2: e-RS refuses it. */
+export const IAL2_USER = '555000000102';
+/** Signed in with an AAL1 method: e-RS refuses it. */
+export const AAL1_USER = '555000000103';
+export const RETURN_TO = 'http://127.0.0.1:1/legacy-client/signed-in';
+
+const CIS2_USERS: Record<string, Cis2User> = {
+  [CLINICIAN]: { given_name: 'Alex', family_name: 'Example', id_assurance_level: 3, authentication_assurance_level: 3 },
+  [IAL2_USER]: { given_name: 'Ira', family_name: 'Lowe', id_assurance_level: 2, authentication_assurance_level: 3 },
+  [AAL1_USER]: { given_name: 'Al', family_name: 'One', id_assurance_level: 3, authentication_assurance_level: 1 },
+};
+
+export interface UserHarness extends Harness {
+  cis2: Cis2StandIn;
+  runtime: Runtime;
+}
+
+export interface UserHarnessOptions {
+  now?: () => number;
+  refreshWindowSeconds?: number;
+  accessTokenTtlSeconds?: number;
+}
+
+export async function startUserHarness(options: UserHarnessOptions = {}): Promise<UserHarness> {
+  const cis2 = await startCis2(CIS2_USERS);
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const apiKey = randomBytes(16).toString('hex');
+  const apiSecret = randomBytes(16).toString('hex');
+  const app = {
+    apiKey,
+    apiSecret,
+    jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'user-1')] },
+    accessMode: 'user-restricted' as const,
+  };
+  const standIn: ApimStandIn = await startApimStandIn({
+    apps: [{ ...app, asid: USER_ASID }],
+    cis2: { issuer: cis2.issuer, jwks: cis2.jwks as never },
+    users: {
+      [CLINICIAN]: {
+        roles: [
+          { odsCode: 'R68', orgName: 'REFERRING PRACTICE', businessFunctions: ['REFERRING_CLINICIAN'] },
+          {
+            odsCode: 'R69',
+            orgName: 'PROVIDER TRUST',
+            businessFunctions: ['SERVICE_PROVIDER_CLINICIAN', 'SERVICE_PROVIDER_CLINICIAN_ADMIN'],
+          },
+        ],
+      },
+    },
+    ...(options.refreshWindowSeconds !== undefined ? { refreshWindowSeconds: options.refreshWindowSeconds } : {}),
+    ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+  });
+  const yaml = `
+environment: test-users
+legacy: { host: api.int1.ers.ncrs.nhs.uk }
+apim:
+  baseUrl: ${standIn.baseUrl}
+  tokenUrl: ${standIn.tokenUrl}
+  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
+cis2:
+  issuer: ${cis2.issuer}
+  clientId: ${cis2.clientId}
+  clientAuth: { method: client_secret_post, secret: "env:CIS2_SECRET" }
+  redirectUri: http://127.0.0.1:1/login/callback
+  returnTo: ["${RETURN_TO}"]
+  organisationNames: { R68: REFERRING PRACTICE, R69: PROVIDER TRUST }
+sessions: { idleTimeoutSeconds: 86400, absoluteTimeoutSeconds: 172800 }
+asids:
+  "${USER_ASID}":
+    accessMode: user-restricted
+    apim: { apiKey: "env:API_KEY", apiSecret: "env:API_SECRET", keyId: user-1, privateKey: "env:PRIVATE_KEY" }
+  "${OTHER_USER_ASID}":
+    accessMode: user-restricted
+    apim: { apiKey: "env:API_KEY", apiSecret: "env:API_SECRET", keyId: user-1, privateKey: "env:PRIVATE_KEY" }
+`;
+  const rules = parseRules(yaml, 'test-users.yaml');
+  const env = { CIS2_SECRET: cis2.clientSecret, API_KEY: apiKey, API_SECRET: apiSecret, PRIVATE_KEY: privateKeyPem };
+  const runtime = await buildRuntime('test-users.yaml', rules, {
+    resolveSecret: secretResolver(env),
+    tokenRetries: 1,
+    tokenBackoffMs: 20,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const logs: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const holder: RuntimeHolder = { current: runtime };
+  const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
+  const address = await bridge.listen({ host: '127.0.0.1', port: 0 });
+  // The callback URL is known only now: register it with "CIS2" and in the rules.
+  rules.cis2!.redirectUri = `${address}/login/callback`;
+  cis2.setRedirectUri(rules.cis2!.redirectUri);
+  return {
+    cis2,
+    standIn,
+    bridge,
+    bridgeUrl: address,
+    legacyBase: `${address}/ers-api`,
+    holder,
+    runtime,
+    logs,
+    secrets: { apiKey, privateKeyPem },
+    async close() {
+      await bridge.close();
+      await closeRuntime(holder.current);
+      await standIn.close();
+      await cis2.close();
+    },
+  };
+}
