@@ -100,6 +100,21 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     tokenBackoffMs: 20,
     ...options.runtime,
   });
+  const bridge = await listenBridge(runtime);
+  return {
+    ...bridge,
+    standIn,
+    runtime,
+    secrets: { apiKey, privateKeyPem },
+    async close() {
+      await bridge.close();
+      await standIn.close();
+    },
+  };
+}
+
+/** ers-bridge on a free loopback port with the given runtime, its log lines captured. */
+export async function listenBridge(runtime: Runtime) {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {
@@ -111,18 +126,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
   const address = await bridge.listen({ host: '127.0.0.1', port: 0 });
   return {
-    standIn,
     bridge,
     bridgeUrl: address,
     legacyBase: `${address}/ers-api`,
     holder,
-    runtime,
     logs,
-    secrets: { apiKey, privateKeyPem },
     async close() {
       await bridge.close();
       await closeRuntime(holder.current);
-      await standIn.close();
     },
   };
 }

@@ -4,16 +4,13 @@
  * secrets generated at test time.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
-import { createLogger } from '../../src/logging.js';
 import { parseRules } from '../../src/rules/load.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime, closeRuntime, type Runtime } from '../../src/runtime.js';
-import { buildServer, type RuntimeHolder } from '../../src/server.js';
+import { buildRuntime, type Runtime } from '../../src/runtime.js';
 import { type Cis2StandIn, type Cis2User, startCis2 } from './cis2.js';
-import type { Harness } from './harness.js';
+import { type Harness, listenBridge } from './harness.js';
 
 export const USER_ASID = '999000000010';
 export const OTHER_USER_ASID = '999000000011';
@@ -103,32 +100,19 @@ asids:
     tokenBackoffMs: 20,
     ...(options.now ? { now: options.now } : {}),
   });
-  const logs: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const holder: RuntimeHolder = { current: runtime };
-  const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
-  const address = await bridge.listen({ host: '127.0.0.1', port: 0 });
+  const bridge = await listenBridge(runtime);
+  const address = bridge.bridgeUrl;
   // The callback URL is known only now: register it with "CIS2" and in the rules.
   rules.cis2!.redirectUri = `${address}/login/callback`;
   cis2.setRedirectUri(rules.cis2!.redirectUri);
   return {
+    ...bridge,
     cis2,
     standIn,
-    bridge,
-    bridgeUrl: address,
-    legacyBase: `${address}/ers-api`,
-    holder,
     runtime,
-    logs,
     secrets: { apiKey, privateKeyPem },
     async close() {
       await bridge.close();
-      await closeRuntime(holder.current);
       await standIn.close();
       await cis2.close();
     },

@@ -1,6 +1,5 @@
 // oidc-provider ships no type declarations; the tests use a small part of it (the CIS2 stand-in).
 declare module 'oidc-provider' {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped third-party module
   const Provider: any;
   export default Provider;
 }
