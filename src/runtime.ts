@@ -4,6 +4,7 @@
  * with, so a reload can swap it without disturbing calls in flight.
  */
 
+import type { Logger } from 'pino';
 import { Upstream } from './apim/upstream.js';
 import { ApplicationTokenProvider } from './auth/application-token.js';
 import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
@@ -12,8 +13,10 @@ import { ApimUserTokens } from './auth/user-token.js';
 import { RulesError } from './rules/load.js';
 import type { AsidConfig, Rules } from './rules/schema.js';
 import { SecretError, type SecretResolver } from './rules/secrets.js';
+import { Keyring, KeyringError } from './sessions/crypto.js';
 import { type EphemeralStore, MemoryEphemeralStore } from './sessions/ephemeral-store.js';
 import { MemorySessionStore } from './sessions/memory-store.js';
+import { connectRedis, RedisEphemeralStore, RedisSessionStore } from './sessions/redis-store.js';
 import type { ProfessionalPermission, ProfessionalUser, SessionApimTokens } from './sessions/session.js';
 import type { SessionStore } from './sessions/store.js';
 
@@ -43,6 +46,8 @@ export interface Runtime {
   pendingSignIns: EphemeralStore<PendingSignIn>;
   /** One-time sign-in codes shown to users, ready to become A001 sessions. */
   signInCodes: EphemeralStore<SignInGrant>;
+  /** User token renewals in flight in this process, by ASID and session (one at a time per session). */
+  renewals: Map<string, Promise<string>>;
   /** The clock (epoch ms) sessions and tokens use; injectable for tests. */
   now: () => number;
 }
@@ -66,6 +71,9 @@ export interface RuntimeOptions {
   apimCa?: string;
   tokenRetries?: number;
   tokenBackoffMs?: number;
+  /** The environment (ERS_BRIDGE_SESSION_STORE: memory or a redis:// URL, overriding the rules). */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
 }
 
 async function secret(resolve: SecretResolver, file: string, path: string, ref: string): Promise<string> {
@@ -148,13 +156,13 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     bodyTimeoutMs: rules.apim.timeouts.bodyMs,
     ...(options.apimCa ? { ca: options.apimCa } : {}),
   });
-  const store =
-    options.store ??
-    new MemorySessionStore({
-      idleTimeoutSeconds: rules.sessions.idleTimeoutSeconds,
-      maxSessions: rules.sessions.maxSessions,
-      ...(options.now ? { now: options.now } : {}),
-    });
+  const stores = options.store
+    ? {
+        store: options.store,
+        pendingSignIns: options.pendingSignIns,
+        signInCodes: options.signInCodes,
+      }
+    : await buildStores(file, rules, options);
   const now = options.now ?? Date.now;
   return {
     file,
@@ -163,12 +171,83 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     tokenProviders,
     apimBase,
     upstream,
-    store,
+    store: stores.store,
     cis2,
-    pendingSignIns: options.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
-    signInCodes: options.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
+    pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
+    signInCodes: stores.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
+    renewals: new Map(),
     now,
   };
+}
+
+/**
+ * The session store the rules (or ERS_BRIDGE_SESSION_STORE) ask for. Redis records are encrypted: the keyring's
+ * secrets are resolved here, so a missing key fails at start with the file and field named.
+ */
+async function buildStores(
+  file: string,
+  rules: Rules,
+  options: RuntimeOptions,
+): Promise<{
+  store: SessionStore;
+  pendingSignIns?: EphemeralStore<PendingSignIn>;
+  signInCodes?: EphemeralStore<SignInGrant>;
+}> {
+  const s = rules.sessions;
+  const override = (options.env ?? process.env)['ERS_BRIDGE_SESSION_STORE'];
+  let url: string | undefined;
+  if (override === 'memory') url = undefined;
+  else if (override && /^rediss?:\/\//.test(override)) url = override;
+  else if (override) throw new RulesError('ERS_BRIDGE_SESSION_STORE', '', 'expected memory or a redis:// URL');
+  else if (s.store === 'redis')
+    url = await secretOrValue(options.resolveSecret, file, 'sessions.redis.url', s.redis!.url);
+  if (!url) {
+    return {
+      store: new MemorySessionStore({
+        idleTimeoutSeconds: s.idleTimeoutSeconds,
+        maxSessions: s.maxSessions,
+        ...(options.now ? { now: options.now } : {}),
+      }),
+    };
+  }
+  if (!s.encryption) {
+    throw new RulesError(
+      file,
+      'sessions.encryption',
+      'expected encryption keys: a Redis session store holds tokens, encrypted at rest',
+    );
+  }
+  const keys: Record<string, string> = {};
+  for (const [kid, ref] of Object.entries(s.encryption.keys)) {
+    keys[kid] = await secret(options.resolveSecret, file, `sessions.encryption.keys.${kid}`, ref);
+  }
+  let keyring: Keyring;
+  try {
+    keyring = new Keyring(keys, s.encryption.current);
+  } catch (e) {
+    if (e instanceof KeyringError) throw new RulesError(file, 'sessions.encryption', `expected ${e.message}`);
+    throw e;
+  }
+  const prefix = s.redis?.keyPrefix ?? 'ers-bridge:';
+  const timeoutMs = s.redis?.timeoutMs ?? 2_000;
+  const redis = connectRedis(url, timeoutMs, options.logger);
+  return {
+    store: new RedisSessionStore(redis, {
+      url,
+      keyPrefix: prefix,
+      keyring,
+      idleTimeoutSeconds: s.idleTimeoutSeconds,
+      timeoutMs,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    }),
+    pendingSignIns: new RedisEphemeralStore<PendingSignIn>(redis, `${prefix}signin:`, keyring),
+    signInCodes: new RedisEphemeralStore<SignInGrant>(redis, `${prefix}code:`, keyring),
+  };
+}
+
+async function secretOrValue(resolve: SecretResolver, file: string, path: string, value: string): Promise<string> {
+  return /^(env|file):/.test(value) ? secret(resolve, file, path, value) : value;
 }
 
 export async function closeRuntime(rt: Runtime, closeStore = true): Promise<void> {

@@ -20,6 +20,7 @@ import { createSession, deleteSession, type SessionCallResult, selectRole } from
 import { type CallRecord, type LegacyAnswer, runDataCall } from './pipeline/data-call.js';
 import type { Runtime } from './runtime.js';
 import { sessionKeyTag } from './sessions/session.js';
+import { StoreUnavailableError } from './sessions/store.js';
 import { registerSignIn } from './signin/routes.js';
 import { readBounded } from './translation/body.js';
 import { correlationIdFor, type IncomingHeaders, legacyHeader } from './translation/request.js';
@@ -211,7 +212,12 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
       if (txId) setTransactionId(reply, txId);
       return reply.send(answer.body);
     } catch (e) {
-      const error = e instanceof LegacyError ? e : internalError(e, log, record);
+      const error =
+        e instanceof LegacyError
+          ? e
+          : e instanceof StoreUnavailableError
+            ? storeUnavailable()
+            : internalError(e, log, record);
       return sendOutcome(reply, error, correlationId);
     } finally {
       records.set(req, { record, started, correlationId });
@@ -250,7 +256,14 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const rt = holder.current;
-    return reply.send({ status: 'ready', environment: rt.rules.environment, rulesFile: rt.file });
+    const store = await rt.store.ping();
+    const body = {
+      status: store ? 'ready' : 'unready',
+      environment: rt.rules.environment,
+      rulesFile: rt.file,
+      checks: { rules: 'loaded', sessionStore: store ? 'reachable' : 'unreachable' },
+    };
+    return reply.code(store ? 200 : 503).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -279,6 +292,14 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   });
 
   return app;
+}
+
+export function storeUnavailable(): LegacyError {
+  return new LegacyError(
+    'STORE_UNAVAILABLE',
+    'ers-bridge cannot reach its session store just now; nothing was changed. Try again in a few seconds.',
+    { headers: { 'retry-after': '2' } },
+  );
 }
 
 function safeCorrelation(req: FastifyRequest): string | undefined {

@@ -105,7 +105,7 @@ async function rulesCheck(args: string[]): Promise<number> {
     try {
       const rules = await loadRulesFile(file);
       if (values['resolve-secrets']) {
-        const rt = await buildRuntime(file, rules, { resolveSecret: secretResolver() });
+        const rt = await buildRuntime(file, rules, { resolveSecret: secretResolver(), env: {} });
         await closeRuntime(rt);
       }
       console.log(`ok ${file}`);
@@ -134,7 +134,7 @@ async function startBridge(
   env: NodeJS.ProcessEnv = process.env,
 ) {
   const logger = createLogger();
-  const runtime = await buildRuntime(file, rules, { resolveSecret: secretResolver(env) });
+  const runtime = await buildRuntime(file, rules, { resolveSecret: secretResolver(env), env, logger });
   const holder: RuntimeHolder = { current: runtime };
   const app = await buildServer(holder, { logger });
   const address = await app.listen({ host, port });

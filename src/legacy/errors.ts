@@ -120,6 +120,7 @@ export const REASONS = {
     ersCode: 'TOO_MANY_REQUESTS',
     ersDisplay: 'Too many requests',
   },
+  STORE_UNAVAILABLE: unavailable(503, 'transient'),
   INTERNAL_ERROR: { status: 500, issue: 'exception', ersCode: 'SERVICE_UNAVAILABLE', ersDisplay: 'Internal error' },
 } as const satisfies Record<string, Reason>;
 

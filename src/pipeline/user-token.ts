@@ -2,10 +2,11 @@
  * The token step for user-restricted sessions: the session's APIM access token, renewed with its refresh token
  * shortly before it expires, or at once when APIM has just refused it.
  *
- * Refresh tokens are single-use, so a session is renewed by one request at a time (an in-process single flight per
- * session), and the store is read again first: a renewal that already happened is used, never repeated with the
- * spent refresh token. When the refresh window has ended or a refresh fails, the session ends and the client is
- * told to sign in to CIS2 again.
+ * Refresh tokens are single-use, so a session is renewed by one request at a time: one flight per session inside a
+ * process, and across replicas a short store lock. Whoever does not get the lock waits for the holder's result.
+ * The store is always read again first: a renewal that already happened is used, never repeated with the spent
+ * refresh token. When the refresh window has ended or a refresh fails, the session ends and the client is told to
+ * sign in to CIS2 again.
  */
 import { TokenUnavailableError } from '../auth/apim-oauth.js';
 import { LegacyError } from '../legacy/errors.js';
@@ -15,7 +16,11 @@ import { type Session, sessionKeyHash } from '../sessions/session.js';
 /** Renew this long before the access token expires (APIM issues them for 599 s). */
 const RENEW_MARGIN_MS = 30_000;
 
-const inFlight = new Map<string, Promise<string>>();
+/** How long a replica may hold a session's renewal lock (the refresh call itself times out sooner). */
+const LOCK_MS = 20_000;
+/** How long a request waits for another replica's renewal before giving up with a 503. */
+const WAIT_MS = 15_000;
+const POLL_MS = 50;
 
 function signInAgain(why: string): LegacyError {
   return new LegacyError(
@@ -35,21 +40,55 @@ export async function obtainUserToken(
   if (!t) throw signInAgain('This session holds no APIM token.');
   if (rejected === undefined && rt.now() < t.accessExpiresAt - RENEW_MARGIN_MS) return t.accessToken;
   const id = `${asid.asid}|${sessionKeyHash(key)}`;
-  const running = inFlight.get(id);
+  const running = rt.renewals.get(id);
   if (running) return running;
   const bad = rejected ?? t.accessToken;
-  const p = renew(rt, asid, key, bad).finally(() => inFlight.delete(id));
-  inFlight.set(id, p);
+  const p = renewOnce(rt, asid, key, bad).finally(() => rt.renewals.delete(id));
+  rt.renewals.set(id, p);
   return p;
 }
 
-async function renew(rt: Runtime, asid: AsidRuntime, key: string, bad: string): Promise<string> {
+/** The stored token, when another request or replica has renewed it already. */
+async function renewedMeanwhile(rt: Runtime, key: string, bad: string): Promise<string | undefined> {
+  const current = await rt.store.get(key);
+  if (!current?.apim) throw signInAgain('The session has ended.');
+  const c = current.apim;
+  return c.accessToken !== bad && rt.now() < c.accessExpiresAt - RENEW_MARGIN_MS ? c.accessToken : undefined;
+}
+
+async function renewOnce(rt: Runtime, asid: AsidRuntime, key: string, bad: string): Promise<string> {
+  const already = await renewedMeanwhile(rt, key, bad);
+  if (already) return already;
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const release = await rt.store.lock(key, LOCK_MS);
+    if (release) {
+      try {
+        // The holder before us may have finished just now.
+        return (await renewedMeanwhile(rt, key, bad)) ?? (await refresh(rt, asid, key));
+      } finally {
+        await release();
+      }
+    }
+    // Another replica is renewing this session: wait for its result rather than spend the token twice.
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    const theirs = await renewedMeanwhile(rt, key, bad);
+    if (theirs) return theirs;
+    if (Date.now() > deadline) {
+      throw new LegacyError(
+        'TOKEN_ENDPOINT_UNAVAILABLE',
+        "Renewing this session's APIM token is taking too long; try again shortly.",
+        { headers: { 'retry-after': '5' } },
+      );
+    }
+  }
+}
+
+async function refresh(rt: Runtime, asid: AsidRuntime, key: string): Promise<string> {
   const current = await rt.store.get(key);
   if (!current?.apim) throw signInAgain('The session has ended.');
   const now = rt.now();
   const c = current.apim;
-  // Renewed meanwhile (by another request, or another replica): use it.
-  if (c.accessToken !== bad && now < c.accessExpiresAt - RENEW_MARGIN_MS) return c.accessToken;
   if (now >= c.refreshExpiresAt) {
     await rt.store.delete(key);
     throw signInAgain('The CIS2 sign-in behind this session has reached the end of its 12-hour refresh window.');

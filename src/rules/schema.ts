@@ -5,6 +5,16 @@
 import { z } from 'zod';
 import { ALL_CODES, BUSINESS_FUNCTIONS } from '../legacy/endpoints.js';
 
+const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+function hasPassword(u: string): boolean {
+  try {
+    return new URL(u).password !== '';
+  } catch {
+    return true;
+  }
+}
+
 /** A reference to a secret: `env:NAME` (an environment variable) or `file:/path` (a file's contents). */
 export const SecretRef = z
   .string()
@@ -225,7 +235,41 @@ export const RulesSchema = z
     cis2: Cis2Rules.optional().describe('CIS2 (NHS Care Identity Service 2) sign-in, for user-restricted ASIDs.'),
     sessions: z
       .object({
-        store: z.literal('memory').default('memory'),
+        store: z
+          .enum(['memory', 'redis'], { message: 'expected store: memory (one node) or redis (several replicas)' })
+          .default('memory')
+          .describe(
+            'memory: one node (the default). redis: sessions shared by every replica. Env ERS_BRIDGE_SESSION_STORE overrides.',
+          ),
+        redis: z
+          .object({
+            url: z.string().refine((u) => SECRET_REF.test(u) || (REDIS_URL.test(u) && !hasPassword(u)), {
+              message:
+                'expected a redis:// or rediss:// URL without a password, or a secret reference (env:NAME, file:/path) for one with a password',
+            }),
+            keyPrefix: z
+              .string()
+              .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected a key prefix of letters, digits and : _ . -' })
+              .default('ers-bridge:'),
+            timeoutMs: z.number().int().min(100).max(30_000).default(2_000),
+          })
+          .strict()
+          .optional(),
+        encryption: z
+          .object({
+            current: z.string().min(1, { message: 'expected the id of the key that encrypts new records' }),
+            keys: z
+              .record(
+                z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { message: 'expected a key id of letters, digits, _ or -' }),
+                SecretRef,
+              )
+              .refine((k) => Object.keys(k).length > 0, { message: 'expected at least one key' }),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'AES-256-GCM keys (32 bytes, base64) for session records at rest; old keys keep decrypting after rotation.',
+          ),
         idleTimeoutSeconds: z.number().int().min(30).max(86_400).default(3_600),
         absoluteTimeoutSeconds: z
           .number()
@@ -236,7 +280,27 @@ export const RulesSchema = z
         maxSessions: z.number().int().min(1).max(10_000_000).default(200_000),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .superRefine((sessions, ctx) => {
+        if (sessions.store !== 'redis') return;
+        if (!sessions.redis) {
+          ctx.addIssue({ code: 'custom', path: ['redis'], message: 'expected redis.url because store is redis' });
+        }
+        if (!sessions.encryption) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['encryption'],
+            message:
+              'expected encryption keys because store is redis (sessions hold tokens: they are encrypted at rest)',
+          });
+        } else if (!(sessions.encryption.current in sessions.encryption.keys)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['encryption', 'current'],
+            message: 'expected the id of one of encryption.keys',
+          });
+        }
+      }),
     asids: z.record(AsidSchema, AsidRules).refine((r) => Object.keys(r).length > 0, {
       message: 'expected at least one ASID',
     }),

@@ -55,6 +55,24 @@ export class MemorySessionStore implements SessionStore {
     return this.cache.delete(sessionKeyHash(key));
   }
 
+  private readonly locks = new Map<string, number>();
+
+  async lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
+    const h = sessionKeyHash(key);
+    const now = this.now();
+    const until = this.locks.get(h);
+    if (until !== undefined && until > now) return undefined;
+    const mine = now + ttlMs;
+    this.locks.set(h, mine);
+    return async () => {
+      if (this.locks.get(h) === mine) this.locks.delete(h);
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
   async size(): Promise<number> {
     this.cache.purgeStale();
     return this.cache.size;

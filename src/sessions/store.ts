@@ -1,6 +1,6 @@
 /**
- * The session store interface. Implementations: in-memory (single node, the default) and — later — Redis for
- * several replicas. Keys passed in are raw session keys; implementations index by their hash.
+ * The session store interface. Implementations: in memory (one node, the default) and Redis (several replicas).
+ * Keys passed in are raw session keys; implementations index by their hash and never keep the raw key.
  */
 import type { Session } from './session.js';
 
@@ -11,9 +11,16 @@ export interface SessionStore {
   get(key: string): Promise<Session | undefined>;
   /** Replaces a live session; returns false when it no longer exists. */
   update(key: string, session: Session): Promise<boolean>;
-  /** Removes a session; returns whether one existed. */
+  /** Removes a session (for every replica at once); returns whether one existed. */
   delete(key: string): Promise<boolean>;
-  /** Live sessions held by this store (approximate for shared stores). */
+  /**
+   * Takes a short exclusive lock on a session (e.g. to spend its single-use refresh token). Returns the release
+   * function, or undefined when someone else holds the lock. The lock expires by itself after `ttlMs`.
+   */
+  lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
+  /** Whether the store answers (readiness). Never throws. */
+  ping(): Promise<boolean>;
+  /** Live sessions held (approximate for shared stores). */
   size(): Promise<number>;
   close(): Promise<void>;
 }
@@ -21,4 +28,12 @@ export interface SessionStore {
 export interface SessionTimeouts {
   idleTimeoutSeconds: number;
   absoluteTimeoutSeconds: number;
+}
+
+/** The store cannot be reached: callers answer 503 with Retry-After, and nothing is lost. */
+export class StoreUnavailableError extends Error {
+  constructor(detail: string) {
+    super(`session store unavailable: ${detail}`);
+    this.name = 'StoreUnavailableError';
+  }
 }

@@ -105,6 +105,15 @@ ${tryAgain(asid)}`,
   );
 }
 
+export function busyPage(asid?: string): string {
+  return layout(
+    'e-RS sign-in is busy',
+    `<div class="panel error"><p>ers-bridge could not keep track of your sign-in just now. Nothing has been shared.</p></div>
+<p>Try again in a few seconds.</p>
+${tryAgain(asid)}`,
+  );
+}
+
 export function problemPage(title: string, message: string, asid?: string, status = 'error'): string {
   return layout(
     title,

@@ -15,7 +15,8 @@ import { grantForIdToken } from '../auth/sign-in-grant.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { RuntimeHolder } from '../server.js';
 import { formatSignInCode, newSignInCode } from '../sessions/session.js';
-import { cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS, unavailablePage } from './pages.js';
+import { StoreUnavailableError } from '../sessions/store.js';
+import { busyPage, cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS, unavailablePage } from './pages.js';
 
 /** How long a started sign-in may take before its callback is refused. */
 const PENDING_TTL_MS = 10 * 60 * 1000;
@@ -88,6 +89,7 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
         req.log.warn({ err: { message: e.message } }, 'CIS2 unavailable at sign-in start');
         return page(reply, 503, unavailablePage(asid));
       }
+      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage(asid));
       throw e;
     }
   });
@@ -96,7 +98,13 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
     const rt = holder.current;
     const q = new URLSearchParams(req.raw.url?.split('?')[1] ?? '');
     const state = q.get('state');
-    const pending = state ? await rt.pendingSignIns.take(state) : undefined;
+    let pending: Awaited<ReturnType<typeof rt.pendingSignIns.take>>;
+    try {
+      pending = state ? await rt.pendingSignIns.take(state) : undefined;
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage());
+      throw e;
+    }
     if (!rt.cis2 || !state || !pending) return page(reply, 400, expiredPage());
     if (q.has('error')) {
       const error = q.get('error');
@@ -131,6 +139,7 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
       return page(reply, 200, codePage(formatSignInCode(code), pending.asid, Math.round(ttl / 60), who));
     } catch (e) {
       if (e instanceof Cis2Unavailable) return page(reply, 503, unavailablePage(pending.asid));
+      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage(pending.asid));
       if (e instanceof LegacyError) {
         const title =
           e.reason === 'ASSURANCE_TOO_LOW'
