@@ -30,49 +30,83 @@ export interface RedisStoreOptions {
   timeoutMs?: number;
 }
 
-/** One connection per process, shared by the session store and the ephemeral stores. */
-export function connectRedis(url: string, timeoutMs: number, logger?: Logger): Redis {
-  const options: RedisOptions = {
-    lazyConnect: false,
-    enableOfflineQueue: false, // fail fast while disconnected instead of queueing requests
-    maxRetriesPerRequest: 1,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    enableReadyCheck: true,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
-    reconnectOnError: () => true,
-  };
-  const redis = new Redis(url, options);
-  let lastWarn = 0;
-  // Without an 'error' listener ioredis would raise unhandled errors; log, at most every 10 s.
-  redis.on('error', (e: Error) => {
-    const now = Date.now();
-    if (now - lastWarn > 10_000) {
-      lastWarn = now;
-      logger?.warn(
-        { err: { message: e.message, code: (e as NodeJS.ErrnoException).code } },
-        'session store (Redis) unavailable',
-      );
+/**
+ * One connection per process, shared by the session store and the ephemeral stores. Until it has connected once,
+ * calls wait for it (bounded by the timeout); after that a call during an outage fails at once rather than queue.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  private everReady = false;
+  private readonly firstReady: Promise<void>;
+
+  constructor(
+    url: string,
+    readonly timeoutMs: number,
+    logger?: Logger,
+  ) {
+    const options: RedisOptions = {
+      lazyConnect: false,
+      enableOfflineQueue: false, // fail fast while disconnected instead of queueing requests
+      maxRetriesPerRequest: 1,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      enableReadyCheck: true,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
+      reconnectOnError: () => true,
+    };
+    this.client = new Redis(url, options);
+    let lastWarn = 0;
+    // Without an 'error' listener ioredis would raise unhandled errors; log, at most every 10 s.
+    this.client.on('error', (e: Error) => {
+      const now = Date.now();
+      if (now - lastWarn > 10_000) {
+        lastWarn = now;
+        logger?.warn(
+          { err: { message: e.message, code: (e as NodeJS.ErrnoException).code } },
+          'session store (Redis) unavailable',
+        );
+      }
+    });
+    this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
+    this.client.on('ready', () => {
+      this.everReady = true;
+      logger?.info('session store (Redis) connected');
+    });
+  }
+
+  /** Runs a command; StoreUnavailableError when Redis cannot answer. */
+  async run<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+    if (!this.everReady) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), this.timeoutMs);
+      });
+      const first = await Promise.race([this.firstReady.then(() => 'ready' as const), timedOut]);
+      clearTimeout(timer);
+      if (first === 'timeout') throw new StoreUnavailableError('no connection to Redis yet');
     }
-  });
-  redis.on('ready', () => logger?.info('session store (Redis) connected'));
-  return redis;
+    try {
+      return await f(this.client);
+    } catch (e) {
+      throw new StoreUnavailableError(e instanceof Error ? e.message : 'Redis error');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
 }
 
-async function guarded<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof UnreadableRecordError) throw e;
-    throw new StoreUnavailableError(e instanceof Error ? e.message : 'Redis error');
-  }
+/** Opens the process's Redis connection (see RedisConnection). */
+export function connectRedis(url: string, timeoutMs: number, logger?: Logger): RedisConnection {
+  return new RedisConnection(url, timeoutMs, logger);
 }
 
 export class RedisSessionStore implements SessionStore {
   private readonly now: () => number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly conn: RedisConnection,
     private readonly options: RedisStoreOptions,
     private readonly ownsConnection = true,
   ) {
@@ -94,13 +128,13 @@ export class RedisSessionStore implements SessionStore {
 
   async create(key: string, session: Session): Promise<void> {
     const id = this.keyOf(key);
-    await guarded(() => this.redis.set(id, this.seal(id, session), 'PX', this.ttlMs(session)));
+    await this.conn.run((r) => r.set(id, this.seal(id, session), 'PX', this.ttlMs(session)));
   }
 
   async get(key: string): Promise<Session | undefined> {
     const id = this.keyOf(key);
     const idleMs = this.options.idleTimeoutSeconds * 1000;
-    const raw = await guarded(() => this.redis.getex(id, 'PX', idleMs));
+    const raw = await this.conn.run((r) => r.getex(id, 'PX', idleMs));
     if (raw === null) return undefined;
     let session: Session;
     try {
@@ -112,36 +146,36 @@ export class RedisSessionStore implements SessionStore {
     }
     const remaining = session.expiresAt - this.now();
     if (remaining <= 0) {
-      await guarded(() => this.redis.del(id));
+      await this.conn.run((r) => r.del(id));
       return undefined;
     }
-    if (remaining < idleMs) await guarded(() => this.redis.pexpire(id, remaining));
+    if (remaining < idleMs) await this.conn.run((r) => r.pexpire(id, remaining));
     return session;
   }
 
   async update(key: string, session: Session): Promise<boolean> {
     const id = this.keyOf(key);
-    const r = await guarded(() => this.redis.set(id, this.seal(id, session), 'PX', this.ttlMs(session), 'XX'));
+    const r = await this.conn.run((r) => r.set(id, this.seal(id, session), 'PX', this.ttlMs(session), 'XX'));
     return r === 'OK';
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await guarded(() => this.redis.del(this.keyOf(key)))) > 0;
+    return (await this.conn.run((r) => r.del(this.keyOf(key)))) > 0;
   }
 
   async lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
     const id = `${this.options.keyPrefix}lock:${sessionKeyHash(key)}`;
     const owner = randomUUID();
-    const r = await guarded(() => this.redis.set(id, owner, 'PX', ttlMs, 'NX'));
+    const r = await this.conn.run((r) => r.set(id, owner, 'PX', ttlMs, 'NX'));
     if (r !== 'OK') return undefined;
     return async () => {
-      await guarded(() => this.redis.eval(RELEASE_LOCK, 1, id, owner)).catch(() => undefined);
+      await this.conn.run((r) => r.eval(RELEASE_LOCK, 1, id, owner)).catch(() => undefined);
     };
   }
 
   async ping(): Promise<boolean> {
     try {
-      return (await this.redis.ping()) === 'PONG';
+      return (await this.conn.run((r) => r.ping())) === 'PONG';
     } catch {
       return false;
     }
@@ -151,8 +185,8 @@ export class RedisSessionStore implements SessionStore {
     let n = 0;
     let cursor = '0';
     do {
-      const [next, keys] = await guarded(() =>
-        this.redis.scan(cursor, 'MATCH', `${this.options.keyPrefix}session:*`, 'COUNT', 1000),
+      const [next, keys] = await this.conn.run((r) =>
+        r.scan(cursor, 'MATCH', `${this.options.keyPrefix}session:*`, 'COUNT', 1000),
       );
       cursor = next;
       n += keys.length;
@@ -161,15 +195,14 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
-    if (!this.ownsConnection) return;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.ownsConnection) await this.conn.close();
   }
 }
 
 /** Single-use records (sign-ins in progress, one-time codes) on Redis: sealed, with GETDEL for take-once. */
 export class RedisEphemeralStore<T extends object> implements EphemeralStore<T> {
   constructor(
-    private readonly redis: Redis,
+    private readonly conn: RedisConnection,
     private readonly keyPrefix: string,
     private readonly keyring: Keyring,
   ) {}
@@ -181,12 +214,12 @@ export class RedisEphemeralStore<T extends object> implements EphemeralStore<T> 
   async put(key: string, value: T, ttlMs: number): Promise<void> {
     const id = this.keyOf(key);
     const sealed = JSON.stringify(this.keyring.seal(JSON.stringify(value), id));
-    await guarded(() => this.redis.set(id, sealed, 'PX', Math.max(1, ttlMs)));
+    await this.conn.run((r) => r.set(id, sealed, 'PX', Math.max(1, ttlMs)));
   }
 
   async take(key: string): Promise<T | undefined> {
     const id = this.keyOf(key);
-    const raw = await guarded(() => this.redis.getdel(id));
+    const raw = await this.conn.run((r) => r.getdel(id));
     if (raw === null) return undefined;
     try {
       return JSON.parse(this.keyring.open(JSON.parse(raw), id)) as T;
