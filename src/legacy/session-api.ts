@@ -9,6 +9,7 @@ import { grantForIdToken } from '../auth/sign-in-grant.js';
 import { loadSession, requireAsid } from '../pipeline/steps.js';
 import type { ApplicationRestrictedConfig } from '../rules/schema.js';
 import type { AsidRuntime, Runtime, SignInGrant } from '../runtime.js';
+import { updateLocked } from '../sessions/locking.js';
 import {
   newSessionKey,
   normaliseSignInCode,
@@ -208,8 +209,14 @@ export async function selectRole(
     );
   }
   const onBehalfOf = onBehalfOfFor(session, chosen, json['onBehalfOf']);
-  const updated: Session = { ...session, permission: { ...chosen }, onBehalfOf, lastUsedAt: now };
-  if (!(await rt.store.update(key, updated))) {
+  // Patch only the role on the freshest copy: another replica may have renewed the tokens meanwhile.
+  const updated = await updateLocked(rt.store, key, (current) => ({
+    ...current,
+    permission: { ...chosen },
+    onBehalfOf,
+    lastUsedAt: now,
+  }));
+  if (!updated) {
     throw new LegacyError(
       'SESSION_UNKNOWN',
       'The session expired while the role was being selected; create a new one with A001.',

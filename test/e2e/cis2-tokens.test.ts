@@ -196,6 +196,55 @@ describe('user token lifecycle', () => {
   });
 });
 
+describe('concurrent writers', () => {
+  it('A002 keeps tokens another replica renewed while it ran (never puts back a spent refresh token)', async () => {
+    h = await startUserHarness();
+    const res = await a001(h, await h.cis2.mintIdToken(CLAIMS(CLINICIAN)));
+    const key = res.json().id as string;
+    const real = h.runtime.store;
+    let renewedElsewhere = false;
+    // As if another replica renewed the tokens just after A002 read the session.
+    h.runtime.store = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'get') {
+          return async (k: string) => {
+            const s = await target.get(k);
+            if (s && !renewedElsewhere) {
+              renewedElsewhere = true;
+              await target.update(k, {
+                ...s,
+                apim: { ...s.apim!, accessToken: 'renewed-access', refreshToken: 'renewed-refresh' },
+              });
+            }
+            return s;
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    try {
+      const a002 = await legacyCall(
+        h,
+        'PUT',
+        `${SESSION_PATH}/${key}`,
+        { XAPI_ASID: USER_ASID, HTTP_X_SESSION_KEY: key, 'Content-Type': 'application/json' },
+        JSON.stringify({
+          token: 't',
+          permission: { businessFunction: 'SERVICE_PROVIDER_CLINICIAN', orgIdentifier: 'R69' },
+        }),
+      );
+      expect(a002.status).toBe(200);
+    } finally {
+      h.runtime.store = real;
+    }
+    const stored = (await real.get(key))!;
+    expect(renewedElsewhere).toBe(true);
+    expect(stored.apim!.refreshToken).toBe('renewed-refresh');
+    expect(stored.permission?.businessFunction).toBe('SERVICE_PROVIDER_CLINICIAN');
+  });
+});
+
 describe('user headers, policy and on-behalf-of', () => {
   it('data calls carry the selected ODS and business function', async () => {
     h = await startUserHarness();
