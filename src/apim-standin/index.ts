@@ -92,6 +92,14 @@ function sendReply(reply: FastifyReply, result: StandInReply): FastifyReply {
   return result.body !== undefined && result.body.length > 0 ? reply.send(result.body) : reply.send();
 }
 
+/** The origin the stand-in calls itself: the public URL if given, else the bound address (loopback for a wildcard). */
+function originFor(publicUrl: string | undefined, address: Pick<AddressInfo, 'address' | 'port' | 'family'>): string {
+  if (publicUrl) return new URL(publicUrl).origin;
+  const wildcard = address.address === '0.0.0.0' || address.address === '::';
+  const host = wildcard ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
 /** Builds the stand-in without listening (use `app.inject`, or `startApimStandIn` for a real port). */
 export async function buildApimStandIn(options: StandInOptions): Promise<BuiltApimStandIn> {
   const host = options.host ?? '127.0.0.1';
@@ -106,7 +114,9 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
   }
 
   const state: StandInState = {
-    origin: `http://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 0}`,
+    origin: options.publicUrl
+      ? new URL(options.publicUrl).origin
+      : originFor(undefined, { address: host, port: options.port ?? 0, family: host.includes(':') ? 'IPv6' : 'IPv4' }),
     basePath,
     tokenUrlPath,
     accessTokenTtlSeconds: ttl,
@@ -206,8 +216,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     listen: async () => {
       await app.listen({ host, port: options.port ?? 0 });
       const address = app.server.address() as AddressInfo;
-      const boundHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      state.origin = `http://${boundHost}:${address.port}`;
+      state.origin = originFor(options.publicUrl, address);
     },
   };
 }

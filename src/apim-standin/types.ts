@@ -65,6 +65,12 @@ export interface StandInOptions {
   host?: string;
   /** Default 0 (an ephemeral port). */
   port?: number;
+  /**
+   * The origin clients use to reach the stand-in (e.g. `http://apim-standin:9000`), when it differs from the
+   * address it listens on. Token URLs (the `aud` of client assertions) and links in bodies use it. Default: the
+   * bound address, or `http://127.0.0.1:<port>` when bound to every interface (0.0.0.0, ::).
+   */
+  publicUrl?: string;
   apps: StandInApp[];
   /** Default 599; issued as the string form, as APIM does. */
   accessTokenTtlSeconds?: number;

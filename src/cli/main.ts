@@ -62,12 +62,14 @@ Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --
 
 Prints the JSON Web Key Set (public key only) to publish for an APIM application, from the RSA private key that
 ers-bridge signs client assertions with. The kid must match keyId in the rules file.`,
-  'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>]
+  'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>] [--public-url <url>]
 
 Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
 example payloads. It registers one APIM application per ASID of the rules file, with the public key derived from
 the ASID's private key, so ers-bridge with the same rules file can talk to it.
-  --port <n>   default: the port of apim.baseUrl in the rules file, else 9000`,
+  --port <n>          default: the port of apim.baseUrl in the rules file, else 9000
+  --public-url <url>  the origin clients use to reach it (token URL, links), e.g. http://apim-standin:9000;
+                      default: the listening address (http://127.0.0.1:<port> when listening on 0.0.0.0)`,
 };
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -203,7 +205,12 @@ async function standInAppsFor(file: string, rules: Rules, env: NodeJS.ProcessEnv
 }
 
 async function emulateApim(args: string[]): Promise<number> {
-  const { values } = parse(args, { rules: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } });
+  const { values } = parse(args, {
+    rules: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'public-url': { type: 'string' },
+  });
   if (values['help']) return print(HELP['emulate-apim']!);
   const file = values['rules'] as string | undefined;
   if (!file) throw new UsageError('emulate-apim: expected --rules <file>');
@@ -214,6 +221,7 @@ async function emulateApim(args: string[]): Promise<number> {
     host: (values['host'] as string | undefined) ?? '127.0.0.1',
     port,
     apps: await standInAppsFor(file, rules, process.env),
+    ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),
   });
   console.error(`APIM stand-in on ${standIn.origin}: e-RS at ${standIn.baseUrl}, token endpoint ${standIn.tokenUrl}`);
   await waitForSignal();
