@@ -18,7 +18,7 @@ describe('npm start (ers-bridge demo)', () => {
 
   beforeAll(async () => {
     child = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--apim-port', '0'], {
-      env: { ...process.env, LOG_LEVEL: 'warn' },
+      env: { ...process.env, LOG_LEVEL: 'warn', ERS_BRIDGE_FROM_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => {

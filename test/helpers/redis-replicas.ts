@@ -1,0 +1,299 @@
+/**
+ * Helpers for tests that need Redis or real ers-bridge processes: the shared test Redis (127.0.0.1:6379, or
+ * ERS_BRIDGE_TEST_REDIS) with a unique key prefix per test file, a dedicated redis-server a test may stop and
+ * restart, and `ers-bridge serve` as a child process whose output is kept for failure messages.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { request } from 'undici';
+import type { LegacyResponse } from './harness.js';
+
+export const TEST_REDIS_URL = process.env['ERS_BRIDGE_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
+
+export const SESSION_PATH = '/ers-api/v1/ProfessionalSession';
+export const A005_PATH = '/ers-api/STU3/v1/ReferralRequest/000000070000';
+
+/** An admin connection to the shared test Redis, or an error saying how to start one. */
+export async function connectTestRedisOrFail(url = TEST_REDIS_URL): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    if ((await redis.ping()) !== 'PONG') throw new Error('no PONG');
+    return redis;
+  } catch (e) {
+    redis.disconnect();
+    throw new Error(
+      `This test needs Redis at ${url}, which is not answering (${(e as Error).message}). Start one with ` +
+        `'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' ` +
+        `(apt-get install redis-server if it is missing; .ci/run does both), or point ERS_BRIDGE_TEST_REDIS at another.`,
+    );
+  }
+}
+
+/** A key prefix no other test (or run) uses. */
+export function uniqueKeyPrefix(): string {
+  return `ers-bridge-test:${randomBytes(8).toString('hex')}:`;
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** Every key under the prefix (SCAN, never KEYS). */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', 500);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return [...new Set(out)];
+}
+
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+  const keys = await keysUnder(redis, prefix);
+  if (keys.length > 0) await redis.del(...keys);
+}
+
+/** A port nobody listens on right now (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((r) => server.close(() => r()));
+  if (!port) throw new Error('could not find a free port');
+  return port;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, 5000);
+}
+
+/** Resolves with the first match of `pattern` in the child's output; rejects on exit or timeout, with the output. */
+function waitForOutput(
+  child: ChildProcess,
+  output: () => string,
+  pattern: RegExp,
+  what: string,
+  timeoutMs: number,
+): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const done = (f: () => void) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', exited);
+      child.off('error', failed);
+      f();
+    };
+    const check = () => {
+      const m = pattern.exec(output());
+      if (m) done(() => resolve(m));
+    };
+    const exited = (code: number | null, signal: string | null) =>
+      done(() =>
+        reject(new Error(`${what} exited (code ${code}, signal ${signal}) before it was ready:\n${output()}`)),
+      );
+    const failed = (e: Error) => done(() => reject(new Error(`${what} could not be started: ${e.message}`)));
+    const timer = setTimeout(
+      () => done(() => reject(new Error(`${what} was not ready within ${timeoutMs} ms:\n${output()}`))),
+      timeoutMs,
+    );
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.on('exit', exited);
+    child.on('error', failed);
+    check();
+  });
+}
+
+export interface BridgeProcess {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `node bin/ers-bridge.js serve --rules <file> --port 0` as a child process with `env` added to this process's
+ * environment (LOG_LEVEL=info; any ERS_BRIDGE_SESSION_STORE, ERS_BRIDGE_RULES or PORT of the test run removed).
+ * Resolves once fastify logs "Server listening at http://127.0.0.1:<port>".
+ */
+export async function spawnBridge(
+  name: string,
+  rulesFile: string,
+  env: Record<string, string>,
+): Promise<BridgeProcess> {
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  delete base['ERS_BRIDGE_SESSION_STORE'];
+  delete base['ERS_BRIDGE_RULES'];
+  delete base['PORT'];
+  const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0'], {
+    env: { ...base, LOG_LEVEL: 'info', ERS_BRIDGE_FROM_SOURCE: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    text += d.toString('utf8');
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    text += d.toString('utf8');
+  });
+  const output = () => text;
+  try {
+    const m = await waitForOutput(
+      child,
+      output,
+      /Server listening at (http:\/\/127\.0\.0\.1:\d+)/,
+      `ers-bridge ${name}`,
+      25_000,
+    );
+    return { name, url: m[1]!, child, output, stop: () => stopChild(child) };
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+}
+
+export interface RedisServerProcess {
+  port: number;
+  url: string;
+  /** Its working directory (the append-only file lives here). */
+  dir: string;
+  output(): string;
+  /** (Re)starts it with the same arguments; resolves when it accepts connections. */
+  start(): Promise<void>;
+  /** SIGTERM (Redis writes its AOF and exits), then waits for the exit. */
+  stop(): Promise<void>;
+  /** Stops it and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A dedicated redis-server on a free loopback port with an append-only file in a temporary directory, so that
+ * data survives a stop and restart. Not started yet: call start().
+ */
+export async function dedicatedRedis(): Promise<RedisServerProcess> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir];
+  let child: ChildProcess | undefined;
+  let text = '';
+  const self: RedisServerProcess = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    output: () => text,
+    async start() {
+      if (child && child.exitCode === null && child.signalCode === null) throw new Error('redis-server is running');
+      const c = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      c.stdout!.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+      });
+      c.stderr!.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+      });
+      const mark = text.length;
+      try {
+        await waitForOutput(
+          c,
+          () => text.slice(mark),
+          /Ready to accept connections/,
+          `redis-server on port ${port}`,
+          10_000,
+        );
+      } catch (e) {
+        const message = (e as Error).message;
+        throw new Error(
+          /ENOENT/.test(message)
+            ? `redis-server is not installed (${message}): apt-get install redis-server (.ci/run installs it)`
+            : message,
+        );
+      }
+    },
+    async stop() {
+      if (child) await stopChild(child, 10_000);
+    },
+    async destroy() {
+      await self.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
+
+/** A legacy client call against a base URL (header names sent exactly as given). */
+export async function callBridge(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<LegacyResponse> {
+  const res = await request(`${base}${path}`, {
+    method: method as 'GET',
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+  const buf = Buffer.from(await res.body.arrayBuffer());
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: buf,
+    json: () => JSON.parse(buf.toString('utf8')),
+  };
+}
+
+export function a001Body(token: string): string {
+  return JSON.stringify({ typeInfo: 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession', token });
+}
+
+/** Throws with the status and body unless the answer has the expected status (a readable failure message). */
+export function expectStatus(res: LegacyResponse, status: number, what: string): LegacyResponse {
+  if (res.status !== status) {
+    throw new Error(`${what}: expected ${status}, got ${res.status}: ${res.body.toString('utf8').slice(0, 2000)}`);
+  }
+  return res;
+}

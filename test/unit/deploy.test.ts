@@ -1,0 +1,171 @@
+/**
+ * The Docker Compose trial (deploy/docker-compose.yml and deploy/compose-rules.yaml): the services and how they are
+ * wired, run hardened, and given rules that ers-bridge accepts. Docker itself is not needed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { buildApimStandIn } from '../../src/apim-standin/index.js';
+import { parseRules, RulesError } from '../../src/rules/load.js';
+import { appRestrictedApp, clientAssertion, makeKey, tokenForm } from '../apim-standin/helpers.js';
+
+const DEPLOY = new URL('../../deploy/', import.meta.url);
+const COMPOSE_TEXT = readFileSync(new URL('docker-compose.yml', DEPLOY), 'utf8');
+const RULES_TEXT = readFileSync(new URL('compose-rules.yaml', DEPLOY), 'utf8');
+const compose = parse(COMPOSE_TEXT, { merge: true }) as { name?: string; services: Record<string, any> };
+const services = compose.services;
+/** The secrets the compose file's comment tells the reader to put in deploy/.env. */
+const DOT_ENV = ['ERS_DEMO_API_KEY', 'ERS_DEMO_PRIVATE_KEY', 'SESSION_KEY_1'];
+
+function envRefs(text: string): string[] {
+  return [...text.matchAll(/\benv:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+}
+
+function flag(command: string[], name: string): string | undefined {
+  const i = command.indexOf(name);
+  return i >= 0 ? command[i + 1] : undefined;
+}
+
+describe('deploy/docker-compose.yml', () => {
+  it('has redis, apim-standin and ers-bridge', () => {
+    expect(Object.keys(services).sort()).toEqual(['apim-standin', 'ers-bridge', 'redis']);
+  });
+
+  it('redis: the official redis:7 image, no persistence, healthcheck redis-cli ping', () => {
+    const redis = services['redis'];
+    expect(redis.image).toMatch(/^redis:7(\b|$)/);
+    expect(redis.command).toEqual(['redis-server', '--save', '', '--appendonly', 'no']);
+    expect(redis.healthcheck.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(redis.volumes).toBeUndefined();
+  });
+
+  it('the stand-in and ers-bridge are the image built from the repository Dockerfile', () => {
+    for (const name of ['apim-standin', 'ers-bridge']) {
+      const s = services[name];
+      expect(s.build, name).toEqual({ context: '..', dockerfile: 'Dockerfile' });
+      expect(existsSync(new URL(`${s.build.context}/${s.build.dockerfile}`, DEPLOY)), name).toBe(true);
+    }
+    expect(services['ers-bridge'].image).toBe(services['apim-standin'].image);
+  });
+
+  it('the stand-in emulates APIM for rules/local.yaml on port 9000', () => {
+    const command = services['apim-standin'].command as string[];
+    expect(command[0]).toBe('emulate-apim');
+    expect(flag(command, '--rules')).toBe('rules/local.yaml');
+    expect(flag(command, '--port')).toBe('9000');
+    expect(services['apim-standin'].healthcheck.test.join(' ')).toContain('127.0.0.1:9000');
+  });
+
+  it('ers-bridge serves the compose rules, mounted read-only where the command expects them', () => {
+    const bridge = services['ers-bridge'];
+    expect(bridge.command).toEqual(['serve', '--rules', '/app/deploy/compose-rules.yaml', '--host', '0.0.0.0']);
+    expect(bridge.volumes).toContain('./compose-rules.yaml:/app/deploy/compose-rules.yaml:ro');
+    expect(existsSync(new URL('compose-rules.yaml', DEPLOY))).toBe(true);
+  });
+
+  it('ers-bridge waits for a healthy Redis and stand-in, and uses Redis for its sessions', () => {
+    const bridge = services['ers-bridge'];
+    expect(bridge.depends_on).toEqual({
+      redis: { condition: 'service_healthy' },
+      'apim-standin': { condition: 'service_healthy' },
+    });
+    expect(bridge.environment.ERS_BRIDGE_SESSION_STORE).toBe('redis://redis:6379');
+    expect(bridge.healthcheck.test.join(' ')).toMatch(/127\.0\.0\.1:8080\/(readyz|healthz)/);
+  });
+
+  it('secrets come from deploy/.env only, and the comment says how to generate each', () => {
+    for (const name of ['apim-standin', 'ers-bridge']) expect(services[name].env_file, name).toBe('.env');
+    for (const s of DOT_ENV) expect(COMPOSE_TEXT).toMatch(new RegExp(`echo "${s}=|'${s}="`));
+    // No secret value in the file itself.
+    expect(COMPOSE_TEXT).not.toMatch(/PRIVATE KEY-----|ERS_DEMO_API_KEY:|SESSION_KEY_1:/);
+    // Every secret either rules file references is one of them.
+    const local = readFileSync(new URL('../rules/local.yaml', DEPLOY), 'utf8');
+    expect(new Set([...envRefs(RULES_TEXT), ...envRefs(local)])).toEqual(new Set(DOT_ENV));
+  });
+
+  it('ers-bridge and the stand-in run as non-root with a read-only root filesystem', () => {
+    for (const name of ['apim-standin', 'ers-bridge']) {
+      const s = services[name];
+      expect(s.read_only, name).toBe(true);
+      expect(s.user, name).toBe('node');
+      expect(s.cap_drop, name).toEqual(['ALL']);
+    }
+  });
+
+  it('port 8080 is published, on host loopback, for ers-bridge (in the stand-in network namespace)', () => {
+    const bridge = services['ers-bridge'];
+    expect(bridge.network_mode).toBe('service:apim-standin');
+    // A service in another's network namespace cannot publish ports: the namespace owner does.
+    expect(bridge.ports).toBeUndefined();
+    expect(services['apim-standin'].ports).toEqual(['127.0.0.1:8080:8080']);
+  });
+});
+
+describe('deploy/compose-rules.yaml', () => {
+  const rules = parseRules(RULES_TEXT, 'deploy/compose-rules.yaml');
+
+  it('passes the rules schema', () => {
+    expect(rules.environment).toBe('compose');
+  });
+
+  it('points at the stand-in where ers-bridge reaches it (loopback in the shared namespace, port 9000)', () => {
+    const standIn = services['apim-standin'].command as string[];
+    const origin = `http://${flag(standIn, '--host')}:${flag(standIn, '--port')}`;
+    expect(new URL(rules.apim.baseUrl).origin).toBe(origin);
+    expect(rules.apim.tokenUrl).toBe(`${origin}/oauth2/token`);
+  });
+
+  it('keeps sessions on Redis, encrypted with SESSION_KEY_1', () => {
+    expect(rules.sessions.store).toBe('redis');
+    expect(rules.sessions.redis?.url).toBe(services['ers-bridge'].environment.ERS_BRIDGE_SESSION_STORE);
+    expect(rules.sessions.encryption).toEqual({ current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } });
+  });
+
+  it('has the ASID and APIM application the stand-in registers from rules/local.yaml', () => {
+    const local = parseRules(readFileSync(new URL('../rules/local.yaml', DEPLOY), 'utf8'), 'rules/local.yaml');
+    expect(rules.asids).toEqual(local.asids);
+  });
+
+  it('the schema refuses http://apim-standin:9000 (why ers-bridge shares the stand-in network namespace)', () => {
+    const byName = RULES_TEXT.replaceAll('http://127.0.0.1:9000', 'http://apim-standin:9000');
+    expect(() => parseRules(byName, 'by-name.yaml')).toThrow(RulesError);
+    expect(() => parseRules(byName, 'by-name.yaml')).toThrow(/plain http:\/\/ is allowed only for 127\.0\.0\.1/);
+  });
+});
+
+describe('emulate-apim --host 0.0.0.0 --public-url (a stand-in reachable from other containers)', () => {
+  // The stand-in must know the URL clients use: its token URL is the `aud` of every client assertion.
+  it('accepts a client assertion addressed to the token URL a client on the network uses', async () => {
+    const key = await makeKey('demo-1');
+    const apiKey = 'compose-demo-api-key';
+    const standIn = await buildApimStandIn({
+      host: '0.0.0.0',
+      port: 9000,
+      publicUrl: 'http://apim-standin:9000',
+      apps: [appRestrictedApp(apiKey, key)],
+    });
+    try {
+      const tokenUrl = 'http://apim-standin:9000/oauth2/token';
+      const res = await standIn.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        headers: { host: 'apim-standin:9000', 'content-type': 'application/x-www-form-urlencoded' },
+        payload: tokenForm(clientAssertion({ apiKey, tokenUrl, key })),
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(standIn.baseUrl).toBe('http://apim-standin:9000/referrals/FHIR');
+    } finally {
+      await standIn.close();
+    }
+  });
+
+  it('bound to every interface without a public URL, it calls itself by the loopback address, never 0.0.0.0', async () => {
+    const standIn = await buildApimStandIn({ host: '0.0.0.0', port: 0, apps: [] });
+    try {
+      expect(standIn.tokenUrl).not.toContain('0.0.0.0');
+      expect(standIn.tokenUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/oauth2\/token$/);
+    } finally {
+      await standIn.close();
+    }
+  });
+});
