@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { type Keyring, UnreadableRecordError } from './crypto.js';
+import type { Keyring } from './crypto.js';
 import type { EphemeralStore } from './ephemeral-store.js';
 import { type Session, sessionKeyHash } from './session.js';
 import { type SessionStore, StoreUnavailableError } from './store.js';
