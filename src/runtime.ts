@@ -10,6 +10,10 @@ import { ApplicationTokenProvider } from './auth/application-token.js';
 import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
 import { importRs512PrivateKey, KeyError } from './auth/keys.js';
 import { ApimUserTokens } from './auth/user-token.js';
+import { ComparisonStore } from './comparison/store.js';
+import { ENDPOINTS } from './legacy/endpoints.js';
+import type { LegacyHost } from './legacy-host/legacy-call.js';
+import { newShadowState, type ShadowState } from './pipeline/shadow.js';
 import { RulesError } from './rules/load.js';
 import type { AsidConfig, Rules } from './rules/schema.js';
 import { SecretError, type SecretResolver } from './rules/secrets.js';
@@ -46,6 +50,13 @@ export interface Runtime {
   pendingSignIns: EphemeralStore<PendingSignIn>;
   /** One-time sign-in codes shown to users, ready to become A001 sessions. */
   signInCodes: EphemeralStore<SignInGrant>;
+  /** The legacy host (passthrough, canary, shadow). */
+  legacy: LegacyHost;
+  /** Comparison records and aggregates, when comparison is on (shadow modes, or a comparison block). */
+  comparisons: ComparisonStore | undefined;
+  shadowState: ShadowState;
+  /** The admin surface's token, resolved from the rules (undefined: admin off, unless open in the demo). */
+  adminToken: string | undefined;
   /** User token renewals in flight in this process, by ASID and session (one at a time per session). */
   renewals: Map<string, Promise<string>>;
   /** The clock (epoch ms) sessions and tokens use; injectable for tests. */
@@ -149,13 +160,22 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     cis2 = new Cis2Client(rules.cis2, options.resolveSecret, options.now);
   }
   const apimBase = new URL(rules.apim.baseUrl);
+  const apimCa = rules.apim.ca ? await secret(options.resolveSecret, file, 'apim.ca', rules.apim.ca) : options.apimCa;
   const upstream = new Upstream(apimBase.origin, {
     connections: rules.apim.connections,
     connectTimeoutMs: rules.apim.timeouts.connectMs,
     headersTimeoutMs: rules.apim.timeouts.headersMs,
     bodyTimeoutMs: rules.apim.timeouts.bodyMs,
-    ...(options.apimCa ? { ca: options.apimCa } : {}),
+    ...(apimCa ? { ca: apimCa } : {}),
   });
+  const legacy = await buildLegacyHost(file, rules, options);
+  const comparisons = comparisonsWanted(rules)
+    ? new ComparisonStore({
+        ...(rules.comparison?.file ? { file: rules.comparison.file } : {}),
+        ...(rules.comparison ? { maxBytes: rules.comparison.maxBytes, maxFiles: rules.comparison.maxFiles } : {}),
+        appRestricted: (code: string) => ENDPOINTS.some((e) => e.code === code && e.appRestricted),
+      })
+    : undefined;
   const stores = options.store
     ? {
         store: options.store,
@@ -176,8 +196,43 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
     signInCodes: stores.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
     renewals: new Map(),
+    legacy,
+    comparisons,
+    shadowState: newShadowState(),
+    adminToken: rules.admin?.token
+      ? await secret(options.resolveSecret, file, 'admin.token', rules.admin.token)
+      : undefined,
     now,
   };
+}
+
+/** Comparison is on when any route shadows, or the rules configure it. */
+function comparisonsWanted(rules: Rules): boolean {
+  const m = rules.modes;
+  const modes = [m.default, ...Object.values(m.routes).map((r) => (typeof r === 'string' ? r : r.mode))];
+  return rules.comparison !== undefined || modes.includes('shadow');
+}
+
+/** The legacy host: its base URL, and mutual TLS with the endpoint certificate when configured. */
+async function buildLegacyHost(file: string, rules: Rules, options: RuntimeOptions): Promise<LegacyHost> {
+  const baseUrl = new URL(rules.legacy.baseUrl ?? `https://${rules.legacy.host}/ers-api`);
+  const tls = rules.legacy.tls;
+  const cert = tls ? await secret(options.resolveSecret, file, 'legacy.tls.certificate', tls.certificate) : undefined;
+  const key = tls ? await secret(options.resolveSecret, file, 'legacy.tls.privateKey', tls.privateKey) : undefined;
+  const ca = tls?.ca ? await secret(options.resolveSecret, file, 'legacy.tls.ca', tls.ca) : undefined;
+  const upstream = new Upstream(
+    baseUrl.origin,
+    {
+      connections: rules.apim.connections,
+      connectTimeoutMs: rules.apim.timeouts.connectMs,
+      headersTimeoutMs: rules.apim.timeouts.headersMs,
+      bodyTimeoutMs: rules.apim.timeouts.bodyMs,
+      ...(ca ? { ca } : {}),
+      ...(cert && key ? { cert, key } : {}),
+    },
+    'the legacy e-RS host',
+  );
+  return { upstream, baseUrl, production: rules.legacy.production };
 }
 
 /**
@@ -252,6 +307,8 @@ async function secretOrValue(resolve: SecretResolver, file: string, path: string
 
 export async function closeRuntime(rt: Runtime, closeStore = true): Promise<void> {
   await rt.upstream.close();
+  await rt.legacy.upstream.close();
+  await rt.comparisons?.close();
   if (closeStore) {
     await rt.store.close();
     await rt.pendingSignIns.close();

@@ -14,6 +14,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { registerAdmin } from './admin/routes.js';
+import { ENDPOINTS } from './legacy/endpoints.js';
 import { FHIR_JSON, LegacyError } from './legacy/errors.js';
 import { type Identified, identify } from './legacy/identify.js';
 import { createSession, deleteSession, type SessionCallResult, selectRole } from './legacy/session-api.js';
@@ -200,10 +202,13 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
           params: id.params,
           query: id.query,
           headers,
+          rawHeaders: req.raw.rawHeaders,
+          rawUrl: req.raw.url ?? '/',
           body: req.raw as Readable,
           correlationId,
           legacyBase: legacyBaseFor(rt, req),
           signal: ac.signal,
+          log,
         },
         record,
       );
@@ -252,6 +257,13 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   app.route({ method: [...METHODS], url: '/ers-api/*', handler: handle });
 
   registerSignIn(app, holder);
+  const adminToken = holder.current.adminToken;
+  registerAdmin(app, {
+    ...(adminToken ? { token: adminToken } : {}),
+    open: holder.current.rules.admin?.open === true,
+    comparisons: () => holder.current.comparisons,
+    names: Object.fromEntries(ENDPOINTS.map((e) => [e.code, e.name.replace(/ \(versioned\)$/, '')])),
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

@@ -13,6 +13,9 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number;
   /** Extra CA certificates (PEM) to trust, e.g. for a test stand-in on TLS. Verification itself is never disabled. */
   ca?: string | string[];
+  /** A client certificate and key (PEM) for mutual TLS, as the HSCN legacy hosts required. */
+  cert?: string;
+  key?: string;
 }
 
 export type UpstreamBody = Buffer | AsyncIterable<Buffer> | undefined;
@@ -43,6 +46,7 @@ export class Upstream {
         timeout: options.connectTimeoutMs,
         rejectUnauthorized: true,
         ...(options.ca ? { ca: options.ca } : {}),
+        ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
       },
     });
   }

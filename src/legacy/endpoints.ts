@@ -50,7 +50,10 @@ export interface EndpointDef {
   successStatus: number;
   /** APIM requires `If-Match: W/"n"`. */
   requiresIfMatch: boolean;
-  /** Has no side effects: safe to retry, replay and shadow (GET/HEAD, and the read-only POSTs). */
+  /**
+   * Has no side effects: safe to retry, replay and shadow. GET/HEAD, and the POSTs e-RS documents as read-only:
+   * A007, A008, A023 and A043 (marked explicitly below).
+   */
   readOnly: boolean;
   businessFunctions: readonly BusinessFunction[];
   /** Legacy header → APIM header renames this operation uses, and whether the header is required. */
@@ -201,7 +204,8 @@ export const ENDPOINTS: readonly EndpointDef[] = [
     requestBody: 'fhir-json',
     responseBody: 'fhir-json',
     successStatus: 200,
-    readOnly: true,
+    // A search, but not among the POSTs e-RS documents as read-only (A007, A008, A023, A043): treated as a write.
+    readOnly: false,
     businessFunctions: RC,
   }),
   def({

@@ -121,6 +121,7 @@ export const REASONS = {
     ersDisplay: 'Too many requests',
   },
   STORE_UNAVAILABLE: unavailable(503, 'transient'),
+  LEGACY_SESSION_FAILED: forbidden(),
   INTERNAL_ERROR: { status: 500, issue: 'exception', ersCode: 'SERVICE_UNAVAILABLE', ersDisplay: 'Internal error' },
 } as const satisfies Record<string, Reason>;
 

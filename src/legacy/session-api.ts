@@ -6,6 +6,7 @@
 
 import { Cis2Unavailable } from '../auth/cis2.js';
 import { grantForIdToken } from '../auth/sign-in-grant.js';
+import { closeLegacySession } from '../legacy-host/legacy-call.js';
 import { loadSession, requireAsid } from '../pipeline/steps.js';
 import type { ApplicationRestrictedConfig } from '../rules/schema.js';
 import type { AsidRuntime, Runtime, SignInGrant } from '../runtime.js';
@@ -232,12 +233,14 @@ export async function deleteSession(
   keyInPath: string,
 ): Promise<SessionCallResult> {
   const asid = requireAsid(rt, headers);
-  const { key } = await loadSession(rt.store, headers, asid.asid, {
+  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
     requireRole: false,
     keyFromPath: keyInPath,
     userRestricted: asid.config.accessMode === 'user-restricted',
   });
   await rt.store.delete(key);
+  // The session ers-bridge opened at the legacy host (passthrough, canary, shadow) ends with it.
+  await closeLegacySession(rt.legacy, session);
   return { status: 204, sessionKey: key, asid: asid.asid };
 }
 

@@ -7,12 +7,15 @@
  * edges (reading the client's body, the upstream call, the answer).
  */
 import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { UpstreamBody } from '../apim/upstream.js';
 import { TokenRejectedError, TokenUnavailableError } from '../auth/application-token.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError, operationOutcome } from '../legacy/errors.js';
+import { callLegacy } from '../legacy-host/legacy-call.js';
 import type { AsidRuntime, Runtime } from '../runtime.js';
-import { sessionKeyTag } from '../sessions/session.js';
+import { type Session, sessionKeyTag } from '../sessions/session.js';
 import { checkDeclaredLength, ReplayableBody, readBounded } from '../translation/body.js';
 import { buildApimRequest, type IncomingHeaders } from '../translation/request.js';
 import {
@@ -22,7 +25,9 @@ import {
   rewriteApimUrls,
   rewriteLegacyUrls,
 } from '../translation/response.js';
-import { checkPolicy, loadSession, requireAsid } from './steps.js';
+import { decideMode } from './mode.js';
+import { captureAnswer, launchShadow, planShadow } from './shadow.js';
+import { checkApimPolicy, checkAsidPolicy, loadSession, requireAsid } from './steps.js';
 import { obtainUserToken } from './user-token.js';
 
 export interface DataCallInput {
@@ -31,10 +36,15 @@ export interface DataCallInput {
   params: Record<string, string>;
   query: string;
   headers: IncomingHeaders;
+  /** Header names and values as received (for passthrough, which forwards them unchanged). */
+  rawHeaders: readonly string[];
+  /** The request target as received, under /ers-api. */
+  rawUrl: string;
   body: Readable;
   correlationId: string;
   legacyBase: string;
   signal: AbortSignal;
+  log?: Logger;
 }
 
 export interface LegacyAnswer {
@@ -53,6 +63,11 @@ export interface CallRecord {
   upstreamMs?: number;
   tokenRenewed?: boolean;
   transactionId?: string;
+  mode?: string;
+  /** The side that answered: apim or legacy. */
+  side?: string;
+  /** Whether a copy went to the other side, or why not. */
+  shadow?: string;
 }
 
 const ERROR_BODY_LIMIT = 1024 * 1024;
@@ -84,47 +99,59 @@ function tokenError(e: unknown, asid: string): LegacyError {
   return new LegacyError('INTERNAL_ERROR', 'ers-bridge could not obtain an APIM access token.');
 }
 
-export async function runDataCall(input: DataCallInput, record: CallRecord): Promise<LegacyAnswer> {
-  const { rt, endpoint, headers } = input;
+/** The request body as each side needs it: APIM gets JSON links rewritten; the legacy host gets it unchanged. */
+interface Bodies {
+  apim: { first: UpstreamBody; replay?: () => Promise<Buffer | undefined>; length?: number };
+  legacy: { first: UpstreamBody; length?: number };
+}
 
-  // session → policy
-  const asid = requireAsid(rt, headers);
-  record.asid = asid.asid;
-  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
-    requireRole: true,
-    userRestricted: asid.config.accessMode === 'user-restricted',
-  });
-  record.session = sessionKeyTag(key);
-  checkPolicy(endpoint, asid, session);
-
-  const urls: BaseUrls = {
-    apimBase: rt.apimBase.href.replace(/\/+$/, ''),
-    legacyBase: input.legacyBase,
-    hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
-  };
-
-  // request body (read, bounded; JSON links rewritten; files streamed and kept for a retry)
+/**
+ * Step: read the request body (bounded). FHIR JSON is read whole (its links are rewritten for APIM); files stream to
+ * the one side that takes them, kept for a retry — or are read whole when a copy must also go to the other side.
+ */
+async function prepareBodies(input: DataCallInput, urls: BaseUrls, copyNeeded: boolean): Promise<Bodies> {
+  const { endpoint, headers, rt } = input;
   const limit = rt.rules.server.maxRequestBodyBytes;
-  let firstBody: Buffer | AsyncIterable<Buffer> | undefined;
-  let replay: (() => Promise<Buffer | undefined>) | undefined;
-  let bodyLength: number | undefined;
-  const declared = headers['content-length'];
-  if (endpoint.requestBody === 'fhir-json') {
-    checkDeclaredLength(typeof declared === 'string' ? declared : undefined, limit);
+  const declared = typeof headers['content-length'] === 'string' ? headers['content-length'] : undefined;
+  if (endpoint.requestBody === 'none') return { apim: { first: undefined }, legacy: { first: undefined } };
+  checkDeclaredLength(declared, limit);
+  if (endpoint.requestBody === 'fhir-json' || copyNeeded) {
     const raw = await readBounded(input.body, limit);
-    const rewritten = Buffer.from(rewriteLegacyUrls(raw.toString('utf8'), urls), 'utf8');
-    firstBody = rewritten;
-    bodyLength = rewritten.length;
-    replay = async () => rewritten;
-  } else if (endpoint.requestBody === 'file') {
-    checkDeclaredLength(typeof declared === 'string' ? declared : undefined, limit);
-    const replayable = new ReplayableBody(input.body, limit);
-    firstBody = replayable.live();
-    if (typeof declared === 'string') bodyLength = Number(declared);
-    replay = () => replayable.whole();
+    const forApim =
+      endpoint.requestBody === 'fhir-json' ? Buffer.from(rewriteLegacyUrls(raw.toString('utf8'), urls), 'utf8') : raw;
+    return {
+      apim: { first: forApim, replay: async () => forApim, length: forApim.length },
+      legacy: { first: raw, length: raw.length },
+    };
   }
+  const replayable = new ReplayableBody(input.body, limit);
+  const length = declared !== undefined ? Number(declared) : undefined;
+  return {
+    apim: { first: replayable.live(), replay: () => replayable.whole(), ...(length !== undefined ? { length } : {}) },
+    legacy: { first: replayable.live(), ...(length !== undefined ? { length } : {}) },
+  };
+}
 
-  // token → rewrite → forward (one renewal and one retry after an APIM 401)
+/** Everything a side needs to answer this call. */
+interface CallContext {
+  input: DataCallInput;
+  asid: AsidRuntime;
+  key: string;
+  session: Session;
+  urls: BaseUrls;
+}
+
+/** The APIM side: policy → token → rewrite → forward (one renewal and retry after a 401) → rewrite back. */
+async function callApim(
+  ctx: CallContext,
+  body: Bodies['apim'],
+  correlationId: string,
+  signal: AbortSignal,
+  record: CallRecord,
+): Promise<LegacyAnswer> {
+  const { input, asid, key, session, urls } = ctx;
+  const { rt, endpoint, headers } = input;
+  checkApimPolicy(endpoint, asid, session);
   const isUser = session.accessMode === 'user-restricted';
   const tokenFor = (rejected?: string) =>
     isUser ? obtainUserToken(rt, asid, key, session, rejected) : obtainToken(asid);
@@ -145,19 +172,18 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
       headers,
       apimBasePath: rt.apimBase.pathname.replace(/\/+$/, ''),
       accessToken,
-      correlationId: input.correlationId,
+      correlationId,
       ...(user ? { user } : {}),
-      ...(bodyLength !== undefined ? { bodyLength } : {}),
+      ...(body.length !== undefined ? { bodyLength: body.length } : {}),
     });
   const started = performance.now();
-  const first = plan(token);
-  let res = await forward(rt, first, firstBody, input.signal);
+  let res = await forward(rt, plan(token), body.first, signal);
   if (res.statusCode === 401 && token) {
     await res.body.dump();
     asid.tokens?.invalidate(token);
     token = await tokenFor(token);
     record.tokenRenewed = true;
-    res = await forward(rt, plan(token), replay ? await replay() : undefined, input.signal);
+    res = await forward(rt, plan(token), body.replay ? await body.replay() : undefined, signal);
     if (res.statusCode === 401) {
       await res.body.dump();
       throw new LegacyError(
@@ -168,9 +194,98 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
   }
   record.upstreamStatus = res.statusCode;
   record.upstreamMs = Math.round((performance.now() - started) * 1000) / 1000;
+  return answerFromApim(rt, endpoint, res, urls, correlationId, record);
+}
 
-  // rewrite back
-  return answerFromApim(rt, endpoint, res, urls, input.correlationId, record);
+/** The legacy side: the call unchanged (but for the session key), to the legacy host. */
+async function callLegacySide(
+  ctx: CallContext,
+  body: Bodies['legacy'],
+  correlationId: string,
+  signal: AbortSignal,
+  record: CallRecord,
+): Promise<LegacyAnswer> {
+  const { input, key, session } = ctx;
+  const started = performance.now();
+  const answer = await callLegacy({
+    rt: input.rt,
+    host: input.rt.legacy,
+    key,
+    session,
+    rawUrl: input.rawUrl,
+    method: input.endpoint.method,
+    rawHeaders: input.rawHeaders,
+    body: body.first,
+    ...(body.length !== undefined ? { bodyLength: body.length } : {}),
+    correlationId,
+    signal,
+  });
+  record.upstreamStatus = answer.status;
+  record.upstreamMs = Math.round((performance.now() - started) * 1000) / 1000;
+  if (answer.headers['X_ERS_TRANSACTION_ID']) record.transactionId = answer.headers['X_ERS_TRANSACTION_ID'];
+  return answer;
+}
+
+export async function runDataCall(input: DataCallInput, record: CallRecord): Promise<LegacyAnswer> {
+  const { rt, endpoint, headers } = input;
+
+  // session → policy → mode
+  const asid = requireAsid(rt, headers);
+  record.asid = asid.asid;
+  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
+    requireRole: true,
+    userRestricted: asid.config.accessMode === 'user-restricted',
+  });
+  record.session = sessionKeyTag(key);
+  checkAsidPolicy(endpoint, asid);
+  const decision = decideMode(rt.rules.modes, endpoint, { sessionKey: key, asid: asid.asid });
+  record.mode = decision.mode;
+  record.side = decision.primary;
+  if (decision.primary === 'apim') checkApimPolicy(endpoint, asid, session); // before reading any body
+  rt.comparisons?.recordCall(asid.asid, endpoint.code);
+
+  const urls: BaseUrls = {
+    apimBase: rt.apimBase.href.replace(/\/+$/, ''),
+    legacyBase: input.legacyBase,
+    hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
+  };
+  const shadow = planShadow(rt, decision, endpoint, { asid, session });
+  if (shadow.skipped) record.shadow = shadow.skipped;
+  const bodies = await prepareBodies(input, urls, shadow.plan !== undefined);
+  const ctx: CallContext = { input, asid, key, session, urls };
+
+  // forward to the primary side → rewrite back
+  const primary = () =>
+    decision.primary === 'apim'
+      ? callApim(ctx, bodies.apim, input.correlationId, input.signal, record)
+      : callLegacySide(ctx, bodies.legacy, input.correlationId, input.signal, record);
+  if (!shadow.plan) return primary();
+
+  // shadow: the primary's answer is kept for comparison; the copy runs after it, never holding it up
+  const started = performance.now();
+  const answer = await primary();
+  const captured = await captureAnswer(answer, decision.primary, rt.rules.server.maxResponseRewriteBytes, started);
+  record.shadow = 'sent';
+  const plan = shadow.plan;
+  launchShadow(rt, {
+    endpoint,
+    asid: asid.asid,
+    correlationId: input.correlationId,
+    primary: captured.captured,
+    primarySide: decision.primary,
+    secondarySide: plan.secondary,
+    settings: plan.settings,
+    baseUrls: [input.legacyBase, urls.hscnBase!, rt.legacy.baseUrl.href.replace(/\/+$/, '')],
+    callSide: (side, signal) => {
+      const r: CallRecord = { aCode: endpoint.code, route: endpoint.legacyPath };
+      const id = `${input.correlationId}.${side}`;
+      return side === 'apim'
+        ? callApim(ctx, bodies.apim, id, signal, r)
+        : callLegacySide(ctx, bodies.legacy, id, signal, r);
+    },
+    log: input.log,
+  });
+  return captured.answer;
 }
 
 async function forward(

@@ -80,23 +80,8 @@ export async function loadSession(
   return { key, session };
 }
 
-/** Step: whether this ASID, with this session, may call this operation. Pure. */
-export function checkPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: Session): void {
-  if (session.accessMode === 'application-restricted' && !endpoint.appRestricted) {
-    throw new LegacyError(
-      'ENDPOINT_NOT_APP_RESTRICTED',
-      `${endpoint.code} (${endpoint.name}) needs a healthcare worker signed in with CIS2 (user-restricted access); ASID ${asid.asid} is application-restricted, so APIM would refuse it. Use a user-restricted ASID for this operation.`,
-    );
-  }
-  const bf = session.permission?.businessFunction;
-  if (session.accessMode === 'user-restricted' && bf && endpoint.businessFunctions.length > 0) {
-    if (!endpoint.businessFunctions.includes(bf as never)) {
-      throw new LegacyError(
-        'BUSINESS_FUNCTION_NOT_ALLOWED',
-        `${endpoint.code} (${endpoint.name}) cannot be used with the business function ${bf}; it takes ${endpoint.businessFunctions.join(', ')}. Select another role with A002.`,
-      );
-    }
-  }
+/** Step: whether this operation is among the ASID's message sets (any mode). Pure. */
+export function checkAsidPolicy(endpoint: EndpointDef, asid: AsidRuntime): void {
   const allowed = asid.config.allowedCodes;
   if (allowed && !allowed.includes(endpoint.code)) {
     throw new LegacyError(
@@ -104,4 +89,36 @@ export function checkPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: S
       `${endpoint.code} (${endpoint.name}) is not among the operations ASID ${asid.asid} may use (${allowed.join(', ')}). Ask the ers-bridge operators if this ASID's message sets should include it.`,
     );
   }
+}
+
+/** Why APIM would refuse this call for this session, if it would: access mode and business function. Pure. */
+export function apimPolicyProblem(endpoint: EndpointDef, asid: AsidRuntime, session: Session): LegacyError | undefined {
+  if (session.accessMode === 'application-restricted' && !endpoint.appRestricted) {
+    return new LegacyError(
+      'ENDPOINT_NOT_APP_RESTRICTED',
+      `${endpoint.code} (${endpoint.name}) needs a healthcare worker signed in with CIS2 (user-restricted access); ASID ${asid.asid} is application-restricted, so APIM would refuse it. Use a user-restricted ASID for this operation.`,
+    );
+  }
+  const bf = session.permission?.businessFunction;
+  if (session.accessMode === 'user-restricted' && bf && endpoint.businessFunctions.length > 0) {
+    if (!endpoint.businessFunctions.includes(bf as never)) {
+      return new LegacyError(
+        'BUSINESS_FUNCTION_NOT_ALLOWED',
+        `${endpoint.code} (${endpoint.name}) cannot be used with the business function ${bf}; it takes ${endpoint.businessFunctions.join(', ')}. Select another role with A002.`,
+      );
+    }
+  }
+  return undefined;
+}
+
+/** Step: APIM's rules for this call (before anything is sent to APIM). */
+export function checkApimPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: Session): void {
+  const problem = apimPolicyProblem(endpoint, asid, session);
+  if (problem) throw problem;
+}
+
+/** Step: whether this ASID, with this session, may call this operation on APIM. Pure. */
+export function checkPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: Session): void {
+  checkApimPolicy(endpoint, asid, session);
+  checkAsidPolicy(endpoint, asid);
 }

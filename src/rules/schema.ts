@@ -176,6 +176,80 @@ const Cis2Rules = z
   })
   .strict();
 
+const ModeName = z.enum(['translate', 'passthrough', 'shadow', 'canary'], {
+  message: 'expected a mode: translate, passthrough, shadow or canary',
+});
+
+const ShadowSettings = z
+  .object({
+    primary: z
+      .enum(['legacy', 'apim'], { message: 'expected primary: legacy or apim (the side that answers the client)' })
+      .default('legacy'),
+    sampleRate: z.number().min(0).max(1).default(1),
+    maxConcurrent: z.number().int().min(1).max(1000).default(16),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    noiseBaseline: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Call the primary twice (read-only operations only); fields that differ between its answers are noise.',
+      ),
+    compareHeaders: z.array(z.string().min(1)).optional(),
+    ignoreHeaders: z.array(z.string().min(1)).default([]),
+    ignorePaths: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const CanarySettings = z
+  .object({
+    percent: z.number().min(0).max(100).describe('Share of sessions (or ASIDs) sent to APIM; the rest pass through.'),
+    by: z.enum(['session', 'asid']).default('session').describe('What stays on one side: a session, or a whole ASID.'),
+  })
+  .strict();
+
+const RouteMode = z.union([
+  ModeName,
+  z
+    .object({
+      mode: ModeName,
+      shadow: ShadowSettings.partial().optional(),
+      canary: CanarySettings.optional(),
+    })
+    .strict(),
+]);
+
+const Modes = z
+  .object({
+    default: ModeName.default('translate'),
+    routes: z
+      .record(
+        z.string().refine((k) => (/^A\d{3}$/.test(k) ? ALL_CODES.includes(k) : k.startsWith('/')), {
+          message:
+            'expected an A-code ers-bridge knows or a legacy path pattern such as /STU3/v1/ReferralRequest/{ubrn}',
+        }),
+        RouteMode,
+      )
+      .default({}),
+    shadow: ShadowSettings.prefault({}),
+    canary: CanarySettings.optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const uses = (name: string) =>
+      m.default === name || Object.values(m.routes).some((r) => (typeof r === 'string' ? r : r.mode) === name);
+    if (uses('canary') && !m.canary && !Object.values(m.routes).some((r) => typeof r !== 'string' && r.canary)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary'],
+        message: 'expected canary settings (percent) because a route uses canary',
+      });
+    }
+  });
+
+export type ModeSettings = z.output<typeof Modes>;
+export type ShadowConfig = z.output<typeof ShadowSettings>;
+export type CanaryConfig = z.output<typeof CanarySettings>;
+
 export const RulesSchema = z
   .object({
     $schema: z.string().optional(),
@@ -184,6 +258,23 @@ export const RulesSchema = z
     legacy: z
       .object({
         host: Hostname.describe('The HSCN host this environment replaces, e.g. api.int1.ers.ncrs.nhs.uk.'),
+        baseUrl: httpsOrLoopbackUrl('the legacy API base URL (ending in /ers-api)')
+          .optional()
+          .describe('Where passthrough and shadow send legacy calls. Default: https://<host>/ers-api.'),
+        tls: z
+          .object({
+            certificate: SecretRef.describe('The Spine endpoint certificate (PEM) for mutual TLS, as HSCN required.'),
+            privateKey: SecretRef.describe('Its private key (PEM).'),
+            ca: SecretRef.optional().describe(
+              'Extra CA certificates (PEM) to trust for the legacy host, e.g. the NHS Root and Sub CAs.',
+            ),
+          })
+          .strict()
+          .optional(),
+        production: z
+          .boolean()
+          .default(true)
+          .describe('A production side never receives shadowed writes. Set false only for a test stand-in.'),
         publicBaseUrl: httpsOrLoopbackUrl('the legacy base URL ers-bridge serves (ending in /ers-api)')
           .optional()
           .describe(
@@ -197,6 +288,13 @@ export const RulesSchema = z
         auth: z
           .enum(['signed-jwt', 'none'], { message: 'expected auth: signed-jwt, or none (the open-access sandbox)' })
           .default('signed-jwt'),
+        production: z
+          .boolean()
+          .default(true)
+          .describe(
+            'A production side never receives shadowed writes. Set false only for a stand-in (e.g. emulate-apim).',
+          ),
+        ca: SecretRef.optional().describe('Extra CA certificates (PEM) to trust for APIM, e.g. a stand-in on TLS.'),
         tokenUrl: httpsOrLoopbackUrl('the APIM token URL (ending in /oauth2/token)').optional(),
         connections: z.number().int().min(1).max(1024).default(64),
         timeouts: z
@@ -232,6 +330,51 @@ export const RulesSchema = z
       })
       .strict()
       .prefault({}),
+    modes: Modes.prefault({}).describe(
+      'Where each legacy call is answered from: translate, passthrough, shadow or canary.',
+    ),
+    comparison: z
+      .object({
+        file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('JSON-lines file for comparison records (redacted). Absent: kept in memory.'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(50 * 1024 * 1024),
+        maxFiles: z.number().int().min(1).max(100).default(5),
+      })
+      .strict()
+      .optional(),
+    record: z
+      .object({
+        file: z
+          .string()
+          .min(1)
+          .describe('JSON-lines file legacy traffic is recorded to (redacted), for `ers-bridge replay`.'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(50 * 1024 * 1024),
+        maxFiles: z.number().int().min(1).max(100).default(5),
+        codes: z.array(ACodeSchema).optional().describe('Record only these A-codes. Absent: every data call.'),
+      })
+      .strict()
+      .optional(),
+    admin: z
+      .object({
+        token: SecretRef.optional().describe('Bearer (or HTTP Basic password for user admin) protecting /admin/*.'),
+        open: z
+          .boolean()
+          .default(false)
+          .describe('No authentication: for the local demo only; refused unless the rules are loopback-only.'),
+      })
+      .strict()
+      .optional(),
     cis2: Cis2Rules.optional().describe('CIS2 (NHS Care Identity Service 2) sign-in, for user-restricted ASIDs.'),
     sessions: z
       .object({
@@ -307,6 +450,13 @@ export const RulesSchema = z
   })
   .strict()
   .superRefine((rules, ctx) => {
+    if (rules.admin?.open && !['127.0.0.1', 'localhost', '::1'].includes(rules.server.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'open'],
+        message: 'expected open only when ers-bridge listens on loopback (the local demo); give admin.token instead',
+      });
+    }
     for (const [asid, cfg] of Object.entries(rules.asids)) {
       if (cfg.accessMode === 'user-restricted' && !rules.cis2) {
         ctx.addIssue({

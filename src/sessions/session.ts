@@ -38,6 +38,8 @@ export interface Session {
   apim?: SessionApimTokens;
   /** User-restricted SERVICE_PROVIDER_CLINICIAN_ADMIN sessions: the SPC (SDS user id) acted for, from A002. */
   onBehalfOf?: string | null;
+  /** The session ers-bridge opened at the legacy host for passthrough, canary and shadow calls. */
+  legacySession?: { key: string } | null;
   /** The opaque legacy `token` from A001, echoed back as the legacy API did. */
   legacyToken: string;
   user: ProfessionalUser;

@@ -1,0 +1,255 @@
+/**
+ * The admin surface for migration teams: how the answers of two sides compare, per operation (A-code) and per ASID.
+ *
+ *   GET /admin/compare                       → the ComparisonSummary (JSON)
+ *   GET /admin/compare/samples?code=&limit=  → the latest redacted comparison records of one A-code (JSON)
+ *   GET /admin/compare/ui                    → the overview page: operations by difference rate, readiness by ASID
+ *   GET /admin/compare/ui/:code              → one operation: its differing fields, noise fields, latest samples
+ *   GET /admin/style.css                     → the pages' stylesheet
+ *
+ * Every /admin route asks for the admin token, as `Authorization: Bearer <token>` or HTTP Basic `admin:<token>` (so
+ * a browser prompts), compared in constant time. Without a token the admin surface does not exist (404), unless it
+ * is explicitly open (the demo). The pages show traffic metadata: never cached, no script, not framed.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ComparisonRecord, ComparisonSummary } from '../comparison/types.js';
+import {
+  A_CODE,
+  ADMIN_STYLE_CSS,
+  badCodePage,
+  codePage,
+  failedPage,
+  noComparisonsPage,
+  notEnabledPage,
+  notFoundPage,
+  overviewPage,
+  type PageContext,
+} from './pages.js';
+
+/** What the admin surface reads: the comparison store (structurally; see src/comparison/store.ts). */
+export interface AdminSource {
+  summary(): ComparisonSummary;
+  samples(aCode: string, limit?: number): ComparisonRecord[];
+}
+
+export interface AdminOptions {
+  /** The admin token; undefined + open: true → no authentication (the demo only). */
+  token?: string;
+  open?: boolean;
+  /** Returns the comparison source of the current runtime, or undefined when comparison is off. */
+  comparisons: () => AdminSource | undefined;
+  /** Endpoint names by A-code, for display. */
+  names?: Record<string, string>;
+}
+
+/** The user name a browser sends with the token as password. */
+export const ADMIN_USER = 'admin';
+export const REALM = 'ers-bridge admin';
+const CHALLENGE = `Basic realm="${REALM}", charset="UTF-8"`;
+
+const DEFAULT_LIMIT = 20;
+const MAX_LIMIT = 100;
+/** Samples shown on an operation's page. */
+const PAGE_SAMPLES = 20;
+
+/** The sign-in pages' headers, plus no-store: these pages show traffic metadata. */
+export const ADMIN_SECURITY_HEADERS: Record<string, string> = {
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'content-security-policy':
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-robots-tag': 'noindex, nofollow',
+};
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/**
+ * Checks an Authorization header against the token: `Bearer <token>` or `Basic base64(admin:<token>)`. Both sides
+ * are hashed first so that the comparison is constant-time over equal lengths whatever was sent.
+ */
+export function credentialsMatch(header: string | undefined, token: string): boolean {
+  if (typeof header !== 'string' || header.length > 8192) return false;
+  const m = /^(Bearer|Basic) +([^\s]+) *$/i.exec(header);
+  if (!m) return false;
+  const scheme = m[1]!.toLowerCase();
+  const presented = scheme === 'bearer' ? m[2]! : Buffer.from(m[2]!, 'base64').toString('utf8');
+  const expected = scheme === 'bearer' ? token : `${ADMIN_USER}:${token}`;
+  return timingSafeEqual(sha256(presented), sha256(expected));
+}
+
+function one(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** `limit` as given: absent → the default; otherwise an integer 1..100, or undefined when invalid. */
+function parseLimit(raw: unknown): number | undefined {
+  if (raw === undefined) return DEFAULT_LIMIT;
+  const s = one(raw);
+  if (s === undefined || !/^\d{1,3}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n >= 1 && n <= MAX_LIMIT ? n : undefined;
+}
+
+/** Only the documented fields of a record leave ers-bridge, whatever else a store keeps. */
+function publicRecord(r: ComparisonRecord): ComparisonRecord {
+  const res = r.result;
+  return {
+    at: r.at,
+    aCode: r.aCode,
+    route: r.route,
+    method: r.method,
+    asid: r.asid,
+    mode: r.mode,
+    primary: r.primary,
+    secondary: r.secondary,
+    result: {
+      equal: res.equal,
+      statusEqual: res.statusEqual,
+      primaryStatus: res.primaryStatus,
+      secondaryStatus: res.secondaryStatus,
+      bodyKind: res.bodyKind,
+      differences: res.differences.map((d) => ({
+        path: d.path,
+        kind: d.kind,
+        ...(d.primary !== undefined ? { primary: d.primary } : {}),
+        ...(d.secondary !== undefined ? { secondary: d.secondary } : {}),
+      })),
+      noise: [...res.noise],
+      ...(res.primarySize !== undefined ? { primarySize: res.primarySize } : {}),
+      ...(res.secondarySize !== undefined ? { secondarySize: res.secondarySize } : {}),
+      ...(res.primarySha256 !== undefined ? { primarySha256: res.primarySha256 } : {}),
+      ...(res.secondarySha256 !== undefined ? { secondarySha256: res.secondarySha256 } : {}),
+    },
+    primaryMs: r.primaryMs,
+    secondaryMs: r.secondaryMs,
+    ...(r.secondaryError !== undefined ? { secondaryError: r.secondaryError } : {}),
+    ...(r.correlationId !== undefined ? { correlationId: r.correlationId } : {}),
+  };
+}
+
+/** Latest first (ISO timestamps sort as text). */
+function latestFirst(records: ComparisonRecord[]): ComparisonRecord[] {
+  return [...records].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+}
+
+export function registerAdmin(app: FastifyInstance, options: AdminOptions): void {
+  const token = options.token !== undefined && options.token !== '' ? options.token : undefined;
+  const enabled = token !== undefined || options.open === true;
+  const names = options.names ?? {};
+  const ctx: PageContext = { open: token === undefined, names };
+
+  const secure = (reply: FastifyReply) => reply.headers(ADMIN_SECURITY_HEADERS);
+  const html = (reply: FastifyReply, status: number, body: string) =>
+    secure(reply).code(status).type('text/html; charset=utf-8').send(body);
+  const json = (reply: FastifyReply, status: number, body: unknown) =>
+    secure(reply).code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
+
+  /** Runs before every admin route: 404 when the admin surface is off, 401 without the right token. */
+  const guard = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!enabled) {
+      secure(reply);
+      return reply.callNotFound();
+    }
+    if (token === undefined) return; // open (the demo)
+    if (credentialsMatch(req.headers.authorization, token)) return;
+    return secure(reply)
+      .code(401)
+      .header('www-authenticate', CHALLENGE)
+      .type('text/plain; charset=utf-8')
+      .send('The ers-bridge admin pages need the admin token (HTTP Basic user "admin", or a Bearer token).\n');
+  };
+
+  /** The current source, or undefined; throws only what the store throws. */
+  const source = () => options.comparisons();
+
+  const withNames = (s: ComparisonSummary): ComparisonSummary => ({
+    ...s,
+    codes: s.codes.map((c) => {
+      const name = c.name ?? (Object.hasOwn(names, c.aCode) ? names[c.aCode] : undefined);
+      return name !== undefined ? { ...c, name } : c;
+    }),
+  });
+
+  const failed = (req: FastifyRequest, e: unknown, what: string) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    req.log.error({ err: { type: err.name, message: err.message, stack: err.stack } }, `admin: ${what} failed`);
+  };
+
+  const NOT_ENABLED = {
+    error:
+      'comparison is not enabled in this configuration: switch it on in the rules (shadow or replay) to compare answers',
+  };
+
+  app.get('/admin/style.css', { onRequest: guard }, async (_req, reply) =>
+    secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS),
+  );
+
+  app.get('/admin/compare', { onRequest: guard }, async (req, reply) => {
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      return json(reply, 200, withNames(src.summary()));
+    } catch (e) {
+      failed(req, e, 'summary');
+      return json(reply, 500, { error: 'the comparison records could not be read; see the ers-bridge log' });
+    }
+  });
+
+  app.get('/admin/compare/samples', { onRequest: guard }, async (req, reply) => {
+    const q = req.query as Record<string, unknown>;
+    const code = one(q['code']);
+    if (code === undefined || !A_CODE.test(code)) {
+      return json(reply, 400, { error: 'code must be an A-code: the letter A and three digits, e.g. A005' });
+    }
+    const limit = parseLimit(q['limit']);
+    if (limit === undefined) {
+      return json(reply, 400, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` });
+    }
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      return json(reply, 200, latestFirst(src.samples(code, limit)).slice(0, limit).map(publicRecord));
+    } catch (e) {
+      failed(req, e, 'samples');
+      return json(reply, 500, { error: 'the comparison records could not be read; see the ers-bridge log' });
+    }
+  });
+
+  app.get('/admin/compare/ui', { onRequest: guard }, async (req, reply) => {
+    try {
+      const src = source();
+      if (!src) return html(reply, 404, notEnabledPage(ctx));
+      return html(reply, 200, overviewPage(withNames(src.summary()), ctx));
+    } catch (e) {
+      failed(req, e, 'overview page');
+      return html(reply, 500, failedPage(ctx));
+    }
+  });
+
+  app.get('/admin/compare/ui/:code', { onRequest: guard }, async (req, reply) => {
+    const code = (req.params as { code?: string }).code;
+    if (code === undefined || !A_CODE.test(code)) return html(reply, 400, badCodePage(ctx));
+    try {
+      const src = source();
+      if (!src) return html(reply, 404, notEnabledPage(ctx));
+      const summary = withNames(src.summary()).codes.find((c) => c.aCode === code);
+      if (!summary) return html(reply, 200, noComparisonsPage(code, ctx));
+      const samples = latestFirst(src.samples(code, PAGE_SAMPLES)).slice(0, PAGE_SAMPLES).map(publicRecord);
+      return html(reply, 200, codePage(summary, samples, ctx));
+    } catch (e) {
+      failed(req, e, 'operation page');
+      return html(reply, 500, failedPage(ctx));
+    }
+  });
+
+  // The entry point, and every other /admin address: behind the same guard, so nothing is revealed without the token.
+  app.get('/admin', { onRequest: guard }, async (_req, reply) => secure(reply).redirect('/admin/compare/ui', 303));
+  app.get('/admin/', { onRequest: guard }, async (_req, reply) => secure(reply).redirect('/admin/compare/ui', 303));
+  app.get('/admin/*', { onRequest: guard }, async (_req, reply) => html(reply, 404, notFoundPage(ctx)));
+}

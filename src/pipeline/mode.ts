@@ -1,0 +1,82 @@
+/**
+ * The mode step, pure: which side answers a legacy call (APIM or the legacy host), and whether a copy goes to the
+ * other side for comparison. Modes come from the rules, per environment and per route (A-code or legacy path).
+ *
+ * - translate: APIM answers.
+ * - passthrough: the legacy host answers, the call unchanged.
+ * - shadow: the primary side answers; a copy goes to the other side and the answers are compared.
+ * - canary: a fixed share of sessions (or ASIDs) goes to APIM, the rest to the legacy host — sticky, so one
+ *   session never flips between sides.
+ */
+import { createHash } from 'node:crypto';
+import type { EndpointDef } from '../legacy/endpoints.js';
+import type { CanaryConfig, ModeSettings, ShadowConfig } from '../rules/schema.js';
+
+export type ModeName = 'translate' | 'passthrough' | 'shadow' | 'canary';
+export type SideName = 'apim' | 'legacy';
+
+export interface ModeDecision {
+  mode: ModeName;
+  primary: SideName;
+  /** Present when a copy should go to the other side (before sampling and safety checks). */
+  shadow?: { secondary: SideName; settings: ShadowConfig };
+}
+
+interface RouteSettings {
+  mode: ModeName;
+  shadow: ShadowConfig;
+  canary: CanaryConfig | undefined;
+}
+
+/** The mode settings that apply to an endpoint: its route entry (by A-code, then by legacy path), or the default. */
+export function routeSettings(modes: ModeSettings, endpoint: EndpointDef): RouteSettings {
+  const entry = modes.routes[endpoint.legacyPath] ?? modes.routes[endpoint.code];
+  if (entry === undefined) return { mode: modes.default, shadow: modes.shadow, canary: modes.canary };
+  if (typeof entry === 'string') return { mode: entry, shadow: modes.shadow, canary: modes.canary };
+  return { mode: entry.mode, shadow: { ...modes.shadow, ...entry.shadow }, canary: entry.canary ?? modes.canary };
+}
+
+/** A stable bucket 0..9999 for canary stickiness. */
+export function canaryBucket(id: string): number {
+  return createHash('sha256').update(`ers-bridge-canary:${id}`).digest().readUInt32BE(0) % 10_000;
+}
+
+export function decideMode(
+  modes: ModeSettings,
+  endpoint: EndpointDef,
+  who: { sessionKey: string; asid: string },
+): ModeDecision {
+  const r = routeSettings(modes, endpoint);
+  switch (r.mode) {
+    case 'translate':
+      return { mode: 'translate', primary: 'apim' };
+    case 'passthrough':
+      return { mode: 'passthrough', primary: 'legacy' };
+    case 'shadow': {
+      const primary = r.shadow.primary;
+      return {
+        mode: 'shadow',
+        primary,
+        shadow: { secondary: primary === 'apim' ? 'legacy' : 'apim', settings: r.shadow },
+      };
+    }
+    case 'canary': {
+      const canary = r.canary ?? { percent: 0, by: 'session' as const };
+      const id = canary.by === 'asid' ? `asid:${who.asid}` : `session:${who.sessionKey}`;
+      return { mode: 'canary', primary: canaryBucket(id) < canary.percent * 100 ? 'apim' : 'legacy' };
+    }
+  }
+}
+
+/**
+ * Whether a copy of this call may be sent to the secondary side. Writes are never copied to a side declared
+ * production: only read-only operations are, unless the secondary is a declared non-production stand-in.
+ */
+export function shadowAllowed(endpoint: EndpointDef, secondaryIsProduction: boolean): { ok: boolean; why?: string } {
+  if (endpoint.readOnly) return { ok: true };
+  if (!secondaryIsProduction) return { ok: true };
+  return {
+    ok: false,
+    why: `${endpoint.code} changes data and the shadow side is production: writes are never copied to production`,
+  };
+}
