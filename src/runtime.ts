@@ -10,6 +10,7 @@ import { ApplicationTokenProvider } from './auth/application-token.js';
 import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
 import { importRs512PrivateKey, KeyError } from './auth/keys.js';
 import { ApimUserTokens } from './auth/user-token.js';
+import { TrafficRecorder } from './comparison/recorder.js';
 import { ComparisonStore } from './comparison/store.js';
 import { ENDPOINTS } from './legacy/endpoints.js';
 import type { LegacyHost } from './legacy-host/legacy-call.js';
@@ -54,6 +55,8 @@ export interface Runtime {
   legacy: LegacyHost;
   /** Comparison records and aggregates, when comparison is on (shadow modes, or a comparison block). */
   comparisons: ComparisonStore | undefined;
+  /** Legacy traffic recording for `ers-bridge replay`, when the rules ask for it. */
+  recorder: TrafficRecorder | undefined;
   shadowState: ShadowState;
   /** The admin surface's token, resolved from the rules (undefined: admin off, unless open in the demo). */
   adminToken: string | undefined;
@@ -199,6 +202,14 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     legacy,
     comparisons,
     shadowState: newShadowState(),
+    recorder: rules.record
+      ? new TrafficRecorder({
+          file: rules.record.file,
+          maxBytes: rules.record.maxBytes,
+          maxFiles: rules.record.maxFiles,
+          ...(rules.record.codes ? { codes: rules.record.codes } : {}),
+        })
+      : undefined,
     adminToken: rules.admin?.token
       ? await secret(options.resolveSecret, file, 'admin.token', rules.admin.token)
       : undefined,
@@ -309,6 +320,7 @@ export async function closeRuntime(rt: Runtime, closeStore = true): Promise<void
   await rt.upstream.close();
   await rt.legacy.upstream.close();
   await rt.comparisons?.close();
+  await rt.recorder?.close();
   if (closeStore) {
     await rt.store.close();
     await rt.pendingSignIns.close();

@@ -113,6 +113,9 @@ export class Upstream {
         `The connection to ${name} was closed before it answered; the request may or may not have been processed.`,
       );
     }
+    if (err?.name === 'TimeoutError' || (err?.cause as { name?: string } | undefined)?.name === 'TimeoutError') {
+      return new LegacyError('UPSTREAM_TIMEOUT', `${name} did not answer within the time allowed.`);
+    }
     if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
       return new LegacyError('UPSTREAM_UNREACHABLE', 'The request was abandoned because the client went away.');
     }

@@ -8,6 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type StandInApp, startApimStandIn } from '../apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../auth/keys.js';
+import { progressBar, readRecordedCalls, replayCalls } from '../comparison/replay.js';
+import { formatSummary } from '../comparison/report.js';
+import { ComparisonStore } from '../comparison/store.js';
 import { createLogger } from '../logging.js';
 import { loadRulesFile, RulesError } from '../rules/load.js';
 import type { Rules } from '../rules/schema.js';
@@ -30,6 +33,8 @@ Commands:
   explain        Show the APIM request a legacy call becomes (sends nothing)
   emulate-apim   Run the APIM stand-in for the ASIDs of a rules file
   jwks           Print the public JWKS to register with APIM for a private key
+  compare report Summarise a comparison file (JSON lines) per A-code and per ASID
+  replay         Replay recorded legacy traffic through the translation and compare the answers
 
 Run 'ers-bridge <command> --help' for a command's options.
 Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error.`,
@@ -62,6 +67,18 @@ Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --
 
 Prints the JSON Web Key Set (public key only) to publish for an APIM application, from the RSA private key that
 ers-bridge signs client assertions with. The kid must match keyId in the rules file.`,
+  'compare report': `Usage: ers-bridge compare report <file.jsonl>
+
+Prints the per-A-code comparison summary (compared, different, difference rate, status mismatches, errors, top
+differing fields) and the migration readiness per ASID, from a comparison file written by ers-bridge (comparison.file
+in the rules) or by replay --out. Rotated siblings (<file>.1, …) are read too.`,
+  replay: `Usage: ers-bridge replay <recording.jsonl> --rules <file> [--out <compare.jsonl>] [--fail-on-difference]
+
+Sends each recorded legacy call (recorded with record.file in the rules) through the translation to the APIM of the
+rules file given, and compares each answer with the recorded one. Prints a progress bar and a summary per A-code.
+Calls of user-restricted ASIDs (they need a CIS2 user) and file uploads (not kept in recordings) are skipped.
+  --out <file>            also write the comparisons (redacted JSON lines) for 'compare report' or the admin page
+  --fail-on-difference    exit 1 when any answer differs`,
   'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>] [--public-url <url>]
 
 Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
@@ -330,6 +347,81 @@ async function jwksCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function compareCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') return print(HELP['compare report']!);
+  if (sub !== 'report')
+    throw new UsageError(`compare: unknown subcommand ${JSON.stringify(sub)}; expected 'compare report <file>'`);
+  const { values, positionals } = parse(rest, {});
+  if (values['help']) return print(HELP['compare report']!);
+  if (positionals.length !== 1) throw new UsageError('compare report: expected one <file.jsonl>');
+  let store: ComparisonStore;
+  try {
+    store = await ComparisonStore.load(positionals[0]!);
+  } catch (e) {
+    throw new UsageError(
+      `compare report: cannot read ${positionals[0]} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  console.log(formatSummary(store.summary()));
+  return 0;
+}
+
+async function replayCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    rules: { type: 'string' },
+    out: { type: 'string' },
+    'fail-on-difference': { type: 'boolean' },
+  });
+  if (values['help']) return print(HELP['replay']!);
+  if (positionals.length !== 1) throw new UsageError('replay: expected one <recording.jsonl>');
+  const file = (values['rules'] as string | undefined) ?? process.env['ERS_BRIDGE_RULES'];
+  if (!file) throw new UsageError('replay: expected --rules <file>');
+  let calls: Awaited<ReturnType<typeof readRecordedCalls>>;
+  try {
+    calls = await readRecordedCalls(positionals[0]!);
+  } catch (e) {
+    throw new UsageError(`replay: cannot read ${positionals[0]} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const rules = await loadRulesFile(file);
+  // Replay goes through the translation, whatever the rules' modes, and neither records nor shadows.
+  rules.modes = { ...rules.modes, default: 'translate', routes: {} };
+  delete rules.record;
+  delete rules.comparison;
+  const rt = await buildRuntime(file, rules, {
+    resolveSecret: secretResolver(),
+    env: { ERS_BRIDGE_SESSION_STORE: 'memory' },
+  });
+  const out = values['out'] as string | undefined;
+  const store = new ComparisonStore(out ? { file: out } : {});
+  const tty = process.stderr.isTTY === true;
+  let lastShown = -1;
+  try {
+    const outcome = await replayCalls(rt, calls, {
+      store,
+      onProgress: (done, total, aCode) => {
+        const tenth = total === 0 ? 10 : Math.floor((done / total) * 10);
+        if (tty) process.stderr.write(`\r${progressBar(done, total)} ${aCode.padEnd(5)}`);
+        else if (tenth !== lastShown) {
+          lastShown = tenth;
+          process.stderr.write(`${progressBar(done, total)}\n`);
+        }
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    console.log(formatSummary(store.summary()));
+    const skipped = Object.entries(outcome.skipped);
+    console.log(
+      `replayed ${outcome.replayed} of ${outcome.total} recorded calls${skipped.length ? `; skipped: ${skipped.map(([w, n]) => `${n} (${w})`).join(', ')}` : ''}`,
+    );
+    const differing = store.summary().codes.reduce((n, c) => n + c.different, 0);
+    return values['fail-on-difference'] && differing > 0 ? 1 : 0;
+  } finally {
+    await store.close();
+    await closeRuntime(rt);
+  }
+}
+
 function print(text: string): number {
   console.log(text);
   return 0;
@@ -357,6 +449,10 @@ export async function main(argv: string[]): Promise<number> {
         return await explainCommand(rest);
       case 'jwks':
         return await jwksCommand(rest);
+      case 'compare':
+        return await compareCommand(rest);
+      case 'replay':
+        return await replayCommand(rest);
       case 'rules':
         if (rest[0] === 'check') return await rulesCheck(rest.slice(1));
         if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === undefined) return print(HELP['rules check']!);

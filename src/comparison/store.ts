@@ -16,11 +16,12 @@
  * Every record is redacted again on `add()` (redact.ts; idempotent), whatever the caller did.
  */
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ENDPOINTS } from '../legacy/endpoints.js';
 import { clipValue, DEFAULT_MAX_DIFFERENCES } from './diff.js';
+import { JsonlWriter } from './jsonl-writer.js';
 import { redactJson, redactText, redactValue } from './redact.js';
 import type {
   AsidReadiness,
@@ -240,20 +241,23 @@ export class ComparisonStore {
   private readonly usage = new Map<string, Map<string, UsageAgg>>();
 
   // Writing
-  private queue: string[] = [];
-  private queueBytes = 0;
+  private readonly writer: JsonlWriter | undefined;
   private pendingCalls = new Map<string, Map<string, number>>();
-  private draining: Promise<void> | undefined;
-  private handle: FileHandle | undefined;
-  private size = 0;
   private closed = false;
-  /** Records not written because the queue was full or a write failed. */
-  dropped = 0;
   /** Malformed records refused by `add()`. */
   rejected = 0;
+
+  /** Records not written because the queue was full or a write failed. */
+  get dropped(): number {
+    return this.writer?.dropped ?? 0;
+  }
   /** Failed writes (the file system said no); the last error message is in `lastWriteError`. */
-  writeErrors = 0;
-  lastWriteError: string | undefined;
+  get writeErrors(): number {
+    return this.writer?.writeErrors ?? 0;
+  }
+  get lastWriteError(): string | undefined {
+    return this.writer?.lastWriteError;
+  }
 
   constructor(opts: ComparisonStoreOptions = {}) {
     this.file = opts.file;
@@ -267,6 +271,23 @@ export class ComparisonStore {
     this.appRestricted = opts.appRestricted ?? endpointAppRestricted;
     this.codeName = opts.codeName ?? endpointName;
     this.since = new Date().toISOString();
+    this.writer = this.file
+      ? new JsonlWriter({
+          file: this.file,
+          maxBytes: this.maxBytes,
+          maxFiles: this.maxFiles,
+          maxQueueBytes: this.maxQueueBytes,
+          extraLine: () => this.takeCalls(),
+        })
+      : undefined;
+  }
+
+  private takeCalls(): string | undefined {
+    if (this.pendingCalls.size === 0) return undefined;
+    const calls: Record<string, Record<string, number>> = {};
+    for (const [asid, m] of this.pendingCalls) calls[asid] = Object.fromEntries(m);
+    this.pendingCalls = new Map();
+    return JSON.stringify({ at: new Date().toISOString(), calls });
   }
 
   /** Records one comparison: redacts it, counts it, keeps it as a sample, queues it for the file. Never throws. */
@@ -280,17 +301,17 @@ export class ComparisonStore {
       return;
     }
     this.ingest(r);
-    if (this.file && !this.closed) this.enqueue(JSON.stringify(r));
+    if (!this.closed) this.writer?.append(JSON.stringify(r));
   }
 
   /** Counts one call of an A-code by an ASID (compared or not), for migration readiness. */
   recordCall(asid: string, aCode: string): void {
     this.countCalls(asid, aCode, 1);
-    if (this.file && !this.closed) {
+    if (this.writer && !this.closed) {
       const a = this.pendingCalls.get(asid) ?? new Map<string, number>();
       a.set(aCode, (a.get(aCode) ?? 0) + 1);
       this.pendingCalls.set(asid, a);
-      this.kick();
+      this.writer.kick();
     }
   }
 
@@ -340,16 +361,13 @@ export class ComparisonStore {
 
   /** Resolves when everything queued so far is written (or has failed to be). */
   async flush(): Promise<void> {
-    while (this.draining) await this.draining;
+    await this.writer?.flush();
   }
 
   /** Flushes and closes the file; later records are still counted but not written. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.writer?.close();
     this.closed = true;
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.close().catch(() => undefined);
   }
 
   /**
@@ -496,114 +514,5 @@ export class ComparisonStore {
     u.compared++;
     if (!res.equal) u.different++;
     if (failedOnApim(r)) u.failedOnApim++;
-  }
-
-  // ---- writing
-
-  private enqueue(line: string): void {
-    const bytes = Buffer.byteLength(line) + 1;
-    if (this.queueBytes + bytes > this.maxQueueBytes) {
-      this.dropped++;
-      return;
-    }
-    this.queue.push(line);
-    this.queueBytes += bytes;
-    this.kick();
-  }
-
-  private kick(): void {
-    if (this.draining) return;
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      if (this.queue.length > 0 || this.pendingCalls.size > 0) this.kick();
-    });
-  }
-
-  private takeCalls(): string | undefined {
-    if (this.pendingCalls.size === 0) return undefined;
-    const calls: Record<string, Record<string, number>> = {};
-    for (const [asid, m] of this.pendingCalls) calls[asid] = Object.fromEntries(m);
-    this.pendingCalls = new Map();
-    return JSON.stringify({ at: new Date().toISOString(), calls });
-  }
-
-  private async drain(): Promise<void> {
-    // Let the current tick's records gather into one batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0 || this.pendingCalls.size > 0) {
-      const lines = this.queue;
-      this.queue = [];
-      this.queueBytes = 0;
-      const calls = this.takeCalls();
-      if (calls) lines.push(calls);
-      try {
-        await this.writeLines(lines);
-      } catch (e) {
-        this.writeErrors++;
-        this.lastWriteError = (e as Error).message;
-        this.dropped += lines.length;
-        const h = this.handle;
-        this.handle = undefined;
-        await h?.close().catch(() => undefined);
-      }
-    }
-  }
-
-  private async ensureOpen(): Promise<FileHandle> {
-    if (this.handle) return this.handle;
-    const file = this.file!;
-    await mkdir(dirname(file), { recursive: true });
-    const h = await open(file, 'a', 0o600);
-    this.size = (await stat(file)).size;
-    this.handle = h;
-    return h;
-  }
-
-  private async writeLines(lines: string[]): Promise<void> {
-    let chunk = '';
-    let chunkBytes = 0;
-    const writeChunk = async () => {
-      if (chunkBytes === 0) return;
-      const h = await this.ensureOpen();
-      await h.write(chunk);
-      this.size += chunkBytes;
-      chunk = '';
-      chunkBytes = 0;
-    };
-    await this.ensureOpen();
-    for (const line of lines) {
-      const bytes = Buffer.byteLength(line) + 1;
-      if (this.size + chunkBytes + bytes > this.maxBytes && this.size + chunkBytes > 0) {
-        await writeChunk();
-        await this.rotate();
-      }
-      chunk += `${line}\n`;
-      chunkBytes += bytes;
-    }
-    await writeChunk();
-  }
-
-  /** file → file.1 → … → file.<maxFiles - 1>; the oldest is deleted. */
-  private async rotate(): Promise<void> {
-    const file = this.file!;
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.close();
-    if (this.maxFiles <= 1) {
-      await rm(file, { force: true });
-    } else {
-      await rm(`${file}.${this.maxFiles - 1}`, { force: true });
-      for (let i = this.maxFiles - 2; i >= 1; i--) await renameIfExists(`${file}.${i}`, `${file}.${i + 1}`);
-      await renameIfExists(file, `${file}.1`);
-    }
-    this.size = 0;
-  }
-}
-
-async function renameIfExists(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }

@@ -251,7 +251,8 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
   };
   const shadow = planShadow(rt, decision, endpoint, { asid, session });
   if (shadow.skipped) record.shadow = shadow.skipped;
-  const bodies = await prepareBodies(input, urls, shadow.plan !== undefined);
+  const recording = rt.recorder?.wants(endpoint.code) === true;
+  const bodies = await prepareBodies(input, urls, shadow.plan !== undefined || recording);
   const ctx: CallContext = { input, asid, key, session, urls };
 
   // forward to the primary side → rewrite back
@@ -259,12 +260,28 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
     decision.primary === 'apim'
       ? callApim(ctx, bodies.apim, input.correlationId, input.signal, record)
       : callLegacySide(ctx, bodies.legacy, input.correlationId, input.signal, record);
-  if (!shadow.plan) return primary();
+  if (!shadow.plan && !recording) return primary();
 
-  // shadow: the primary's answer is kept for comparison; the copy runs after it, never holding it up
+  // shadow and record: the primary's answer is kept; the copy runs after it, never holding it up
   const started = performance.now();
   const answer = await primary();
   const captured = await captureAnswer(answer, decision.primary, rt.rules.server.maxResponseRewriteBytes, started);
+  if (recording) {
+    rt.recorder!.record({
+      aCode: endpoint.code,
+      method: endpoint.method,
+      path: input.rawUrl,
+      asid: asid.asid,
+      legacyBase: input.legacyBase,
+      requestHeaders: headers,
+      requestBody: Buffer.isBuffer(bodies.legacy.first) ? bodies.legacy.first : undefined,
+      side: decision.primary,
+      status: captured.answer.status,
+      answerHeaders: captured.answer.headers,
+      answerBody: captured.captured.body,
+    });
+  }
+  if (!shadow.plan) return captured.answer;
   record.shadow = 'sent';
   const plan = shadow.plan;
   launchShadow(rt, {

@@ -121,7 +121,11 @@ async function shadowCall(job: ShadowJob, side: SideName, signal: AbortSignal): 
     const answer = await job.callSide(side, signal);
     return (await captureAnswer(answer, side, 16 * 1024 * 1024, started)).captured;
   } catch (e) {
-    const why = e instanceof LegacyError ? `${e.reason}: ${e.diagnostics}` : signal.aborted ? 'timed out' : 'failed';
+    const why = signal.aborted
+      ? `timed out after ${job.settings.timeoutMs} ms`
+      : e instanceof LegacyError
+        ? `${e.reason}: ${e.diagnostics}`
+        : 'failed';
     const status = e instanceof LegacyError ? e.status : 0;
     return { side, status, headers: {}, body: Buffer.alloc(0), ms: performance.now() - started, error: why };
   }
