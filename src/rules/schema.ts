@@ -176,6 +176,12 @@ const Cis2Rules = z
   })
   .strict();
 
+/** Size bound and rotation of a JSON-lines file: at most maxFiles files of at most maxBytes each. */
+const ROTATION = {
+  maxBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
+  maxFiles: z.number().int().min(1).max(100).default(5),
+};
+
 const ModeName = z.enum(['translate', 'passthrough', 'shadow', 'canary'], {
   message: 'expected a mode: translate, passthrough, shadow or canary',
 });
@@ -340,12 +346,7 @@ export const RulesSchema = z
           .min(1)
           .optional()
           .describe('JSON-lines file for comparison records (redacted). Absent: kept in memory.'),
-        maxBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(50 * 1024 * 1024),
-        maxFiles: z.number().int().min(1).max(100).default(5),
+        ...ROTATION,
       })
       .strict()
       .optional(),
@@ -355,12 +356,7 @@ export const RulesSchema = z
           .string()
           .min(1)
           .describe('JSON-lines file legacy traffic is recorded to (redacted), for `ers-bridge replay`.'),
-        maxBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(50 * 1024 * 1024),
-        maxFiles: z.number().int().min(1).max(100).default(5),
+        ...ROTATION,
         codes: z.array(ACodeSchema).optional().describe('Record only these A-codes. Absent: every data call.'),
       })
       .strict()
