@@ -178,7 +178,11 @@ const Cis2Rules = z
 
 /** Size bound and rotation of a JSON-lines file: at most maxFiles files of at most maxBytes each. */
 const ROTATION = {
-  maxBytes: z.number().int().min(1024).default(50 * 1024 * 1024),
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(50 * 1024 * 1024),
   maxFiles: z.number().int().min(1).max(100).default(5),
 };
 
