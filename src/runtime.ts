@@ -4,7 +4,9 @@
  * with, so a reload can swap it without disturbing calls in flight.
  */
 
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { applicationTag, type Metrics } from './admin/metrics.js';
 import { Upstream } from './apim/upstream.js';
 import { ApplicationTokenProvider } from './auth/application-token.js';
 import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
@@ -60,6 +62,9 @@ export interface Runtime {
   shadowState: ShadowState;
   /** The admin surface's token, resolved from the rules (undefined: admin off, unless open in the demo). */
   adminToken: string | undefined;
+  metrics: Metrics | undefined;
+  /** Calls in progress that started on this runtime (a replaced runtime is closed when they are done). */
+  inFlight: number;
   /** User token renewals in flight in this process, by ASID and session (one at a time per session). */
   renewals: Map<string, Promise<string>>;
   /** The clock (epoch ms) sessions and tokens use; injectable for tests. */
@@ -88,6 +93,10 @@ export interface RuntimeOptions {
   /** The environment (ERS_BRIDGE_SESSION_STORE: memory or a redis:// URL, overriding the rules). */
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** The process's metrics (kept across reloads). */
+  metrics?: Metrics;
+  /** A runtime being replaced by a reload: its session store, sign-in stores, comparison store, recorder and token providers (for unchanged APIM applications) carry over. */
+  previous?: Runtime;
 }
 
 async function secret(resolve: SecretResolver, file: string, path: string, ref: string): Promise<string> {
@@ -132,10 +141,11 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
           ...clock,
         });
       } else {
-        // One provider per APIM application, shared by every ASID mapped to it.
-        const id = `${tokenUrl}|${apiKey}`;
-        tokens = tokenProviders.get(id);
+        // One provider per APIM application, shared by every ASID mapped to it (and kept across reloads).
+        const id = `${tokenUrl}|${apiKey}|${config.apim.keyId}|${createHash('sha256').update(pem).digest('hex')}`;
+        tokens = tokenProviders.get(id) ?? options.previous?.tokenProviders.get(id);
         if (!tokens) {
+          const application = applicationTag(apiKey);
           tokens = new ApplicationTokenProvider({
             tokenUrl,
             apiKey,
@@ -144,9 +154,10 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
             ...clock,
             ...(options.tokenRetries !== undefined ? { retries: options.tokenRetries } : {}),
             ...(options.tokenBackoffMs !== undefined ? { backoffMs: options.tokenBackoffMs } : {}),
+            onFetch: (outcome) => options.metrics?.tokenFetches.inc({ application, outcome }),
           });
-          tokenProviders.set(id, tokens);
         }
+        tokenProviders.set(id, tokens);
       }
     }
     asids.set(asid, { asid, config, tokens, userTokens, apiKey });
@@ -172,20 +183,20 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     ...(apimCa ? { ca: apimCa } : {}),
   });
   const legacy = await buildLegacyHost(file, rules, options);
+  const prev = options.previous;
   const comparisons = comparisonsWanted(rules)
-    ? new ComparisonStore({
+    ? (prev?.comparisons ??
+      new ComparisonStore({
         ...(rules.comparison?.file ? { file: rules.comparison.file } : {}),
         ...(rules.comparison ? { maxBytes: rules.comparison.maxBytes, maxFiles: rules.comparison.maxFiles } : {}),
         appRestricted: (code: string) => ENDPOINTS.some((e) => e.code === code && e.appRestricted),
-      })
+      }))
     : undefined;
-  const stores = options.store
-    ? {
-        store: options.store,
-        pendingSignIns: options.pendingSignIns,
-        signInCodes: options.signInCodes,
-      }
-    : await buildStores(file, rules, options);
+  const stores = prev
+    ? { store: prev.store, pendingSignIns: prev.pendingSignIns, signInCodes: prev.signInCodes }
+    : options.store
+      ? { store: options.store, pendingSignIns: options.pendingSignIns, signInCodes: options.signInCodes }
+      : await buildStores(file, rules, options);
   const now = options.now ?? Date.now;
   return {
     file,
@@ -198,21 +209,24 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     cis2,
     pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
     signInCodes: stores.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
-    renewals: new Map(),
+    renewals: prev?.renewals ?? new Map(),
     legacy,
     comparisons,
     shadowState: newShadowState(),
     recorder: rules.record
-      ? new TrafficRecorder({
+      ? (prev?.recorder ??
+        new TrafficRecorder({
           file: rules.record.file,
           maxBytes: rules.record.maxBytes,
           maxFiles: rules.record.maxFiles,
           ...(rules.record.codes ? { codes: rules.record.codes } : {}),
-        })
+        }))
       : undefined,
     adminToken: rules.admin?.token
       ? await secret(options.resolveSecret, file, 'admin.token', rules.admin.token)
       : undefined,
+    metrics: options.metrics,
+    inFlight: 0,
     now,
   };
 }
@@ -316,12 +330,16 @@ async function secretOrValue(resolve: SecretResolver, file: string, path: string
   return /^(env|file):/.test(value) ? secret(resolve, file, path, value) : value;
 }
 
-export async function closeRuntime(rt: Runtime, closeStore = true): Promise<void> {
+/**
+ * Closes a runtime's connections. With `shared` false (a runtime replaced by a reload), what carried over to its
+ * successor — stores, comparison store, recorder — stays open.
+ */
+export async function closeRuntime(rt: Runtime, shared = true): Promise<void> {
   await rt.upstream.close();
   await rt.legacy.upstream.close();
-  await rt.comparisons?.close();
-  await rt.recorder?.close();
-  if (closeStore) {
+  if (shared) {
+    await rt.comparisons?.close();
+    await rt.recorder?.close();
     await rt.store.close();
     await rt.pendingSignIns.close();
     await rt.signInCodes.close();

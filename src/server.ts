@@ -14,6 +14,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { Metrics } from './admin/metrics.js';
 import { registerAdmin } from './admin/routes.js';
 import { ENDPOINTS } from './legacy/endpoints.js';
 import { FHIR_JSON, LegacyError } from './legacy/errors.js';
@@ -34,6 +35,8 @@ export interface RuntimeHolder {
 
 export interface ServerOptions {
   logger: Logger;
+  /** The process's metrics; a fresh registry when absent. */
+  metrics?: Metrics;
 }
 
 const SESSION_BODY_LIMIT = 64 * 1024;
@@ -160,13 +163,21 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
 
-  const records = new WeakMap<
-    FastifyRequest,
-    { record: CallRecord; started: number; correlationId: string | undefined }
-  >();
+  const metrics = options.metrics ?? new Metrics({ processMetrics: false });
+  metrics.liveSessions = () => holder.current.store.size();
+  interface Entry {
+    record: CallRecord;
+    started: number;
+    correlationId: string | undefined;
+    rt: Runtime;
+    reason: string | undefined;
+  }
+  const records = new WeakMap<FastifyRequest, Entry>();
 
   const handle = async (req: FastifyRequest, reply: FastifyReply) => {
     const rt = holder.current; // the rules this request started with
+    rt.inFlight++;
+    let reason: string | undefined;
     const started = performance.now();
     const headers = req.headers as IncomingHeaders;
     const record: CallRecord = { aCode: '-', route: '-' };
@@ -223,9 +234,10 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
           : e instanceof StoreUnavailableError
             ? storeUnavailable()
             : internalError(e, log, record);
+      reason = error.reason;
       return sendOutcome(reply, error, correlationId);
     } finally {
-      records.set(req, { record, started, correlationId });
+      records.set(req, { record, started, correlationId, rt, reason });
     }
   };
 
@@ -233,7 +245,9 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   app.addHook('onResponse', async (req, reply) => {
     const entry = records.get(req);
     if (!entry) return;
-    const { record, started, correlationId } = entry;
+    const { record, started, correlationId, rt } = entry;
+    rt.inFlight--;
+    countCall(metrics, rt, req.method, reply.statusCode, entry, performance.now() - started);
     log.info(
       {
         aCode: record.aCode,
@@ -271,15 +285,24 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const rt = holder.current;
-    const store = await rt.store.ping();
+    const [store, tokens] = await Promise.all([rt.store.ping(), tokenReadiness(rt)]);
+    const ready = store && tokens.every((t) => t.ok);
     const body = {
-      status: store ? 'ready' : 'unready',
+      status: ready ? 'ready' : 'unready',
       environment: rt.rules.environment,
       rulesFile: rt.file,
-      checks: { rules: 'loaded', sessionStore: store ? 'reachable' : 'unreachable' },
+      checks: {
+        rules: 'loaded',
+        sessionStore: store ? 'reachable' : 'unreachable',
+        apimTokens: tokens.map((t) => ({ application: t.application, status: t.ok ? 'ok' : 'unobtainable' })),
+      },
     };
-    return reply.code(store ? 200 : 503).send(body);
+    return reply.code(ready ? 200 : 503).send(body);
   });
+
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
 
   app.setNotFoundHandler((req, reply) => {
     const error = identifiedError({ kind: 'not-found', path: req.url })!;
@@ -307,6 +330,58 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   });
 
   return app;
+}
+
+/** Counts one answered call in the metrics. */
+function countCall(
+  metrics: Metrics,
+  rt: Runtime,
+  method: string,
+  status: number,
+  entry: { record: CallRecord; reason: string | undefined },
+  ms: number,
+): void {
+  const { record } = entry;
+  const asid = record.asid && rt.asids.has(record.asid) ? record.asid : 'unknown';
+  const session = record.aCode === 'A001' || record.aCode === 'A002' || record.aCode === 'A003';
+  metrics.requests.inc({
+    a_code: record.aCode,
+    method,
+    status: String(status),
+    mode: record.mode ?? (session ? 'session' : 'none'),
+    asid,
+  });
+  metrics.requestDuration.observe({ a_code: record.aCode }, ms / 1000);
+  if (record.upstreamMs !== undefined) {
+    metrics.upstreamDuration.observe({ side: record.side ?? 'apim', a_code: record.aCode }, record.upstreamMs / 1000);
+  }
+  if (record.aCode === 'A001' && status === 201) {
+    metrics.sessionsCreated.inc({ access_mode: rt.asids.get(asid)?.config.accessMode ?? 'unknown' });
+  }
+  if (record.aCode === 'A003' && status === 204) metrics.sessionsEnded.inc({ reason: 'deleted' });
+  if (entry.reason === 'SESSION_UNKNOWN') metrics.sessionsEnded.inc({ reason: 'unknown_or_expired' });
+  if (entry.reason === 'SESSION_SIGN_IN_AGAIN') metrics.sessionsEnded.inc({ reason: 'sign_in_again' });
+}
+
+/** Whether each APIM application's token is held or can be had now (bounded wait; failures are remembered briefly). */
+async function tokenReadiness(rt: Runtime): Promise<Array<{ application: string; ok: boolean }>> {
+  return Promise.all(
+    [...new Set(rt.tokenProviders.values())].map(async (p) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), 3000);
+      });
+      const ok = await Promise.race([
+        p.get().then(
+          () => true,
+          () => false,
+        ),
+        timeout,
+      ]);
+      clearTimeout(timer);
+      return { application: p.application, ok };
+    }),
+  );
 }
 
 export function storeUnavailable(): LegacyError {

@@ -6,6 +6,7 @@
  * concurrent callers share one in-flight fetch. Network errors and 5xx are retried with backoff; a 4xx is final and
  * its APIM `error_description` is passed on (it never contains a secret).
  */
+import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { assertionConfig, classifyTokenError, TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
 
@@ -46,8 +47,12 @@ export class ApplicationTokenProvider {
   /** Count of calls made to the token endpoint (for metrics and tests). */
   fetches = 0;
 
+  /** A short hash of the API key, naming the application in metrics and readiness. */
+  readonly application: string;
+
   constructor(private readonly options: ApplicationTokenOptions) {
     this.now = options.now ?? Date.now;
+    this.application = createHash('sha256').update(options.apiKey).digest('hex').slice(0, 8);
   }
 
   /** A valid access token, from the cache when possible. */

@@ -2,10 +2,13 @@
  * The `ers-bridge` command line. Exit codes: 0 success, 1 failure at run time, 2 usage or configuration error
  * (one line naming the file and field).
  */
+import cluster from 'node:cluster';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Metrics } from '../admin/metrics.js';
 import { type StandInApp, startApimStandIn } from '../apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../auth/keys.js';
 import { progressBar, readRecordedCalls, replayCalls } from '../comparison/replay.js';
@@ -13,9 +16,10 @@ import { formatSummary } from '../comparison/report.js';
 import { ComparisonStore } from '../comparison/store.js';
 import { createLogger } from '../logging.js';
 import { loadRulesFile, RulesError } from '../rules/load.js';
+import { RulesReloader } from '../rules/reload.js';
 import type { Rules } from '../rules/schema.js';
 import { secretResolver } from '../rules/secrets.js';
-import { buildRuntime, closeRuntime } from '../runtime.js';
+import { buildRuntime, closeRuntime, type Runtime } from '../runtime.js';
 import { buildServer, type RuntimeHolder } from '../server.js';
 import { explain } from './explain.js';
 
@@ -38,13 +42,17 @@ Commands:
 
 Run 'ers-bridge <command> --help' for a command's options.
 Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error.`,
-  serve: `Usage: ers-bridge serve --rules <file> [--host <addr>] [--port <n>]
+  serve: `Usage: ers-bridge serve --rules <file> [--host <addr>] [--port <n>] [--workers <n>|auto]
 
-Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM.
+Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM; /healthz, /readyz, /metrics and
+/admin beside it. The rules file is reloaded on SIGHUP and when it changes (invalid rules are refused and the old
+ones stay). SIGTERM or SIGINT: stop accepting, finish calls in flight (up to 25 s), exit 0.
   --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES)
   --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1)
   --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
-Environment: LOG_LEVEL (default info); the secrets the rules file references (env:NAME).`,
+  --workers <n>    one process per core sharing the port (default: $ERS_BRIDGE_WORKERS, else 1; auto = one per
+                   core); needs the Redis session store
+Environment: LOG_LEVEL (default info); ERS_BRIDGE_SESSION_STORE; the secrets the rules file references (env:NAME).`,
   demo: `Usage: ers-bridge demo [--port <n>] [--apim-port <n>] [--rules <file>]
 
 Starts the APIM stand-in on the address in rules/local.yaml (127.0.0.1:9000) and ers-bridge on 127.0.0.1:8080,
@@ -151,23 +159,52 @@ async function startBridge(
   host: string,
   port: number,
   env: NodeJS.ProcessEnv = process.env,
+  options: { reload?: boolean } = {},
 ) {
   const logger = createLogger();
-  const runtime = await buildRuntime(file, rules, { resolveSecret: secretResolver(env), env, logger });
-  const holder: RuntimeHolder = { current: runtime };
-  const app = await buildServer(holder, { logger });
+  const metrics = new Metrics();
+  const build = (r: Rules, previous?: Runtime) =>
+    buildRuntime(file, r, {
+      resolveSecret: secretResolver(env),
+      env,
+      logger,
+      metrics,
+      ...(previous ? { previous } : {}),
+    });
+  const holder: RuntimeHolder = { current: await build(rules) };
+  const app = await buildServer(holder, { logger, metrics });
   const address = await app.listen({ host, port });
+  const reloader = options.reload
+    ? new RulesReloader({ file, holder, logger, metrics, build: (r, previous) => build(r, previous) })
+    : undefined;
+  await reloader?.start();
   return {
     address,
-    async close() {
+    /** Stops accepting, lets calls in flight finish (up to the deadline), then closes pools and the store. */
+    async close(deadlineMs = 25_000) {
+      reloader?.stop();
+      const timer = setTimeout(() => {
+        logger.warn({ deadlineMs }, 'shutdown deadline passed; closing the remaining connections');
+        app.server.closeAllConnections();
+      }, deadlineMs);
+      // Connections that fall idle while calls finish would otherwise be kept alive until their timeout (72 s).
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
       await app.close();
+      clearInterval(idle);
+      clearTimeout(timer);
       await closeRuntime(holder.current);
+      logger.info('ers-bridge stopped');
     },
   };
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, { rules: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } });
+  const { values } = parse(args, {
+    rules: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    workers: { type: 'string' },
+  });
   if (values['help']) return print(HELP['serve']!);
   const file = (values['rules'] as string | undefined) ?? process.env['ERS_BRIDGE_RULES'];
   if (!file) throw new UsageError('serve: expected --rules <file> or ERS_BRIDGE_RULES');
@@ -177,12 +214,66 @@ async function serve(args: string[]): Promise<number> {
     portFrom(process.env['PORT'], 'PORT') ??
     rules.server.port;
   const host = (values['host'] as string | undefined) ?? rules.server.host;
-  const bridge = await startBridge(file, rules, host, port);
+  const workers = workersFrom((values['workers'] as string | undefined) ?? process.env['ERS_BRIDGE_WORKERS']);
+  if (workers > 1 && cluster.isPrimary) {
+    const store = process.env['ERS_BRIDGE_SESSION_STORE'] ?? rules.sessions.store;
+    if (!/^redis/.test(store)) {
+      throw new UsageError(
+        'serve --workers: several processes need a shared session store; set sessions.store: redis (or ERS_BRIDGE_SESSION_STORE=redis://…)',
+      );
+    }
+    return runPrimary(workers);
+  }
+  const bridge = await startBridge(file, rules, host, port, process.env, { reload: true });
   console.error(
     `ers-bridge serving environment ${rules.environment} on ${bridge.address} (APIM ${rules.apim.baseUrl})`,
   );
   await waitForSignal();
   await bridge.close();
+  // A cluster worker's channel to the primary would keep it alive: let go of it once closed.
+  if (cluster.isWorker) cluster.worker?.disconnect();
+  return 0;
+}
+
+function workersFrom(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new UsageError(`--workers: expected a number of processes or auto, got ${value}`);
+  return n;
+}
+
+/**
+ * One process per core sharing the listening port (node:cluster): the primary forks the workers, restarts one that
+ * dies, passes SIGHUP on (reload) and, on SIGTERM/SIGINT, stops them gracefully and exits 0 when all have.
+ */
+async function runPrimary(count: number): Promise<number> {
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < count; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    console.error(`ers-bridge worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    setTimeout(fork, 500);
+  });
+  process.on('SIGHUP', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+  });
+  await waitForSignal();
+  stopping = true;
+  const alive = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  await Promise.all(
+    alive.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          w.once('exit', () => resolve());
+          w.process.kill('SIGTERM');
+        }),
+    ),
+  );
+  // The primary holds the shared listening handle; with every worker gone there is nothing left to serve.
+  setImmediate(() => process.exit(0));
   return 0;
 }
 

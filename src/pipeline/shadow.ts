@@ -48,17 +48,22 @@ export function planShadow(
 ): { plan?: ShadowPlan; skipped?: string } {
   if (!decision.shadow) return {};
   const { secondary, settings } = decision.shadow;
-  if (random >= settings.sampleRate) return { skipped: 'not sampled' };
+  if (random >= settings.sampleRate) {
+    rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
+    return { skipped: 'not sampled' };
+  }
   const production = secondary === 'apim' ? rt.rules.apim.production : rt.rules.legacy.production;
   const safe = shadowAllowed(endpoint, production);
   if (!safe.ok) {
     rt.shadowState.skipped++;
+    rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
     return { skipped: safe.why! };
   }
   if (secondary === 'apim') {
     const problem = apimPolicyProblem(endpoint, who.asid, who.session);
     if (problem) {
       rt.shadowState.skipped++;
+      rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
       return { skipped: `APIM would refuse it (${problem.reason})` };
     }
   }
@@ -136,10 +141,12 @@ export function launchShadow(rt: Runtime, job: ShadowJob): void {
   const state = rt.shadowState;
   if (state.inFlight >= job.settings.maxConcurrent) {
     state.dropped++;
+    rt.metrics?.shadowCopies.inc({ outcome: 'dropped' });
     return;
   }
   state.inFlight++;
   state.sent++;
+  rt.metrics?.shadowCopies.inc({ outcome: 'sent' });
   void runShadow(rt, job)
     .catch((e: unknown) => {
       state.failed++;
@@ -187,6 +194,10 @@ async function runShadow(rt: Runtime, job: ShadowJob): Promise<void> {
     correlationId: job.correlationId,
   };
   rt.comparisons?.add(record);
+  rt.metrics?.comparisons.inc({
+    a_code: job.endpoint.code,
+    result: secondary.error ? 'error' : result.equal ? 'equal' : 'different',
+  });
   job.log?.info(
     {
       aCode: job.endpoint.code,

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepForScan } from '../helpers/harness.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
 const ASID = '999000000001'; // rules/local.yaml
@@ -84,5 +85,6 @@ describe('npm start (ers-bridge demo)', () => {
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(output).not.toMatch(/PRIVATE KEY/);
+    keepForScan(output);
   });
 });

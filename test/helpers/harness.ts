@@ -3,7 +3,8 @@
  * Logs are captured so tests can assert on them (and scan them for secrets).
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
@@ -113,15 +114,32 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
-/** ers-bridge on a free loopback port with the given runtime, its log lines captured. */
-export async function listenBridge(runtime: Runtime) {
+/**
+ * A log destination that keeps the lines for the test and also appends them to the suite-wide log folder, which
+ * test/global-setup.ts scans for secrets after the run.
+ */
+export function captureLogs(): { logs: string[]; destination: Writable } {
   const logs: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      const text = chunk.toString('utf8');
+      logs.push(...text.split('\n').filter(Boolean));
+      keepForScan(text);
       cb();
     },
   });
+  return { logs, destination };
+}
+
+/** Appends output of an ers-bridge (in-process or a child process) to the suite-wide log scan. */
+export function keepForScan(text: string): void {
+  const dir = process.env['ERS_BRIDGE_TEST_LOG_DIR'];
+  if (dir) appendFileSync(join(dir, `${process.pid}.log`), text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** ers-bridge on a free loopback port with the given runtime, its log lines captured. */
+export async function listenBridge(runtime: Runtime) {
+  const { logs, destination } = captureLogs();
   const holder: RuntimeHolder = { current: runtime };
   const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
   const address = await bridge.listen({ host: '127.0.0.1', port: 0 });

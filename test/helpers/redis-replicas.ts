@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
-import type { LegacyResponse } from './harness.js';
+import { keepForScan, type LegacyResponse } from './harness.js';
 
 export const TEST_REDIS_URL = process.env['ERS_BRIDGE_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
@@ -181,6 +181,7 @@ export async function spawnBridge(
     text += d.toString('utf8');
   });
   const output = () => text;
+  child.on('exit', () => keepForScan(text)); // into the suite-wide log scan
   try {
     const m = await waitForOutput(
       child,

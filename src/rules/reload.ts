@@ -1,0 +1,149 @@
+/**
+ * Hot reload of the rules: on SIGHUP and when the rules file changes (debounced; a Kubernetes ConfigMap update swaps
+ * a symlink, so the file's directory is watched and its content hash compared). A reload validates the new rules and
+ * builds a new runtime first; only then does it swap it in. Invalid rules leave the old ones serving, with the error
+ * logged and counted. Calls in flight finish on the runtime they started with, which is closed once they are done.
+ * Settings that cannot change under a running process (listen address, session store) are refused: restart for them.
+ */
+import { createHash } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Metrics } from '../admin/metrics.js';
+import { closeRuntime, type Runtime } from '../runtime.js';
+import type { RuntimeHolder } from '../server.js';
+import { parseRules, RulesError } from './load.js';
+import type { Rules } from './schema.js';
+
+export interface ReloadResult {
+  applied: boolean;
+  error?: string;
+}
+
+export interface ReloaderOptions {
+  file: string;
+  holder: RuntimeHolder;
+  /** Builds a runtime for new rules, carrying over what the old one shares. */
+  build: (rules: Rules, previous: Runtime) => Promise<Runtime>;
+  logger: Logger;
+  metrics?: Metrics;
+  debounceMs?: number;
+  /** How long a replaced runtime may wait for its calls in flight before it is closed anyway. */
+  drainMs?: number;
+}
+
+function fingerprint(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Why new rules cannot be applied without a restart, if they cannot. */
+function needsRestart(old: Rules, next: Rules): string | undefined {
+  if (old.server.host !== next.server.host || old.server.port !== next.server.port) {
+    return 'server.host/port changed: restart ers-bridge to listen elsewhere';
+  }
+  const store = (r: Rules) => JSON.stringify({ s: r.sessions.store, r: r.sessions.redis, e: r.sessions.encryption });
+  if (store(old) !== store(next)) return 'sessions.store, redis or encryption changed: restart ers-bridge to apply';
+  return undefined;
+}
+
+export class RulesReloader {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<ReloadResult> | undefined;
+  private again = false;
+  private lastApplied: string | undefined;
+  private readonly onSighup = () => void this.reload('SIGHUP');
+
+  constructor(private readonly options: ReloaderOptions) {}
+
+  /** Starts watching the file and listening for SIGHUP. */
+  async start(): Promise<void> {
+    this.lastApplied = fingerprint(await readFile(this.options.file, 'utf8'));
+    process.on('SIGHUP', this.onSighup);
+    const name = basename(this.options.file);
+    try {
+      this.watcher = watch(dirname(this.options.file), { persistent: false }, (_event, changed) => {
+        // ConfigMaps change `..data` (a symlink), not the file's own name: any change in the directory is looked at.
+        if (changed === null || changed === name || String(changed).startsWith('..')) this.schedule();
+      });
+      this.watcher.on('error', (e) =>
+        this.options.logger.warn({ err: { message: e.message } }, 'rules file watch failed'),
+      );
+    } catch (e) {
+      this.options.logger.warn(
+        { err: { message: (e as Error).message } },
+        'rules file cannot be watched; SIGHUP still reloads',
+      );
+    }
+  }
+
+  stop(): void {
+    process.off('SIGHUP', this.onSighup);
+    this.watcher?.close();
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.reload('file change'), this.options.debounceMs ?? 300);
+  }
+
+  /** Reloads now (one at a time; a request during a reload runs once more after it). */
+  async reload(why: string): Promise<ReloadResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.reloadOnce(why).finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.reload(why);
+      }
+    });
+    return this.running;
+  }
+
+  private async reloadOnce(why: string): Promise<ReloadResult> {
+    const { file, holder, logger, metrics } = this.options;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      return this.reject(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, why);
+    }
+    const print = fingerprint(text);
+    if (print === this.lastApplied && why === 'file change') return { applied: false };
+    let next: Runtime;
+    try {
+      const rules = parseRules(text, file);
+      const old = holder.current;
+      const restart = needsRestart(old.rules, rules);
+      if (restart) return this.reject(`${file}: ${restart}`, why);
+      next = await this.options.build(rules, old);
+    } catch (e) {
+      return this.reject(e instanceof RulesError ? e.message : `${file}: ${(e as Error).message}`, why);
+    }
+    const old = holder.current;
+    holder.current = next;
+    this.lastApplied = print;
+    metrics?.reloads.inc({ outcome: 'applied' });
+    logger.info({ why, environment: next.rules.environment }, 'rules reloaded');
+    void this.retire(old);
+    return { applied: true };
+  }
+
+  private reject(error: string, why: string): ReloadResult {
+    this.options.metrics?.reloads.inc({ outcome: 'rejected' });
+    this.options.logger.error({ why, error }, 'rules reload rejected; the previous rules stay in force');
+    return { applied: false, error };
+  }
+
+  /** Closes a replaced runtime's own connections once its calls in flight are done (or after the drain time). */
+  private async retire(old: Runtime): Promise<void> {
+    const until = Date.now() + (this.options.drainMs ?? 30_000);
+    while (old.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await closeRuntime(old, false).catch(() => undefined);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * Operating ers-bridge: hot reload under load (and refusal of invalid rules), metrics after traffic, readiness, and
+ * graceful shutdown of a real `ers-bridge serve` process with slow calls in flight.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/admin/metrics.js';
+import { createLogger } from '../../src/logging.js';
+import { parseRules } from '../../src/rules/load.js';
+import { RulesReloader } from '../../src/rules/reload.js';
+import { secretResolver } from '../../src/rules/secrets.js';
+import { buildRuntime } from '../../src/runtime.js';
+import {
+  APP_ASID,
+  captureLogs,
+  expectLegacyOutcome,
+  type Harness,
+  keepForScan,
+  LIMITED_ASID,
+  legacyCall,
+  openSession,
+  rulesYaml,
+  startHarness,
+} from '../helpers/harness.js';
+
+const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
+const A005 = '/ers-api/STU3/v1/ReferralRequest/000000070000';
+const A007 = '/ers-api/STU3/v1/ReferralRequest/000000070000/$ers.generateCRI';
+
+describe('hot reload', () => {
+  let h: Harness;
+  let dir: string;
+  let file: string;
+  let reloader: RulesReloader;
+  let metrics: Metrics;
+  let env: Record<string, string>;
+  let logs: string[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness();
+    dir = mkdtempSync(join(tmpdir(), 'ers-bridge-reload-'));
+    file = join(dir, 'rules.yaml');
+    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
+    env = { TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem };
+    metrics = new Metrics({ processMetrics: false });
+    const capture = captureLogs();
+    const logger = createLogger({ destination: capture.destination });
+    logs = capture.logs;
+    reloader = new RulesReloader({
+      file,
+      holder: h.holder,
+      logger,
+      metrics,
+      debounceMs: 50,
+      drainMs: 5000,
+      build: (rules, previous) => buildRuntime(file, rules, { resolveSecret: secretResolver(env), previous, metrics }),
+    });
+    await reloader.start();
+  });
+  afterAll(async () => {
+    reloader?.stop();
+    await h?.close();
+  });
+
+  it('reloads under steady load with no failed request, and the new rules take effect', async () => {
+    const key = await openSession(h, LIMITED_ASID); // allowedCodes: [A004, A005]
+    expectLegacyOutcome(
+      await legacyCall(h, 'POST', A007, { XAPI_ASID: LIMITED_ASID, HTTP_X_SESSION_KEY: key }),
+      403,
+      'ENDPOINT_NOT_ALLOWED_FOR_ASID',
+    );
+    expect((await legacyCall(h, 'GET', A005, { XAPI_ASID: LIMITED_ASID, HTTP_X_SESSION_KEY: key })).status).toBe(200);
+    const tokenCallsBefore = h.standIn.tokenRequests.length;
+    let stop = false;
+    const statuses: number[] = [];
+    const load = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (!stop)
+          statuses.push(
+            (await legacyCall(h, 'GET', A005, { XAPI_ASID: LIMITED_ASID, HTTP_X_SESSION_KEY: key })).status,
+          );
+      }),
+    );
+    const first = h.holder.current;
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      const codes = i === 2 ? '[A004, A005, A007]' : `[A004, A005${', A004'.repeat(i + 1)}]`;
+      writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace('[A004, A005]', codes));
+      expect(await reloader.reload('test')).toEqual({ applied: true });
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    stop = true;
+    await load;
+    expect(statuses.length).toBeGreaterThan(50);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(h.holder.current).not.toBe(first);
+    // Sessions and the APIM application's token carried over: no new session, no new token call.
+    expect(h.standIn.tokenRequests.length).toBe(tokenCallsBefore);
+    expect((await legacyCall(h, 'POST', A007, { XAPI_ASID: LIMITED_ASID, HTTP_X_SESSION_KEY: key })).status).toBe(200);
+    expect(await metrics.registry.getSingleMetricAsString('ers_bridge_rules_reloads_total')).toMatch(
+      /ers_bridge_rules_reloads_total\{outcome="applied"\} 3/,
+    );
+  });
+
+  it('invalid rules are refused, logged and counted; the old rules stay in force', async () => {
+    const before = h.holder.current;
+    writeFileSync(file, 'environment: test\nasids: {}\n');
+    const result = await reloader.reload('test');
+    expect(result.applied).toBe(false);
+    expect(result.error).toMatch(/^.*rules\.yaml: /);
+    expect(h.holder.current).toBe(before);
+    const key = await openSession(h);
+    expect((await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key })).status).toBe(200);
+    expect(logs.some((l) => l.includes('rules reload rejected'))).toBe(true);
+    expect(await metrics.registry.getSingleMetricAsString('ers_bridge_rules_reloads_total')).toMatch(
+      /outcome="rejected"\} 1/,
+    );
+  });
+
+  it('a change of the listen address or session store is refused until a restart', async () => {
+    writeFileSync(
+      file,
+      rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace(
+        'environment: test',
+        'environment: test\nserver: { port: 9999 }',
+      ),
+    );
+    const result = await reloader.reload('test');
+    expect(result.applied).toBe(false);
+    expect(result.error).toMatch(/restart/);
+  });
+
+  it('a change to the file is picked up by itself (debounced), and SIGHUP reloads too', async () => {
+    const before = h.holder.current;
+    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
+    for (let i = 0; i < 100 && h.holder.current === before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(h.holder.current).not.toBe(before);
+    const again = h.holder.current;
+    process.emit('SIGHUP', 'SIGHUP');
+    for (let i = 0; i < 100 && h.holder.current === again; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(h.holder.current).not.toBe(again);
+  });
+});
+
+describe('metrics and readiness', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('/metrics exposes calls, latency, tokens, sessions and process metrics after traffic', async () => {
+    const key = await openSession(h);
+    await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
+    await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: 'pro-api-session:unknown' });
+    const res = await request(`${h.bridgeUrl}/metrics`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    const text = await res.body.text();
+    expect(text).toMatch(
+      /ers_bridge_requests_total\{a_code="A005",method="GET",status="200",mode="translate",asid="999000000001"\} 1/,
+    );
+    expect(text).toMatch(
+      /ers_bridge_requests_total\{a_code="A001",method="POST",status="201",mode="session",asid="999000000001"\} 1/,
+    );
+    expect(text).toMatch(/ers_bridge_upstream_duration_seconds_count\{side="apim",a_code="A005"\} 1/);
+    expect(text).toMatch(/ers_bridge_sessions_created_total\{access_mode="application-restricted"\} 1/);
+    expect(text).toMatch(/ers_bridge_sessions_ended_total\{reason="unknown_or_expired"\} 1/);
+    expect(text).toMatch(/ers_bridge_sessions_live \d+/);
+    expect(text).not.toContain(h.secrets.apiKey);
+  });
+
+  it('/metrics of a serving process includes token fetches per application and Node process metrics', async () => {
+    const metrics = new Metrics();
+    const rt = await buildRuntime(
+      'test.yaml',
+      parseRules(rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl), 'test.yaml'),
+      {
+        resolveSecret: secretResolver({ TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem }),
+        metrics,
+      },
+    );
+    await [...rt.tokenProviders.values()][0]!.get();
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/ers_bridge_token_fetches_total\{application="[0-9a-f]{8}",outcome="ok"\} 1/);
+    expect(text).toMatch(/ers_bridge_process_resident_memory_bytes/);
+    await rt.upstream.close();
+  });
+
+  it('/readyz reports the rules, the session store and a token per APIM application', async () => {
+    const res = await request(`${h.bridgeUrl}/readyz`);
+    expect(res.statusCode).toBe(200);
+    const body = (await res.body.json()) as { checks: { apimTokens: Array<{ status: string }> } };
+    expect(body.checks.apimTokens).toEqual([{ application: expect.stringMatching(/^[0-9a-f]{8}$/), status: 'ok' }]);
+  });
+
+  it('/readyz is 503 when no APIM token can be had', async () => {
+    const bad = await startHarness({ keyIdAtStandIn: 'another-kid' });
+    try {
+      const res = await request(`${bad.bridgeUrl}/readyz`);
+      expect(res.statusCode).toBe(503);
+      const body = (await res.body.json()) as { checks: { apimTokens: Array<{ status: string }> } };
+      expect(body.checks.apimTokens[0]!.status).toBe('unobtainable');
+    } finally {
+      await bad.close();
+    }
+  });
+});
+
+describe('graceful shutdown of ers-bridge serve', () => {
+  let h: Harness;
+  let slow: Server;
+  let child: ChildProcess | undefined;
+  let output = '';
+  afterEach(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+  });
+  beforeAll(async () => {
+    h = await startHarness();
+    // APIM that takes 1.5 s to answer: the calls are in flight when SIGTERM arrives.
+    slow = createServer((_req, res) => {
+      setTimeout(
+        () => res.writeHead(200, { 'content-type': 'application/fhir+json' }).end('{"resourceType":"ReferralRequest"}'),
+        1500,
+      );
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    await new Promise((r) => slow.close(r));
+    await h?.close();
+  });
+
+  it('finishes slow calls in flight, refuses new connections, and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-stop-'));
+    const file = join(dir, 'rules.yaml');
+    const slowBase = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/referrals/FHIR`;
+    writeFileSync(file, rulesYaml(slowBase, h.standIn.tokenUrl));
+    child = spawn(process.execPath, [BIN, 'serve', '--rules', file, '--port', '0'], {
+      env: {
+        ...process.env,
+        ERS_BRIDGE_FROM_SOURCE: '1',
+        TEST_API_KEY: h.secrets.apiKey,
+        TEST_PRIVATE_KEY: h.secrets.privateKeyPem,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => {
+      output += d;
+    });
+    child.stderr!.on('data', (d) => {
+      output += d;
+    });
+    const base = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 15_000);
+      const check = setInterval(() => {
+        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        if (m) {
+          clearInterval(check);
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      }, 20);
+    });
+    const harness = { ...h, bridgeUrl: base } as Harness;
+    const key = await openSession(harness);
+    const exited = new Promise<number | null>((r) => child!.on('exit', (code) => r(code)));
+    const inFlight = Promise.all(
+      Array.from({ length: 5 }, () =>
+        legacyCall(harness, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    // A new connection (a fresh client, so no kept-alive socket is reused) must be refused.
+    const fresh = new Agent({ connect: { timeout: 2000 } });
+    const refused = await request(`${base}/healthz`, { dispatcher: fresh }).then(
+      () => 'answered',
+      (e: NodeJS.ErrnoException) => e.code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error',
+    );
+    await fresh.close();
+    expect(refused).toBe('ECONNREFUSED');
+    const results = await inFlight;
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(await exited).toBe(0);
+    expect(output).toContain('ers-bridge stopped');
+    keepForScan(output);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * Suite-wide log scan: every log line written by an ers-bridge during the test run (in-process servers and child
+ * processes) is kept in a temporary folder, and after the last test it is scanned for what must never be logged —
+ * private keys, bearer tokens, JWTs (ID tokens, client assertions), raw session keys, and the NHS numbers of the
+ * example patients. A hit fails the run, naming the file and line, never the secret.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function fixtureNhsNumbers(): Set<string> {
+  const root = new URL('../fixtures/ers-api/examples/', import.meta.url);
+  const found = new Set<string>();
+  const walk = (dir: URL) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(new URL(`${e.name}/`, dir));
+      else if (e.name.endsWith('.json')) {
+        const text = readFileSync(new URL(e.name, dir), 'utf8');
+        for (const m of text.matchAll(/nhs-number"[^}]*?"value":\s*"(\d{10})"/g)) found.add(m[1]!);
+      }
+    }
+  };
+  walk(root);
+  return found;
+}
+
+const FORBIDDEN: Array<[string, RegExp]> = [
+  ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
+  ['a bearer token', /Bearer [A-Za-z0-9._~+/-]{16,}/],
+  ['a JWT', /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/],
+  ['a raw session key', /pro-api-session:[0-9a-f]{8}-[0-9a-f]{4}-/],
+];
+
+export default function setup(): () => void {
+  const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-test-logs-'));
+  process.env['ERS_BRIDGE_TEST_LOG_DIR'] = dir;
+  return () => {
+    const nhs = fixtureNhsNumbers();
+    const problems: string[] = [];
+    let lines = 0;
+    for (const f of readdirSync(dir)) {
+      const text = readFileSync(join(dir, f), 'utf8').split('\n');
+      text.forEach((line, i) => {
+        if (!line) return;
+        lines++;
+        for (const [what, re] of FORBIDDEN) if (re.test(line)) problems.push(`${f}:${i + 1} contains ${what}`);
+        for (const n of nhs) if (line.includes(n)) problems.push(`${f}:${i + 1} contains an NHS number`);
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    // Vitest only reports errors thrown at teardown; the exit code is what makes CI fail.
+    if (problems.length > 0) {
+      console.error(
+        `log scan FAILED: ${problems.length} forbidden values in test logs:\n${problems.slice(0, 20).join('\n')}`,
+      );
+      process.exitCode = 1;
+      return;
+    }
+    if (lines === 0) {
+      console.error('log scan FAILED: no log line was captured; the capture is broken');
+      process.exitCode = 1;
+      return;
+    }
+    console.log(`log scan: ${lines} log lines from the test run checked; no secret, session key or NHS number`);
+  };
+}

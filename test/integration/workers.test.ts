@@ -1,0 +1,123 @@
+/**
+ * One process per core: `ers-bridge serve --workers 2` — both workers share the port and the Redis sessions, the
+ * primary stops them gracefully on SIGTERM; and several workers without a shared store are refused.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  APP_ASID,
+  type Harness,
+  keepForScan,
+  legacyCall,
+  openSession,
+  rulesYaml,
+  startHarness,
+} from '../helpers/harness.js';
+import { connectTestRedisOrFail, deleteKeysUnder, TEST_REDIS_URL, uniqueKeyPrefix } from '../helpers/redis-replicas.js';
+
+const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
+
+describe('serve --workers', () => {
+  let h: Harness;
+  let redis: Redis;
+  const prefix = uniqueKeyPrefix();
+  const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-workers-'));
+
+  beforeAll(async () => {
+    redis = await connectTestRedisOrFail();
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await deleteKeysUnder(redis, prefix);
+    redis.disconnect();
+    await h?.close();
+  });
+
+  function spawnServe(
+    rulesFile: string,
+    extraEnv: Record<string, string> = {},
+  ): { child: ChildProcess; output: () => string } {
+    let text = '';
+    const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--workers', '2'], {
+      env: {
+        ...process.env,
+        ERS_BRIDGE_FROM_SOURCE: '1',
+        TEST_API_KEY: h.secrets.apiKey,
+        TEST_PRIVATE_KEY: h.secrets.privateKeyPem,
+        SESSION_KEY_1: randomBytes(32).toString('base64'),
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => {
+      text += d;
+    });
+    child.stderr!.on('data', (d) => {
+      text += d;
+    });
+    child.on('exit', () => keepForScan(text));
+    return { child, output: () => text };
+  }
+
+  it('two workers share the port and the sessions, and stop gracefully with the primary', async () => {
+    const file = join(dir, 'rules.yaml');
+    writeFileSync(
+      file,
+      rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace(
+        'environment: test',
+        `environment: test\nsessions:\n  store: redis\n  redis: { url: "${TEST_REDIS_URL}", keyPrefix: "${prefix}" }\n  encryption: { current: k1, keys: { k1: "env:SESSION_KEY_1" } }`,
+      ),
+    );
+    const { child, output } = spawnServe(file);
+    try {
+      let addresses: string[] = [];
+      for (let i = 0; i < 300 && addresses.length < 2; i++) {
+        addresses = [...output().matchAll(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(addresses.length, output()).toBe(2);
+      expect(addresses[0]).toBe(addresses[1]); // one port, shared
+      const harness = { ...h, bridgeUrl: addresses[0]! } as Harness;
+      const key = await openSession(harness);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          legacyCall(harness, 'GET', '/ers-api/STU3/v1/ReferralRequest/000000070000', {
+            XAPI_ASID: APP_ASID,
+            HTTP_X_SESSION_KEY: key,
+            Connection: 'close', // a new connection each time, so the primary spreads them over the workers
+          }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+      await new Promise((r) => setTimeout(r, 200));
+      const pids = new Set(
+        output()
+          .split('\n')
+          .filter((l) => l.includes('"aCode":"A005"'))
+          .map((l) => JSON.parse(l).pid as number),
+      );
+      expect(pids.size).toBe(2); // both workers answered, with sessions from Redis
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output().match(/ers-bridge stopped/g)?.length).toBe(2);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('several workers with the in-memory store are refused (exit 2): they could not share sessions', async () => {
+    const file = join(dir, 'memory.yaml');
+    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
+    const { child, output } = spawnServe(file);
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(2);
+    expect(output()).toMatch(/shared session store/);
+  });
+});
