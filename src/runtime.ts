@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applicationTag, type Metrics } from './admin/metrics.js';
+import { RateLimiter, RetryBudget } from './apim/rate-limiter.js';
 import { Upstream } from './apim/upstream.js';
 import { ApplicationTokenProvider } from './auth/application-token.js';
 import { Cis2Client, type PendingSignIn } from './auth/cis2.js';
@@ -36,6 +37,8 @@ export interface AsidRuntime {
   userTokens: ApimUserTokens | undefined;
   /** The resolved API key, for display masked only. */
   apiKey: string | undefined;
+  /** The rate limiter of the ASID's APIM application (shared by every ASID mapped to it). */
+  limiter: RateLimiter;
 }
 
 export interface Runtime {
@@ -65,6 +68,10 @@ export interface Runtime {
   metrics: Metrics | undefined;
   /** Calls in progress that started on this runtime (a replaced runtime is closed when they are done). */
   inFlight: number;
+  /** Rate limiters by APIM application. */
+  limiters: Map<string, RateLimiter>;
+  /** The share of calls that may be retried after a transport failure. */
+  retryBudget: RetryBudget;
   /** User token renewals in flight in this process, by ASID and session (one at a time per session). */
   renewals: Map<string, Promise<string>>;
   /** The clock (epoch ms) sessions and tokens use; injectable for tests. */
@@ -112,6 +119,7 @@ async function secret(resolve: SecretResolver, file: string, path: string, ref: 
 export async function buildRuntime(file: string, rules: Rules, options: RuntimeOptions): Promise<Runtime> {
   const tokenProviders = new Map<string, ApplicationTokenProvider>();
   const asids = new Map<string, AsidRuntime>();
+  const limiters = new Map<string, RateLimiter>();
   for (const [asid, config] of Object.entries(rules.asids)) {
     let tokens: ApplicationTokenProvider | undefined;
     let userTokens: ApimUserTokens | undefined;
@@ -160,7 +168,25 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
         tokenProviders.set(id, tokens);
       }
     }
-    asids.set(asid, { asid, config, tokens, userTokens, apiKey });
+    const limiterKey = apiKey ? applicationTag(apiKey) : 'open';
+    let limiter = limiters.get(limiterKey);
+    if (!limiter) {
+      const previousLimiter = options.previous?.limiters.get(limiterKey);
+      const limit = rules.apim.rateLimit
+        ? {
+            ...rules.apim.rateLimit,
+            burst: rules.apim.rateLimit.burst ?? Math.max(1, Math.ceil(rules.apim.rateLimit.requestsPerSecond)),
+          }
+        : undefined;
+      // Kept across a reload when the limit is unchanged, so bursts and APIM's pauses carry over.
+      limiter =
+        previousLimiter &&
+        JSON.stringify(options.previous?.rules.apim.rateLimit) === JSON.stringify(rules.apim.rateLimit)
+          ? previousLimiter
+          : new RateLimiter(limit);
+      limiters.set(limiterKey, limiter);
+    }
+    asids.set(asid, { asid, config, tokens, userTokens, apiKey, limiter });
   }
   let cis2: Cis2Client | undefined;
   if (rules.cis2) {
@@ -210,6 +236,8 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
     signInCodes: stores.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
     renewals: prev?.renewals ?? new Map(),
+    limiters,
+    retryBudget: prev?.retryBudget ?? new RetryBudget(),
     legacy,
     comparisons,
     shadowState: newShadowState(),

@@ -5,6 +5,7 @@
  * APIM and every limit and error is ers-bridge's own, legacy-shaped. Every error path ends in an OperationOutcome.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
 import Fastify, {
   type FastifyBaseLogger,
@@ -157,6 +158,9 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     bodyLimit: rules.server.maxRequestBodyBytes,
     // Fastify leaves Node's request timeout off; a bound protects against clients that never finish a request.
     requestTimeout: 300_000,
+    // Requests Node's HTTP parser refuses (smuggling attempts, oversized or invalid headers, bad framing) still get
+    // a legacy-shaped answer, and the connection is closed.
+    clientErrorHandler: (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket),
   });
 
   // Bodies stay raw streams: the pipeline reads them with its own limits.
@@ -330,6 +334,34 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
   });
 
   return app;
+}
+
+/** A legacy-shaped answer for a request the HTTP parser refused; the connection is then closed. */
+function answerClientError(
+  err: NodeJS.ErrnoException,
+  socket: import('node:net').Socket | import('node:stream').Duplex,
+): void {
+  const code = err.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const error =
+    code === 'HPE_HEADER_OVERFLOW'
+      ? new LegacyError(
+          'HEADERS_TOO_LARGE',
+          'The request headers are larger than ers-bridge accepts (16 KB); send fewer or shorter headers.',
+        )
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new LegacyError('MALFORMED_REQUEST', 'The request was not completed in time.', { status: 408 })
+        : new LegacyError(
+            'MALFORMED_REQUEST',
+            'The request is not well-formed HTTP (for example conflicting Content-Length and Transfer-Encoding, an invalid header, or bad chunking); it was refused.',
+          );
+  const body = JSON.stringify(error.toOutcome());
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/fhir+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Counts one answered call in the metrics. */

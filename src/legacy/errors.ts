@@ -114,6 +114,14 @@ export const REASONS = {
   UPSTREAM_TIMEOUT: unavailable(504, 'timeout'),
   UPSTREAM_BAD_RESPONSE: unavailable(502, 'exception'),
   UPSTREAM_EMPTY_ERROR: unavailable(502, 'exception'),
+  RATE_LIMITED_LOCALLY: {
+    status: 429,
+    issue: 'throttled',
+    ersCode: 'TOO_MANY_REQUESTS',
+    ersDisplay: 'Too many requests',
+  },
+  HEADERS_TOO_LARGE: { status: 431, issue: 'too-costly', ersCode: 'INVALID_VALUE', ersDisplay: 'Invalid value' },
+  MALFORMED_REQUEST: invalid(400, 'invalid'),
   UPSTREAM_RATE_LIMITED: {
     status: 429,
     issue: 'throttled',

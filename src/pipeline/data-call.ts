@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { RateLimited } from '../apim/rate-limiter.js';
 import type { UpstreamBody } from '../apim/upstream.js';
 import { TokenRejectedError, TokenUnavailableError } from '../auth/application-token.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
@@ -176,8 +177,9 @@ async function callApim(
       ...(user ? { user } : {}),
       ...(body.length !== undefined ? { bodyLength: body.length } : {}),
     });
+  await acquireSlot(asid);
   const started = performance.now();
-  let res = await forward(rt, plan(token), body.first, signal);
+  let res = await forwardRetrying(rt, endpoint, () => plan(token), body, signal);
   if (res.statusCode === 401 && token) {
     await res.body.dump();
     asid.tokens?.invalidate(token);
@@ -194,6 +196,7 @@ async function callApim(
   }
   record.upstreamStatus = res.statusCode;
   record.upstreamMs = Math.round((performance.now() - started) * 1000) / 1000;
+  if (res.statusCode === 429) asid.limiter.pause(retryAfterSeconds(res.headers['retry-after']));
   return answerFromApim(rt, endpoint, res, urls, correlationId, record);
 }
 
@@ -305,6 +308,51 @@ export async function runDataCall(input: DataCallInput, record: CallRecord): Pro
   return captured.answer;
 }
 
+/** Step: a slot under the APIM application's rate limit (waiting in a bounded queue), or a legacy 429. */
+async function acquireSlot(asid: AsidRuntime): Promise<void> {
+  try {
+    await asid.limiter.acquire();
+  } catch (e) {
+    if (!(e instanceof RateLimited)) throw e;
+    throw new LegacyError(
+      'RATE_LIMITED_LOCALLY',
+      `Too many calls for this system's APIM application just now (APIM allows only so many a second); wait ${e.retryAfterSeconds} seconds and try again.`,
+      { headers: { 'retry-after': String(e.retryAfterSeconds) } },
+    );
+  }
+}
+
+/** APIM's Retry-After, in seconds (a number or an HTTP date); 1 when absent or unreadable. */
+export function retryAfterSeconds(value: string | string[] | undefined): number {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return 1;
+  const n = Number(v);
+  if (Number.isFinite(n) && n >= 0) return Math.min(Math.ceil(n), 3600);
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? 1 : Math.min(Math.max(1, Math.ceil((date - Date.now()) / 1000)), 3600);
+}
+
+/**
+ * Forward, retrying once when the connection failed before any answer — only for operations without side effects,
+ * and only within the retry budget, so a struggling APIM is not hammered.
+ */
+async function forwardRetrying(
+  rt: Runtime,
+  endpoint: EndpointDef,
+  plan: () => ReturnType<typeof buildApimRequest>,
+  body: Bodies['apim'],
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  rt.retryBudget.call();
+  try {
+    return await forward(rt, plan(), body.first, signal);
+  } catch (e) {
+    const retryable = e instanceof LegacyError && e.reason === 'UPSTREAM_UNREACHABLE' && !signal.aborted;
+    if (!retryable || !endpoint.readOnly || !rt.retryBudget.allowRetry()) throw e;
+    return forward(rt, plan(), body.replay ? await body.replay() : undefined, signal);
+  }
+}
+
 async function forward(
   rt: Runtime,
   plan: ReturnType<typeof buildApimRequest>,
@@ -324,6 +372,7 @@ async function answerFromApim(
 ): Promise<LegacyAnswer> {
   const headers = legacyResponseHeaders(res.headers, urls, correlationId);
   if (headers['X_ERS_TRANSACTION_ID']) record.transactionId = headers['X_ERS_TRANSACTION_ID'];
+  if (res.statusCode === 429) headers['retry-after'] ??= '1'; // legacy clients should always know when to retry
   const status = res.statusCode;
   const contentType = headers['content-type'];
 

@@ -307,6 +307,16 @@ export const RulesSchema = z
         ca: SecretRef.optional().describe('Extra CA certificates (PEM) to trust for APIM, e.g. a stand-in on TLS.'),
         tokenUrl: httpsOrLoopbackUrl('the APIM token URL (ending in /oauth2/token)').optional(),
         connections: z.number().int().min(1).max(1024).default(64),
+        rateLimit: z
+          .object({
+            requestsPerSecond: z.number().positive().max(10_000),
+            burst: z.number().int().min(1).optional(),
+            maxQueue: z.number().int().min(0).max(100_000).default(50),
+            maxWaitMs: z.number().int().min(0).max(60_000).default(5_000),
+          })
+          .strict()
+          .optional()
+          .describe('Client-side limit per APIM application (production allows about 10 requests/s per application).'),
         timeouts: z
           .object({
             connectMs: z.number().int().min(100).max(60_000).default(5_000),

@@ -1,0 +1,149 @@
+/**
+ * A client-side rate limiter per APIM application: APIM allows about 10 requests a second per application in
+ * production (less on the path to live) and answers 429 beyond. A token bucket smooths bursts; callers beyond the
+ * rate wait in a bounded FIFO queue; when the queue is full, or the wait would be too long, the call is refused at
+ * once with a Retry-After. When APIM itself answers 429, the limiter pauses for its Retry-After.
+ */
+
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst: number;
+  maxQueue: number;
+  maxWaitMs: number;
+}
+
+export class RateLimited extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`rate limited; retry after ${retryAfterSeconds} s`);
+    this.name = 'RateLimited';
+  }
+}
+
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  private pausedUntil = 0;
+  private readonly queue: Array<{ resolve: () => void; reject: (e: Error) => void; deadline: number }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** Calls refused locally (queue full, wait too long, or APIM's pause). */
+  refused = 0;
+
+  constructor(
+    private readonly limit: RateLimit | undefined,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = limit?.burst ?? 0;
+    this.last = now();
+  }
+
+  private refill(): void {
+    if (!this.limit) return;
+    const now = this.now();
+    this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.requestsPerSecond);
+    this.last = now;
+  }
+
+  /** Waits for a slot, or rejects with RateLimited. */
+  acquire(): Promise<void> {
+    const now = this.now();
+    const maxWait = this.limit?.maxWaitMs ?? 0;
+    if (this.pausedUntil > now) {
+      const wait = this.pausedUntil - now;
+      if (wait > maxWait) return this.refuse(wait);
+    }
+    if (!this.limit) {
+      return this.pausedUntil > now ? new Promise((r) => setTimeout(r, this.pausedUntil - now)) : Promise.resolve();
+    }
+    this.refill();
+    if (this.queue.length === 0 && this.tokens >= 1 && this.pausedUntil <= now) {
+      this.tokens -= 1;
+      return Promise.resolve();
+    }
+    const ahead = this.queue.length + 1 - Math.floor(this.tokens);
+    const expectedWait = Math.max(this.pausedUntil - now, (ahead / this.limit.requestsPerSecond) * 1000);
+    if (this.queue.length >= this.limit.maxQueue || expectedWait > maxWait) return this.refuse(expectedWait);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ resolve, reject, deadline: now + maxWait });
+      this.schedule();
+    });
+  }
+
+  /** APIM said 429 with Retry-After: hold every call to this application until then. */
+  pause(seconds: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.now() + seconds * 1000);
+  }
+
+  private refuse(waitMs: number): Promise<never> {
+    this.refused++;
+    return Promise.reject(new RateLimited(Math.max(1, Math.ceil(waitMs / 1000))));
+  }
+
+  private schedule(): void {
+    if (this.timer || !this.limit) return;
+    const now = this.now();
+    const untilToken = this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.limit.requestsPerSecond) * 1000;
+    const delay = Math.max(untilToken, this.pausedUntil - now, 0);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.drain();
+    }, Math.ceil(delay));
+    this.timer.unref?.();
+  }
+
+  private drain(): void {
+    this.refill();
+    const now = this.now();
+    while (this.queue.length > 0 && this.tokens >= 1 && this.pausedUntil <= now) {
+      const next = this.queue.shift()!;
+      if (next.deadline < now) {
+        this.refused++;
+        next.reject(new RateLimited(1));
+        continue;
+      }
+      this.tokens -= 1;
+      next.resolve();
+    }
+    if (this.queue.length > 0) this.schedule();
+  }
+}
+
+/**
+ * A budget for retries: at most `ratio` of recent calls (and at least `floor` in each window) may be retries, so a
+ * failing upstream is never hit with a storm of repeats.
+ */
+export class RetryBudget {
+  private windowStart: number;
+  private calls = 0;
+  private retries = 0;
+
+  constructor(
+    private readonly ratio = 0.1,
+    private readonly floor = 3,
+    private readonly windowMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.windowStart = now();
+  }
+
+  private roll(): void {
+    const now = this.now();
+    if (now - this.windowStart >= this.windowMs) {
+      this.windowStart = now;
+      this.calls = 0;
+      this.retries = 0;
+    }
+  }
+
+  call(): void {
+    this.roll();
+    this.calls++;
+  }
+
+  /** Takes a retry from the budget if there is one left. */
+  allowRetry(): boolean {
+    this.roll();
+    if (this.retries >= Math.max(this.floor, this.calls * this.ratio)) return false;
+    this.retries++;
+    return true;
+  }
+}
