@@ -67,6 +67,8 @@ function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
 
 function sendOutcome(reply: FastifyReply, error: LegacyError, correlationId?: string): FastifyReply {
   reply.code(error.status).header('content-type', FHIR_JSON);
+  // The rest of an over-long body is not read: close the connection once the answer is out.
+  if (error.reason === 'BODY_TOO_LARGE') reply.header('connection', 'close');
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
   if (correlationId) reply.header('x-correlation-id', correlationId);
   setTransactionId(reply, transactionId());
@@ -161,11 +163,32 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     // Requests Node's HTTP parser refuses (smuggling attempts, oversized or invalid headers, bad framing) still get
     // a legacy-shaped answer, and the connection is closed.
     clientErrorHandler: (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket),
+    // The router refuses some URLs (bad percent-escapes) before any handler: answer those legacy-shaped too,
+    // without echoing the path.
+    frameworkErrors: (err, req, reply) => {
+      const error =
+        err.code === 'FST_ERR_BAD_URL'
+          ? new LegacyError('BAD_PATH', 'The request path contains an invalid percent-encoding; encode it correctly.')
+          : new LegacyError(
+              'MALFORMED_REQUEST',
+              'The request could not be read as an HTTP request ers-bridge accepts.',
+              {
+                status: (err as { statusCode?: number }).statusCode ?? 400,
+              },
+            );
+      void sendOutcome(reply, error, safeCorrelation(req));
+    },
   });
 
   // Bodies stay raw streams: the pipeline reads them with its own limits.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  // An empty Content-Type is treated as absent (legacy clients sent JSON sessions without one), not refused.
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['content-type'] !== undefined && req.headers['content-type'].trim() === '') {
+      delete req.headers['content-type'];
+    }
+  });
 
   const metrics = options.metrics ?? new Metrics({ processMetrics: false });
   metrics.liveSessions = () => holder.current.store.size();
@@ -323,10 +346,22 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
         safeCorrelation(req),
       );
     }
+    if (status === 415) {
+      return sendOutcome(
+        reply,
+        new LegacyError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'The Content-Type header is not a valid media type; send application/fhir+json for FHIR bodies, application/json for sessions, or the file type for uploads.',
+        ),
+        safeCorrelation(req),
+      );
+    }
     if (status >= 400 && status < 500) {
       return sendOutcome(
         reply,
-        new LegacyError('BAD_PATH', 'The request could not be read as an HTTP request ers-bridge accepts.', { status }),
+        new LegacyError('MALFORMED_REQUEST', 'The request could not be read as an HTTP request ers-bridge accepts.', {
+          status,
+        }),
         safeCorrelation(req),
       );
     }

@@ -29,13 +29,11 @@ export function checkDeclaredLength(contentLength: string | undefined, limit: nu
 export async function readBounded(source: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of source) {
+  // Stop reading without destroying the request: destroying it would reset the socket before the 413 is sent.
+  for await (const chunk of source.iterator({ destroyOnReturn: false })) {
     const b = chunk as Buffer;
     size += b.length;
-    if (size > limit) {
-      source.destroy();
-      throw tooLarge(limit);
-    }
+    if (size > limit) throw tooLarge(limit);
     chunks.push(b);
   }
   return Buffer.concat(chunks, size);
@@ -53,7 +51,8 @@ export class ReplayableBody {
     source: Readable,
     private readonly limit: number,
   ) {
-    this.iterator = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    // destroyOnReturn false: stopping early must not reset the client's connection before its answer is sent.
+    this.iterator = source.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>;
   }
 
   /** Bytes received so far. */
