@@ -70,7 +70,17 @@ export class RateLimiter {
 
   /** APIM said 429 with Retry-After: hold every call to this application until then. */
   pause(seconds: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, this.now() + seconds * 1000);
+    const now = this.now();
+    this.pausedUntil = Math.max(this.pausedUntil, now + seconds * 1000);
+    // Calls already queued that cannot be served before their own deadline are answered now, not after the pause.
+    const keep: typeof this.queue = [];
+    for (const q of this.queue) {
+      if (q.deadline < this.pausedUntil) {
+        this.refused++;
+        q.reject(new RateLimited(Math.max(1, Math.ceil((this.pausedUntil - now) / 1000))));
+      } else keep.push(q);
+    }
+    this.queue.splice(0, this.queue.length, ...keep);
   }
 
   private refuse(waitMs: number): Promise<never> {

@@ -18,6 +18,13 @@ export interface UpstreamOptions {
   key?: string;
 }
 
+/**
+ * Certificate verification failures (OpenSSL's verify codes and Node's TLS errors): the upstream is refused, never
+ * retried, and reported as such.
+ */
+const TLS_VERIFY_FAILURE =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET|ERR_TLS|INVALID_PURPOSE|INVALID_CA|PATH_LENGTH_EXCEEDED|CA_KEY_TOO_SMALL|EE_KEY_TOO_SMALL|CA_MD_TOO_WEAK|HOSTNAME_MISMATCH|SUBJECT_ISSUER_MISMATCH|AKID_SKID_MISMATCH|KEYUSAGE_NO_CERTSIGN|UNHANDLED_CRITICAL/i;
+
 export type UpstreamBody = Buffer | AsyncIterable<Buffer> | undefined;
 
 export interface UpstreamRequest {
@@ -89,7 +96,7 @@ export class Upstream {
     if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') {
       return new LegacyError('UPSTREAM_TIMEOUT', `${name} stopped sending its answer part-way; try again.`);
     }
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code)) {
+    if (TLS_VERIFY_FAILURE.test(code)) {
       return new LegacyError(
         'UPSTREAM_UNREACHABLE',
         `The TLS certificate of ${name} could not be verified (${code}); ers-bridge never sends requests to an unverified server. Check the CA configuration.`,
@@ -105,12 +112,14 @@ export class Upstream {
       return new LegacyError(
         'UPSTREAM_UNREACHABLE',
         `${name} could not be reached (${code}); try again shortly. If it persists, check ers-bridge's network and DNS.`,
+        { retryable: code === 'ECONNREFUSED' },
       );
     }
     if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
       return new LegacyError(
         'UPSTREAM_UNREACHABLE',
         `The connection to ${name} was closed before it answered; the request may or may not have been processed.`,
+        { retryable: true },
       );
     }
     if (err?.name === 'TimeoutError' || (err?.cause as { name?: string } | undefined)?.name === 'TimeoutError') {

@@ -347,7 +347,7 @@ async function forwardRetrying(
   try {
     return await forward(rt, plan(), body.first, signal);
   } catch (e) {
-    const retryable = e instanceof LegacyError && e.reason === 'UPSTREAM_UNREACHABLE' && !signal.aborted;
+    const retryable = e instanceof LegacyError && e.retryable && !signal.aborted;
     if (!retryable || !endpoint.readOnly || !rt.retryBudget.allowRetry()) throw e;
     return forward(rt, plan(), body.replay ? await body.replay() : undefined, signal);
   }
