@@ -209,10 +209,6 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     const headers = req.headers as IncomingHeaders;
     const record: CallRecord = { aCode: '-', route: '-' };
     let correlationId: string | undefined;
-    const ac = new AbortController();
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) ac.abort();
-    });
     try {
       correlationId = correlationIdFor(headers, randomUUID);
       const id = identify(req.method, req.raw.url ?? '/');
@@ -245,7 +241,6 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
           body: req.raw as Readable,
           correlationId,
           legacyBase: legacyBaseFor(rt, req),
-          signal: ac.signal,
           log,
         },
         record,
@@ -275,6 +270,7 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     const { record, started, correlationId, rt } = entry;
     rt.inFlight--;
     countCall(metrics, rt, req.method, reply.statusCode, entry, performance.now() - started);
+    if (!log.isLevelEnabled('info')) return; // do not build a line nobody will write
     log.info(
       {
         aCode: record.aCode,

@@ -185,7 +185,7 @@ export interface LegacyCallInput {
   body: UpstreamBody;
   bodyLength?: number;
   correlationId: string;
-  signal: AbortSignal;
+  signal: AbortSignal | undefined;
 }
 
 /** Sends a legacy call to the legacy host unchanged (but for the session key) and returns its answer as it is. */
@@ -196,7 +196,7 @@ export async function callLegacy(input: LegacyCallInput): Promise<LegacyAnswer> 
     path: legacyPath(input.host, input.rawUrl.slice(LEGACY_PREFIX.length)),
     headers: legacyRequestHeaders(input.rawHeaders, legacyKey, input.bodyLength),
     body: input.body,
-    signal: input.signal,
+    ...(input.signal ? { signal: input.signal } : {}),
   });
   const headers = legacyAnswerHeaders(res.headers);
   if (input.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) {

@@ -54,6 +54,20 @@ function checkTypeInfo(body: Record<string, unknown>, what: string): void {
   }
 }
 
+/**
+ * The A001 user of an application-restricted ASID: the same for every session of that ASID, so one shared (never
+ * mutated) object serves them all — a large share of a session's memory with the in-memory store.
+ */
+const APPLICATION_USERS = new WeakMap<ApplicationRestrictedConfig, ProfessionalUser>();
+function sharedApplicationUser(cfg: ApplicationRestrictedConfig, asid: string): ProfessionalUser {
+  let user = APPLICATION_USERS.get(cfg);
+  if (!user) {
+    user = applicationUser(cfg, asid);
+    APPLICATION_USERS.set(cfg, user);
+  }
+  return user;
+}
+
 function applicationUser(cfg: ApplicationRestrictedConfig, asid: string): ProfessionalUser {
   const permission: ProfessionalPermission = {
     businessFunction: cfg.businessFunction,
@@ -143,7 +157,7 @@ export async function createSession(
       asid: asid.asid,
       accessMode: 'application-restricted',
       legacyToken: token,
-      user: applicationUser(asid.config, asid.asid),
+      user: sharedApplicationUser(asid.config, asid.asid),
       permission: null,
       createdAt: now,
       lastUsedAt: now,
@@ -213,7 +227,7 @@ export async function selectRole(
   // Patch only the role on the freshest copy: another replica may have renewed the tokens meanwhile.
   const updated = await updateLocked(rt.store, key, (current) => ({
     ...current,
-    permission: { ...chosen },
+    permission: chosen, // shared with user.permissions; sessions are replaced, never mutated
     onBehalfOf,
     lastUsedAt: now,
   }));

@@ -44,7 +44,11 @@ export interface DataCallInput {
   body: Readable;
   correlationId: string;
   legacyBase: string;
-  signal: AbortSignal;
+  /**
+   * Ends the upstream call early (replay and shadow use a timeout). Absent for client calls: a client that goes away
+   * leaves the upstream call to finish within its timeouts, which costs less than watching every connection.
+   */
+  signal?: AbortSignal;
   log?: Logger;
 }
 
@@ -147,7 +151,7 @@ async function callApim(
   ctx: CallContext,
   body: Bodies['apim'],
   correlationId: string,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   record: CallRecord,
 ): Promise<LegacyAnswer> {
   const { input, asid, key, session, urls } = ctx;
@@ -205,7 +209,7 @@ async function callLegacySide(
   ctx: CallContext,
   body: Bodies['legacy'],
   correlationId: string,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   record: CallRecord,
 ): Promise<LegacyAnswer> {
   const { input, key, session } = ctx;
@@ -341,13 +345,13 @@ async function forwardRetrying(
   endpoint: EndpointDef,
   plan: () => ReturnType<typeof buildApimRequest>,
   body: Bodies['apim'],
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<Dispatcher.ResponseData> {
   rt.retryBudget.call();
   try {
     return await forward(rt, plan(), body.first, signal);
   } catch (e) {
-    const retryable = e instanceof LegacyError && e.retryable && !signal.aborted;
+    const retryable = e instanceof LegacyError && e.retryable && !signal?.aborted;
     if (!retryable || !endpoint.readOnly || !rt.retryBudget.allowRetry()) throw e;
     return forward(rt, plan(), body.replay ? await body.replay() : undefined, signal);
   }
@@ -357,9 +361,15 @@ async function forward(
   rt: Runtime,
   plan: ReturnType<typeof buildApimRequest>,
   body: Buffer | AsyncIterable<Buffer> | undefined,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
 ): Promise<Dispatcher.ResponseData> {
-  return rt.upstream.request({ method: plan.method, path: plan.path, headers: plan.headers, body, signal });
+  return rt.upstream.request({
+    method: plan.method,
+    path: plan.path,
+    headers: plan.headers,
+    body,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 async function answerFromApim(

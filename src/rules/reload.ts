@@ -114,7 +114,8 @@ export class RulesReloader {
       return this.reject(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, why);
     }
     const print = fingerprint(text);
-    if (print === this.lastApplied && why === 'file change') return { applied: false };
+    // Unchanged content is not applied again (the watcher fires more than once per edit); SIGHUP always reloads.
+    if (print === this.lastApplied && why !== 'SIGHUP') return { applied: false };
     let next: Runtime;
     try {
       const rules = parseRules(text, file);

@@ -19,30 +19,41 @@ const CORRELATION_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export type IncomingHeaders = Record<string, string | string[] | undefined>;
 
+/** The lower-case spellings a legacy header name is looked up by (`_` and `-` variants), computed once per name. */
+const SPELLINGS = new Map<string, readonly string[]>();
+function spellings(name: string): readonly string[] {
+  let s = SPELLINGS.get(name);
+  if (!s) {
+    const wanted = name.toLowerCase();
+    const alt = wanted.includes('_') ? wanted.replaceAll('_', '-') : wanted.replaceAll('-', '_');
+    s = wanted === alt ? [wanted] : [wanted, alt];
+    SPELLINGS.set(name, s);
+  }
+  return s;
+}
+
 /** Reads a header by legacy name, accepting `_` and `-` spellings; refuses ambiguous duplicates. */
 export function legacyHeader(headers: IncomingHeaders, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  const alt = wanted.includes('_') ? wanted.replaceAll('_', '-') : wanted.replaceAll('-', '_');
-  const values: string[] = [];
-  for (const key of wanted === alt ? [wanted] : [wanted, alt]) {
+  const names = spellings(name);
+  let found: string | undefined;
+  for (const key of names) {
     const v = headers[key];
     if (v === undefined) continue;
-    if (Array.isArray(v)) values.push(...v);
-    else values.push(v);
+    for (const one of Array.isArray(v) ? v : [v]) {
+      const value = one.trim();
+      if (found !== undefined && found !== value) {
+        throw new LegacyError(
+          'BAD_HEADER',
+          `The ${name} header was sent more than once with different values; send it once.`,
+        );
+      }
+      found = value;
+    }
   }
-  if (values.length === 0) return undefined;
-  const distinct = [...new Set(values.map((v) => v.trim()))];
-  if (distinct.length > 1) {
-    throw new LegacyError(
-      'BAD_HEADER',
-      `The ${name} header was sent more than once with different values; send it once.`,
-    );
-  }
-  const value = distinct[0]!;
-  if (value.length > MAX_HEADER_VALUE) {
+  if (found !== undefined && found.length > MAX_HEADER_VALUE) {
     throw new LegacyError('BAD_HEADER', `The ${name} header is longer than ${MAX_HEADER_VALUE} characters.`);
   }
-  return value;
+  return found;
 }
 
 export interface UserContextHeaders {

@@ -75,24 +75,37 @@ function replaceAll(text: string, replacements: Replacement[]): string {
   return out;
 }
 
+/** Replacement lists are built once per pair of bases (there are few: one APIM base, a few legacy bases). */
+const TO_LEGACY = new Map<string, Replacement[]>();
+const TO_APIM = new Map<string, Replacement[]>();
+
 /** APIM → legacy: `<apimBase>/STU3/X` → `<legacyBase>/STU3/v1/X`, and `<apimBase>/R4/X` → `<legacyBase>/R4/v1/X`. */
 export function rewriteApimUrls(text: string, urls: BaseUrls): string {
-  return replaceAll(text, [
-    ...pairs(urls.apimBase, urls.legacyBase, '/STU3/', '/STU3/v1/'),
-    ...pairs(urls.apimBase, urls.legacyBase, '/R4/', '/R4/v1/'),
-  ]);
+  const key = `${urls.apimBase}|${urls.legacyBase}`;
+  let list = TO_LEGACY.get(key);
+  if (!list) {
+    list = [
+      ...pairs(urls.apimBase, urls.legacyBase, '/STU3/', '/STU3/v1/'),
+      ...pairs(urls.apimBase, urls.legacyBase, '/R4/', '/R4/v1/'),
+    ];
+    if (TO_LEGACY.size < 1000) TO_LEGACY.set(key, list);
+  }
+  return replaceAll(text, list);
 }
 
 /** Legacy → APIM, for JSON request bodies: links to ers-bridge or to the old HSCN host become APIM links. */
 export function rewriteLegacyUrls(text: string, urls: BaseUrls): string {
-  const bases = [urls.legacyBase, ...(urls.hscnBase ? [urls.hscnBase] : [])];
-  return replaceAll(
-    text,
-    bases.flatMap((b) => [
+  const key = `${urls.apimBase}|${urls.legacyBase}|${urls.hscnBase ?? ''}`;
+  let list = TO_APIM.get(key);
+  if (!list) {
+    const bases = [urls.legacyBase, ...(urls.hscnBase ? [urls.hscnBase] : [])];
+    list = bases.flatMap((b) => [
       ...pairs(b, urls.apimBase, '/STU3/v1/', '/STU3/'),
       ...pairs(b, urls.apimBase, '/R4/v1/', '/R4/'),
-    ]),
-  );
+    ]);
+    if (TO_APIM.size < 1000) TO_APIM.set(key, list);
+  }
+  return replaceAll(text, list);
 }
 
 /** Whether a content type is JSON (FHIR or plain), i.e. a body whose links are rewritten. */
