@@ -54,6 +54,7 @@ describe('serve --workers', () => {
         ...extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so a failed test can stop the workers too
     });
     child.stdout!.on('data', (d) => {
       text += d;
@@ -108,7 +109,7 @@ describe('serve --workers', () => {
       expect(await exited).toBe(0);
       expect(output().match(/ers-bridge stopped/g)?.length).toBe(2);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
     }
   });
 
