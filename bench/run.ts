@@ -1,0 +1,934 @@
+/**
+ * `npm run bench`: ers-bridge against the upstream directly, @fastify/http-proxy and nginx on loopback, in one run,
+ * with the same workload — a legacy A005 (Retrieve referral request) with a selected session and a cached token —
+ * plus the token stampede, memory per session, shadow cost, one process per core and a CPU profile of the hot path.
+ *
+ * Each component runs in its own process: the fake APIM upstream (bench/upstream.ts), ers-bridge
+ * (bin/ers-bridge.js serve), @fastify/http-proxy (bench/fastify-proxy.ts) and nginx. The load generator (autocannon)
+ * and the APIM stand-in's token endpoint run in this process. Everything shares the machine, so the figures to read
+ * are the ratios measured in the same run.
+ *
+ * Writes docs/benchmarks.md and bench/results/latest.json. Knobs (environment): BENCH_QUICK=1 (short runs, to try
+ * the harness), BENCH_FROM_SOURCE=1 (ers-bridge from src/ through tsx instead of the compiled dist/),
+ * BENCH_CONNECTIONS, BENCH_DURATION, BENCH_REDIS (default redis://127.0.0.1:6379).
+ */
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Pool, request } from 'undici';
+import { type ApimStandIn, startApimStandIn } from '../src/apim-standin/index.js';
+import { publicJwkFromPrivatePem } from '../src/auth/keys.js';
+import { parseRules } from '../src/rules/load.js';
+import { cpuSnapshot, foreignCpuPct, pidsNamed } from './lib/cpu.js';
+import { combine, type LoadResult, type LoadRun, runLoad } from './lib/load.js';
+import { childPids, type Proc, rssMiB, sleep, stopAll } from './lib/procs.js';
+import { type ProfileSummary, summariseProfile } from './lib/profile.js';
+import { renderMarkdown, renderTerminal } from './lib/report.js';
+import {
+  A005_APIM,
+  A005_LEGACY,
+  ASID,
+  type BenchContext,
+  type Bridge,
+  cpuProfArgs,
+  getJson,
+  getText,
+  legacyHeaders,
+  nginxVersion,
+  openSession,
+  startBridge,
+  startNginx,
+  startScript,
+  verifyTarget,
+} from './lib/targets.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const QUICK = process.env['BENCH_QUICK'] === '1';
+export const CONFIG = {
+  connections: Number(process.env['BENCH_CONNECTIONS'] ?? 50),
+  /** Throughput: the rounds of every target are interleaved (A B C …, then B C … A), so a disturbance hits all. */
+  rounds: 2,
+  roundS: Number(process.env['BENCH_DURATION'] ?? (QUICK ? 2 : 5)),
+  warmupS: QUICK ? 1 : 3,
+  lightRoundS: QUICK ? 1 : 2,
+  lightWarmupS: 1,
+  tokenBatch: 1000,
+  sessionsSmall: QUICK ? 2_000 : 10_000,
+  sessionsLarge: QUICK ? 20_000 : 100_000,
+  profileDurationS: QUICK ? 3 : 8,
+  redisUrl: process.env['BENCH_REDIS'] ?? 'redis://127.0.0.1:6379',
+};
+
+export interface TargetResult {
+  name: string;
+  what: string;
+  throughput?: LoadResult;
+  light?: LoadResult;
+  skipped?: string;
+  notes?: string[];
+}
+
+export interface HeapFigures {
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
+}
+
+export interface ProfiledRun extends ProfileSummary {
+  loadRps: number;
+  /** Requests answered while the profiled samples were taken. */
+  requests: number;
+  source: string;
+}
+
+export interface Results {
+  date: string;
+  quick: boolean;
+  machine: Record<string, string | number>;
+  versions: Record<string, string>;
+  build: string;
+  /** The commit and the files of src/ changed since it: what was measured. */
+  source: string;
+  config: typeof CONFIG;
+  targets: TargetResult[];
+  logInfo?: { logLines: number; logBytes: number; requests: number };
+  upstream?: Record<string, number>;
+  tokens?: {
+    batch: number;
+    statuses: Record<string, number>;
+    tokenCallsDuringSession: number;
+    tokenCallsDuringBatch: number;
+    tokenCallsTotal: number;
+    wallMs: number;
+  };
+  rss?: {
+    startMiB: number;
+    afterSmallMiB: number;
+    afterLargeMiB: number;
+    small: number;
+    large: number;
+    liveSessions?: number;
+    /** RSS right after a full GC (SIGUSR2 → gc() through bench/gc-on-signal.cjs), MiB. */
+    afterGcMiB: Record<'start' | 'small' | 'large', number>;
+    /** V8 heap (used, total) and external memory from ers-bridge's /metrics, MiB, at the same moments. */
+    heap: Record<'start' | 'small' | 'large', HeapFigures>;
+    heapAfterGc: Record<'start' | 'small' | 'large', HeapFigures>;
+    createRatePerS: number;
+    sessionErrors: number;
+  };
+  shadow?: {
+    translate: TargetResult;
+    shadow: TargetResult;
+    rpsRatio: number;
+    p50Ratio: number;
+    lightP50Ratio: number;
+    compare?: {
+      compared: number;
+      different: number;
+      statusMismatches: number;
+      secondaryErrors: number;
+      topFields: string[];
+    };
+    shadowCopies?: Record<string, number>;
+    legacySeen?: Record<string, number>;
+  };
+  workers?: { single?: LoadResult; multi?: LoadResult; workers: number; ratio?: number; skipped?: string };
+  profile?: ProfiledRun;
+  /** The same profile of @fastify/http-proxy, to compare per request. */
+  profileBaseline?: ProfiledRun;
+  targetsMet: Array<{ target: string; figure: string; met: boolean | undefined }>;
+  errors: string[];
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+function version(pkg: string): string {
+  try {
+    const req = createRequire(join(ROOT, 'package.json'));
+    return (req(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function sourceState(): string {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  const changed = git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length;
+  return changed ? `${head} + ${changed} changed file(s) in src/ (uncommitted)` : `${head} (src/ as committed)`;
+}
+
+function machine(): Record<string, string | number> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    nproc: availableParallelism(),
+    cpu: model,
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    kernel: release(),
+  };
+}
+
+/** The compiled build is used unless BENCH_FROM_SOURCE=1; it is rebuilt when any file in src/ is newer. */
+function ensureBuild(fromSource: boolean): string {
+  if (fromSource) return 'sources (src/ through tsx: ERS_BRIDGE_FROM_SOURCE=1)';
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  let built = 0;
+  try {
+    built = statSync(join(ROOT, 'dist', 'cli', 'main.js')).mtimeMs;
+  } catch {
+    built = 0;
+  }
+  if (built > 0 && built >= newest(join(ROOT, 'src'))) return 'compiled build (dist/, up to date)';
+  log('building dist/ (tsc -p tsconfig.build.json) …');
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+  if (r.status !== 0) throw new Error('npm run build failed');
+  return 'compiled build (dist/, rebuilt by the bench)';
+}
+
+function rulesYaml(o: {
+  upstream: string;
+  tokenUrl: string;
+  store?: 'memory' | 'redis';
+  redisUrl?: string;
+  keyPrefix?: string;
+  maxSessions?: number;
+  legacyBase?: string;
+  shadow?: boolean;
+}): string {
+  const store = o.store ?? 'memory';
+  return `# generated by bench/run.ts
+environment: bench
+legacy:
+  host: api.int1.ers.ncrs.nhs.uk
+${o.legacyBase ? `  baseUrl: ${o.legacyBase}\n  production: false\n` : ''}apim:
+  baseUrl: ${o.upstream}/referrals/FHIR
+  tokenUrl: ${o.tokenUrl}
+  production: false
+  timeouts: { connectMs: 2000, headersMs: 10000, bodyMs: 10000 }
+${o.shadow ? 'modes:\n  default: shadow\n  shadow: { primary: apim, sampleRate: 1 }\nadmin: { open: true }\n' : ''}sessions:
+  store: ${store}
+  idleTimeoutSeconds: 86400
+  maxSessions: ${o.maxSessions ?? 200000}
+${
+  store === 'redis'
+    ? `  redis: { url: "${o.redisUrl}", keyPrefix: "${o.keyPrefix}" }
+  encryption: { current: k1, keys: { k1: "env:BENCH_SESSION_KEY" } }
+`
+    : ''
+}asids:
+  "${ASID}":
+    accessMode: application-restricted
+    apim: { apiKey: "env:BENCH_API_KEY", keyId: bench-1, privateKey: "env:BENCH_PRIVATE_KEY" }
+    organisation: { odsCode: R69, name: BENCH NHS TRUST }
+    businessFunction: SERVICE_PROVIDER_CLINICIAN
+`;
+}
+
+function writeRules(ctx: BenchContext, name: string, yaml: string): string {
+  parseRules(yaml, `${name}.yaml`); // a schema mistake fails here, with the field, not in a child
+  const file = join(ctx.tmp, `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export interface Candidate {
+  name: string;
+  what: string;
+  url: string;
+  headers: Record<string, string>;
+  light: boolean;
+  /** The server process (tree) whose CPU time per request is reported. */
+  pid: number;
+  extraPids?: number[];
+}
+
+/**
+ * Every candidate warmed up, then CONFIG.rounds rounds of CONFIG.roundS at CONFIG.connections, interleaved and
+ * rotated; then the same on 1 connection (light load) for those that want it.
+ */
+async function measureInterleaved(cands: Candidate[]): Promise<Map<string, TargetResult>> {
+  const n = cands.length;
+  for (const c of cands) {
+    log(`${c.name}: warm-up ${CONFIG.warmupS}s × ${CONFIG.connections} connections`);
+    await runLoad({ url: c.url, headers: c.headers, connections: CONFIG.connections, durationS: CONFIG.warmupS });
+  }
+  const heavy = new Map<string, LoadRun[]>(cands.map((c) => [c.name, []]));
+  for (let r = 0; r < CONFIG.rounds; r++) {
+    for (let k = 0; k < n; k++) {
+      const c = cands[(k + r) % n]!;
+      const run = await runLoad({
+        url: c.url,
+        headers: c.headers,
+        connections: CONFIG.connections,
+        durationS: CONFIG.roundS,
+        serverPid: c.pid,
+        ...(c.extraPids ? { extraPids: c.extraPids } : {}),
+      });
+      heavy.get(c.name)!.push(run);
+      log(
+        `round ${r + 1}/${CONFIG.rounds} ${c.name}: ${(run.requests / run.durationS).toFixed(0)} rps, ` +
+          `non-2xx ${run.non2xx}, errors ${run.errors}, other load ${run.foreignPct.toFixed(0)}%`,
+      );
+    }
+  }
+  const lightCands = cands.filter((c) => c.light);
+  const light = new Map<string, LoadRun[]>(lightCands.map((c) => [c.name, []]));
+  for (const c of lightCands) {
+    await runLoad({ url: c.url, headers: c.headers, connections: 1, durationS: CONFIG.lightWarmupS });
+  }
+  for (let r = 0; r < CONFIG.rounds; r++) {
+    for (let k = 0; k < lightCands.length; k++) {
+      const c = lightCands[(k + r) % lightCands.length]!;
+      light.get(c.name)!.push(
+        await runLoad({
+          url: c.url,
+          headers: c.headers,
+          connections: 1,
+          durationS: CONFIG.lightRoundS,
+          serverPid: c.pid,
+        }),
+      );
+    }
+  }
+  const out = new Map<string, TargetResult>();
+  for (const c of cands) {
+    const throughput = combine(heavy.get(c.name)!);
+    const l = light.get(c.name);
+    const result: TargetResult = { name: c.name, what: c.what, throughput, ...(l ? { light: combine(l) } : {}) };
+    log(
+      `${c.name}: ${throughput.rps.toFixed(0)} rps, p50 ${throughput.p50.toFixed(2)} ms` +
+        (result.light ? `; 1 connection p50 ${(result.light.p50 * 1000).toFixed(0)} µs` : ''),
+    );
+    out.set(c.name, result);
+  }
+  return out;
+}
+
+function metricValues(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^(\S+?)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m && m[1] === name) out[m[2] ?? ''] = Number(m[3]);
+  }
+  return out;
+}
+
+async function runPool<T>(count: number, concurrency: number, job: (i: number) => Promise<T>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= count) return;
+        await job(i);
+      }
+    }),
+  );
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const fromSource = process.env['BENCH_FROM_SOURCE'] === '1';
+  const results: Results = {
+    date: new Date().toISOString(),
+    quick: QUICK,
+    machine: machine(),
+    versions: {
+      'ers-bridge': (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+      fastify: version('fastify'),
+      undici: version('undici'),
+      '@fastify/http-proxy': version('@fastify/http-proxy'),
+      '@fastify/reply-from': version('@fastify/reply-from'),
+      autocannon: version('autocannon'),
+      nginx: nginxVersion() ?? 'not installed',
+    },
+    build: '',
+    source: sourceState(),
+    config: CONFIG,
+    targets: [],
+    targetsMet: [],
+    errors: [],
+  };
+  const tmp = mkdtempSync(join(tmpdir(), 'ers-bridge-bench-'));
+  let standIn: ApimStandIn | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping every process started by the bench`);
+    void stopAll().finally(() => {
+      rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    {
+      const a = cpuSnapshot();
+      await sleep(2000);
+      const { foreignPct, stealPct } = foreignCpuPct(a, cpuSnapshot());
+      results.machine['otherLoadAtStartPct'] = Math.round(foreignPct);
+      results.machine['stealAtStartPct'] = Math.round(stealPct);
+      if (foreignPct > 10) {
+        log(
+          `WARNING: other processes use ${foreignPct.toFixed(0)}% of the CPUs right now; the figures will be disturbed (see "other load %")`,
+        );
+      }
+    }
+    results.build = ensureBuild(fromSource);
+    log(`ers-bridge: ${results.build}`);
+
+    // Credentials for this run only, handed to the ers-bridge children in their environment.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const apiKey = randomBytes(16).toString('hex');
+    const bridgeEnv: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of ['ERS_BRIDGE_SESSION_STORE', 'ERS_BRIDGE_RULES', 'PORT', 'ERS_BRIDGE_WORKERS', 'NODE_OPTIONS']) {
+      delete bridgeEnv[k];
+    }
+    Object.assign(bridgeEnv, {
+      BENCH_API_KEY: apiKey,
+      BENCH_PRIVATE_KEY: privateKeyPem,
+      BENCH_SESSION_KEY: randomBytes(32).toString('base64'),
+      NODE_ENV: 'production',
+    });
+    const ctx: BenchContext = { root: ROOT, tmp, fromSource, bridgeEnv };
+
+    standIn = await startApimStandIn({
+      apps: [
+        {
+          apiKey,
+          asid: ASID,
+          jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'bench-1')] },
+          accessMode: 'application-restricted',
+          odsCode: 'R69',
+          businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
+        },
+      ],
+    });
+    const upstream = await startScript(ctx, 'apim-upstream', 'upstream.ts', ['apim']);
+    log(`fake APIM upstream ${upstream.url}; token endpoint (stand-in, this process) ${standIn.tokenUrl}`);
+    const base = { upstream: upstream.url, tokenUrl: standIn.tokenUrl };
+    const translateRules = writeRules(ctx, 'translate', rulesYaml(base));
+    const staticToken = randomBytes(24).toString('base64url');
+    const apimLink = `${upstream.url}/referrals/FHIR/STU3/CodeSystem/SPECIALTY`;
+
+    // 1–6. The comparison: every target up at once, measured in interleaved rounds.
+    {
+      const cands: Candidate[] = [];
+      const bridgeLink = (url: string) => `${url}/ers-api/STU3/v1/CodeSystem/SPECIALTY`;
+      {
+        const url = `${upstream.url}${A005_APIM}`;
+        const headers = { authorization: `Bearer ${staticToken}`, accept: 'application/fhir+json' };
+        await verifyTarget('direct', url, headers, apimLink);
+        cands.push({
+          name: 'direct',
+          what: 'the fake APIM upstream, no proxy (the limit)',
+          url,
+          headers,
+          light: true,
+          pid: upstream.proc.pid,
+        });
+      }
+      const warn = await startBridge(ctx, 'ers-bridge', translateRules, { logLevel: 'warn' });
+      {
+        const key = await openSession(warn.url);
+        const url = `${warn.url}${A005_LEGACY}`;
+        await verifyTarget('ers-bridge', url, legacyHeaders(key), bridgeLink(warn.url));
+        cands.push({
+          name: 'ers-bridge',
+          what: 'ers-bridge translate, LOG_LEVEL=warn',
+          url,
+          headers: legacyHeaders(key),
+          light: true,
+          pid: warn.proc.pid,
+        });
+      }
+      {
+        const fp = await startScript(ctx, 'fastify-http-proxy', 'fastify-proxy.ts', [upstream.url, staticToken]);
+        const url = `${fp.url}${A005_LEGACY}`;
+        const headers = legacyHeaders('static-session-key');
+        await verifyTarget('@fastify/http-proxy', url, headers, apimLink);
+        cands.push({
+          name: '@fastify/http-proxy',
+          what: 'prefix rewrite + static bearer token, legacy headers removed; no sessions, no link rewriting',
+          url,
+          headers,
+          light: true,
+          pid: fp.proc.pid,
+        });
+      }
+      if (results.versions['nginx'] === 'not installed') {
+        const line = 'nginx: SKIPPED — nginx is not installed (apt-get install -y nginx to include it)';
+        log(line);
+        results.targets.push({ name: 'nginx', what: 'static path + header rewrite', skipped: line });
+      } else {
+        const ng = await startNginx(ctx, upstream.url, staticToken);
+        const url = `${ng.url}${A005_LEGACY}`;
+        const headers = legacyHeaders('static-session-key');
+        await verifyTarget('nginx', url, headers, apimLink);
+        cands.push({
+          name: 'nginx',
+          what: `nginx ${results.versions['nginx']}: rewrite + proxy_set_header, worker_processes 1, upstream keepalive 64, access_log off`,
+          url,
+          headers,
+          light: true,
+          pid: ng.proc.pid,
+        });
+      }
+      const info = await startBridge(ctx, 'ers-bridge-info', translateRules, { logLevel: 'info' });
+      {
+        const key = await openSession(info.url);
+        const url = `${info.url}${A005_LEGACY}`;
+        await verifyTarget('ers-bridge (info)', url, legacyHeaders(key), bridgeLink(info.url));
+        cands.push({
+          name: 'ers-bridge (info)',
+          what: 'ers-bridge translate, LOG_LEVEL=info (one JSON line per call, to a file)',
+          url,
+          headers: legacyHeaders(key),
+          light: true,
+          pid: info.proc.pid,
+        });
+      }
+      const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
+      const shadowRules = writeRules(
+        ctx,
+        'shadow',
+        rulesYaml({ ...base, legacyBase: `${legacy.url}/ers-api`, shadow: true }),
+      );
+      const shadowBridge = await startBridge(ctx, 'ers-bridge-shadow', shadowRules, { logLevel: 'warn' });
+      {
+        const key = await openSession(shadowBridge.url);
+        const url = `${shadowBridge.url}${A005_LEGACY}`;
+        await verifyTarget('ers-bridge shadow', url, legacyHeaders(key), bridgeLink(shadowBridge.url));
+        cands.push({
+          name: 'ers-bridge shadow',
+          what: 'modes.default shadow, primary apim, sampleRate 1; legacy fake in its own process',
+          url,
+          headers: legacyHeaders(key),
+          light: true,
+          pid: shadowBridge.proc.pid,
+        });
+      }
+
+      const measured = await measureInterleaved(cands);
+      const order = ['direct', 'ers-bridge', '@fastify/http-proxy', 'nginx', 'ers-bridge (info)'];
+      for (const name of order) {
+        const m = measured.get(name);
+        if (m) results.targets.push(m);
+      }
+      results.targets.sort((x, y) => order.indexOf(x.name) - order.indexOf(y.name));
+
+      const infoResult = measured.get('ers-bridge (info)')!;
+      const logText = readFileSync(info.logFile, 'utf8');
+      results.logInfo = {
+        logLines: logText.split('\n').filter(Boolean).length,
+        logBytes: Buffer.byteLength(logText),
+        requests: infoResult.throughput!.requests + (infoResult.light?.requests ?? 0),
+      };
+
+      const t = measured.get('ers-bridge')!;
+      const shadow = measured.get('ers-bridge shadow')!;
+      const summary = await getJson<{
+        codes: Array<{
+          aCode: string;
+          compared: number;
+          different: number;
+          statusMismatches: number;
+          secondaryErrors: number;
+          topFields: Array<{ path: string }>;
+        }>;
+      }>(`${shadowBridge.url}/admin/compare`).catch((e: Error) => {
+        results.errors.push(`shadow: /admin/compare: ${e.message}`);
+        return undefined;
+      });
+      const a005 = summary?.codes.find((c) => c.aCode === 'A005');
+      results.shadow = {
+        translate: t,
+        shadow,
+        rpsRatio: shadow.throughput!.rps / t.throughput!.rps,
+        p50Ratio: shadow.throughput!.p50 / t.throughput!.p50,
+        lightP50Ratio: shadow.light!.p50 / t.light!.p50,
+        ...(a005
+          ? {
+              compare: {
+                compared: a005.compared,
+                different: a005.different,
+                statusMismatches: a005.statusMismatches,
+                secondaryErrors: a005.secondaryErrors,
+                topFields: a005.topFields.slice(0, 5).map((f) => f.path),
+              },
+            }
+          : {}),
+        shadowCopies: metricValues(await getText(`${shadowBridge.url}/metrics`), 'ers_bridge_shadow_copies_total'),
+        legacySeen: await getJson<Record<string, number>>(`${legacy.url}/__stats`),
+      };
+      results.upstream = await getJson<Record<string, number>>(`${upstream.url}/__stats`);
+      await stopAll([upstream.proc]);
+    }
+
+    // 7. 1000 concurrent cold A005 → token endpoint calls.
+    {
+      const b = await startBridge(ctx, 'ers-bridge-tokens', translateRules, { logLevel: 'warn' });
+      const pool = new Pool(b.url, { connections: CONFIG.tokenBatch, pipelining: 1 });
+      try {
+        const before = standIn.tokenRequests.length;
+        const key = await openSession(b.url);
+        const afterSession = standIn.tokenRequests.length;
+        log(`token stampede: ${CONFIG.tokenBatch} concurrent A005 on a fresh ers-bridge (no token yet)`);
+        const t0 = performance.now();
+        const statuses: Record<string, number> = {};
+        await Promise.all(
+          Array.from({ length: CONFIG.tokenBatch }, async () => {
+            try {
+              const res = await request(`${b.url}${A005_LEGACY}`, { headers: legacyHeaders(key), dispatcher: pool });
+              await res.body.dump();
+              statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+            } catch (e) {
+              const code = (e as { code?: string }).code ?? 'error';
+              statuses[code] = (statuses[code] ?? 0) + 1;
+            }
+          }),
+        );
+        const wallMs = performance.now() - t0;
+        const after = standIn.tokenRequests.length;
+        results.tokens = {
+          batch: CONFIG.tokenBatch,
+          statuses,
+          tokenCallsDuringSession: afterSession - before,
+          tokenCallsDuringBatch: after - afterSession,
+          tokenCallsTotal: after - before,
+          wallMs,
+        };
+        log(`token stampede: ${after - before} token call(s); statuses ${JSON.stringify(statuses)}`);
+      } finally {
+        await pool.close().catch(() => undefined);
+        await b.proc.stop();
+      }
+    }
+
+    // 8. RSS with 10k and 100k live sessions (memory store).
+    {
+      const rules = writeRules(ctx, 'rss', rulesYaml({ ...base, maxSessions: CONFIG.sessionsLarge + 10_000 }));
+      const b = await startBridge(ctx, 'ers-bridge-rss', rules, { logLevel: 'warn', gcOnSignal: true });
+      const pool = new Pool(b.url, { connections: 32, pipelining: 1 });
+      try {
+        const key = await openSession(b.url);
+        const res = await request(`${b.url}${A005_LEGACY}`, { headers: legacyHeaders(key) });
+        await res.body.dump();
+        let errors = 0;
+        const heap = async (): Promise<HeapFigures> => {
+          const text = await getText(`${b.url}/metrics`);
+          const v = (name: string) => (metricValues(text, name)[''] ?? Number.NaN) / 1024 ** 2;
+          return {
+            heapUsedMiB: v('ers_bridge_nodejs_heap_size_used_bytes'),
+            heapTotalMiB: v('ers_bridge_nodejs_heap_size_total_bytes'),
+            externalMiB: v('ers_bridge_nodejs_external_memory_bytes'),
+          };
+        };
+        /** RSS as it is after a 2 s settle (what an operator sees), then after a full GC (what the sessions hold). */
+        const checkpoint = async () => {
+          await sleep(2000);
+          const rss = rssMiB(b.proc.pid);
+          const h = await heap();
+          b.proc.child.kill('SIGUSR2');
+          await sleep(1000);
+          return { rss, heap: h, rssAfterGc: rssMiB(b.proc.pid), heapAfterGc: await heap() };
+        };
+        const create = (from: number, to: number) =>
+          runPool(to - from, 32, async (i) => {
+            try {
+              await openSession(b.url, (from + i) % 2 === 0, pool);
+            } catch {
+              errors++;
+            }
+          });
+        const start = await checkpoint();
+        log(`RSS: creating ${CONFIG.sessionsSmall} sessions (A001, A002 for half)`);
+        const t0 = performance.now();
+        await create(1, CONFIG.sessionsSmall);
+        let createMs = performance.now() - t0;
+        const small = await checkpoint();
+        log(`RSS: ${small.rss.toFixed(1)} MiB at ${CONFIG.sessionsSmall}; creating up to ${CONFIG.sessionsLarge}`);
+        const t1 = performance.now();
+        await create(CONFIG.sessionsSmall, CONFIG.sessionsLarge);
+        createMs += performance.now() - t1;
+        const large = await checkpoint();
+        const live = metricValues(await getText(`${b.url}/metrics`), 'ers_bridge_sessions_live');
+        results.rss = {
+          startMiB: start.rss,
+          afterSmallMiB: small.rss,
+          afterLargeMiB: large.rss,
+          afterGcMiB: { start: start.rssAfterGc, small: small.rssAfterGc, large: large.rssAfterGc },
+          small: CONFIG.sessionsSmall,
+          large: CONFIG.sessionsLarge,
+          ...(live[''] !== undefined ? { liveSessions: live[''] } : {}),
+          heap: { start: start.heap, small: small.heap, large: large.heap },
+          heapAfterGc: { start: start.heapAfterGc, small: small.heapAfterGc, large: large.heapAfterGc },
+          createRatePerS: (CONFIG.sessionsLarge * 1.5) / (createMs / 1000),
+          sessionErrors: errors,
+        };
+        log(
+          `RSS: ${large.rss.toFixed(1)} MiB at ${CONFIG.sessionsLarge} (${large.rssAfterGc.toFixed(1)} after a full GC; live ${live[''] ?? '?'}, errors ${errors})`,
+        );
+      } finally {
+        await pool.close().catch(() => undefined);
+        await b.proc.stop();
+      }
+    }
+
+    // 9. One process per core (--workers) against one process, both on the Redis session store.
+    {
+      const workers = Math.max(2, availableParallelism());
+      const redis = new Redis(CONFIG.redisUrl, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        connectTimeout: 1000,
+        enableOfflineQueue: false,
+        retryStrategy: () => null,
+      });
+      redis.on('error', () => undefined);
+      let reachable = false;
+      try {
+        await redis.connect();
+        reachable = (await redis.ping()) === 'PONG';
+      } catch {
+        reachable = false;
+      }
+      if (!reachable) {
+        const line = `workers: SKIPPED — no Redis at ${CONFIG.redisUrl} (start redis-server, or set BENCH_REDIS)`;
+        log(line);
+        results.workers = { workers, skipped: line };
+        redis.disconnect();
+      } else {
+        const keyPrefix = `ers-bridge-bench:${randomBytes(6).toString('hex')}:`;
+        const rules = writeRules(
+          ctx,
+          'redis',
+          rulesYaml({ ...base, store: 'redis', redisUrl: CONFIG.redisUrl, keyPrefix }),
+        );
+        results.workers = { workers };
+        try {
+          const cands: Candidate[] = [];
+          const redisPids = new URL(CONFIG.redisUrl).hostname === '127.0.0.1' ? pidsNamed('redis-server') : [];
+          for (const n of [1, workers]) {
+            const b: Bridge = await startBridge(ctx, `ers-bridge-redis-${n}`, rules, { logLevel: 'warn', workers: n });
+            const key = await openSession(b.url);
+            const url = `${b.url}${A005_LEGACY}`;
+            await verifyTarget(`ers-bridge redis ×${n}`, url, legacyHeaders(key), '/ers-api/STU3/v1/CodeSystem/');
+            if (n > 1) log(`workers: ${childPids(b.proc.pid).length} worker processes under the primary`);
+            cands.push({
+              name: n === 1 ? 'redis, 1 process' : `redis, --workers ${n}`,
+              what: '',
+              url,
+              headers: legacyHeaders(key),
+              light: false,
+              pid: b.proc.pid,
+              extraPids: redisPids,
+            });
+          }
+          const measured = await measureInterleaved(cands);
+          results.workers.single = measured.get(cands[0]!.name)!.throughput!;
+          results.workers.multi = measured.get(cands[1]!.name)!.throughput!;
+          await stopAll([upstream.proc]);
+          if (results.workers.single && results.workers.multi) {
+            results.workers.ratio = results.workers.multi.rps / results.workers.single.rps;
+          }
+        } finally {
+          let cursor = '0';
+          do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+            cursor = next;
+            if (keys.length > 0) await redis.del(...keys);
+          } while (cursor !== '0');
+          redis.disconnect();
+        }
+      }
+    }
+
+    // 10. CPU profiles under the same load: ers-bridge, and @fastify/http-proxy as the baseline to compare with.
+    {
+      const profiled = async (
+        name: string,
+        start: (dir: string) => Promise<{ proc: Proc; url: string; headers: Record<string, string> }>,
+      ): Promise<ProfiledRun | undefined> => {
+        const dir = join(tmp, `cpuprof-${name.replace(/[^a-z0-9]+/gi, '_')}`);
+        mkdirSync(dir, { recursive: true });
+        const t = await start(dir);
+        let requests = 0;
+        let loadRps = 0;
+        let window: { fromUs: number; toUs: number } | undefined;
+        try {
+          log(`profile ${name}: node --cpu-prof, ${CONFIG.connections} connections × ${CONFIG.profileDurationS}s`);
+          await runLoad({ url: t.url, headers: t.headers, connections: CONFIG.connections, durationS: 2 });
+          const fromUs = Number(process.hrtime.bigint() / 1000n);
+          const r = await runLoad({
+            url: t.url,
+            headers: t.headers,
+            connections: CONFIG.connections,
+            durationS: CONFIG.profileDurationS,
+          });
+          window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
+          requests = r.requests;
+          loadRps = r.requests / r.durationS;
+        } finally {
+          await t.proc.stop(15_000);
+        }
+        // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread (tsx adds a hooks thread).
+        const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0');
+        if (files.length === 0) {
+          results.errors.push(`profile ${name}: no .cpuprofile written (did the process exit cleanly?)`);
+          return undefined;
+        }
+        const file = join(dir, files.sort().at(-1)!);
+        return { ...summariseProfile(file, ROOT, 15, window), loadRps, requests, source: file };
+      };
+
+      const bridgeProfile = await profiled('ers-bridge', async (dir) => {
+        const b = await startBridge(ctx, 'ers-bridge-profiled', translateRules, { logLevel: 'warn', cpuProfDir: dir });
+        const key = await openSession(b.url);
+        return { proc: b.proc, url: `${b.url}${A005_LEGACY}`, headers: legacyHeaders(key) };
+      });
+      if (bridgeProfile) {
+        const keptAt = join(ROOT, 'bench', 'results', 'ers-bridge.cpuprofile.tmp');
+        mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+        copyFileSync(bridgeProfile.source, keptAt);
+        results.profile = { ...bridgeProfile, file: 'bench/results/ers-bridge.cpuprofile.tmp' };
+      }
+      const baseline = await profiled('@fastify/http-proxy', async (dir) => {
+        const fp = await startScript(
+          ctx,
+          'fastify-http-proxy-profiled',
+          'fastify-proxy.ts',
+          [upstream.url, staticToken],
+          cpuProfArgs(dir),
+        );
+        return { proc: fp.proc, url: `${fp.url}${A005_LEGACY}`, headers: legacyHeaders('static-session-key') };
+      });
+      if (baseline) results.profileBaseline = { ...baseline, file: '(not kept)' };
+    }
+  } catch (e) {
+    results.errors.push((e as Error).stack ?? String(e));
+    log(`FAILED: ${(e as Error).message}`);
+  } finally {
+    await stopAll();
+    await standIn?.close().catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  evaluateTargets(results);
+  const elapsedS = (Date.now() - started) / 1000;
+  process.stdout.write(`${renderTerminal(results)}\n`);
+  writeOutputs(results, elapsedS);
+  log(`done in ${elapsedS.toFixed(0)} s; wrote docs/benchmarks.md and bench/results/latest.json`);
+  return results.errors.length > 0 ? 1 : 0;
+}
+
+function evaluateTargets(r: Results): void {
+  const t = (name: string) => r.targets.find((x) => x.name === name);
+  const bridge = t('ers-bridge');
+  const fp = t('@fastify/http-proxy');
+  const ng = t('nginx');
+  const direct = t('direct');
+  const met = r.targetsMet;
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  if (bridge?.throughput && fp?.throughput) {
+    const v = bridge.throughput.rps / fp.throughput.rps;
+    met.push({ target: 'rps ≥ 1.0× @fastify/http-proxy', figure: x(v), met: v >= 1.0 });
+  }
+  if (bridge?.light && direct?.light) {
+    const added = bridge.light.p50 - direct.light.p50;
+    met.push({
+      target: 'added p50 over direct ≤ 0.3 ms (1 connection)',
+      figure: `${added.toFixed(3)} ms`,
+      met: added <= 0.3,
+    });
+  }
+  if (bridge?.throughput && ng?.throughput) {
+    const v = bridge.throughput.rps / ng.throughput.rps;
+    met.push({ target: 'rps ≥ 0.5× nginx', figure: x(v), met: v >= 0.5 });
+  } else met.push({ target: 'rps ≥ 0.5× nginx', figure: 'nginx skipped', met: undefined });
+  if (r.tokens) {
+    met.push({
+      target: `exactly 1 token call for ${r.tokens.batch} concurrent cold A005`,
+      figure: `${r.tokens.tokenCallsTotal}`,
+      met: r.tokens.tokenCallsTotal === 1,
+    });
+  }
+  if (r.rss) {
+    const mb = (mib: number) => (mib * 1024 ** 2) / 1e6;
+    met.push({
+      target: `RSS ≤ 200 MB at ${r.rss.large} sessions`,
+      figure: `${mb(r.rss.afterLargeMiB).toFixed(1)} MB as is (${r.rss.afterLargeMiB.toFixed(1)} MiB); ${mb(r.rss.afterGcMiB.large).toFixed(1)} MB after a full GC`,
+      met: mb(r.rss.afterLargeMiB) <= 200,
+    });
+  }
+  if (r.shadow) {
+    const drop = 1 - r.shadow.rpsRatio;
+    met.push({
+      target: 'shadow overhead ≤ 10% (throughput)',
+      figure: `${(drop * 100).toFixed(1)}% fewer rps`,
+      met: drop <= 0.1,
+    });
+    const lat = r.shadow.lightP50Ratio - 1;
+    met.push({
+      target: 'shadow overhead ≤ 10% (p50, 1 connection)',
+      figure: `${(lat * 100).toFixed(1)}% higher p50`,
+      met: lat <= 0.1,
+    });
+  }
+}
+
+function writeOutputs(r: Results, elapsedS: number): void {
+  const dir = join(ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, 'latest.json');
+  writeFileSync(`${json}.tmp`, `${JSON.stringify({ ...r, elapsedS }, null, 2)}\n`);
+  renameSync(`${json}.tmp`, json);
+  mkdirSync(join(ROOT, 'docs'), { recursive: true });
+  writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), renderMarkdown(r, elapsedS));
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error(e);
+    process.exitCode = 1;
+  },
+);
