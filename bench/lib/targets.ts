@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../test/helpers/free-port.js';
 import { join } from 'node:path';
 import { type Pool, request } from 'undici';
 import { type Proc, spawnProc, waitForOutput } from './procs.js';
@@ -24,18 +24,7 @@ export interface BenchContext {
   bridgeEnv: NodeJS.ProcessEnv;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((r) => server.close(() => r()));
-  if (!port) throw new Error('could not find a free port');
-  return port;
-}
+export { freePort };
 
 /** A node child running a bench/*.ts script through tsx; resolves once it prints `READY <origin>`. */
 export async function startScript(

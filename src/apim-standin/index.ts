@@ -80,7 +80,8 @@ function checkUser(sub: string, user: StandInUser): StandInUser {
   return user;
 }
 
-function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
+/** The request's headers as sent: names in their original case, repeats kept (the stand-ins record them so). */
+export function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) pairs.push([raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!]);
   return pairs;

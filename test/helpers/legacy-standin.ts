@@ -44,6 +44,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { BODY_EXAMPLES } from '../../src/apim-standin/examples.js';
 import { exampleBytes, exampleJsonFiles, exampleText } from '../../src/apim-standin/fixtures.js';
+import { rawHeaderPairs } from '../../src/apim-standin/index.js';
 import { jsonEqual } from '../../src/apim-standin/json.js';
 import { STU3_ERROR_SYSTEM, STU3_OUTCOME_PROFILE } from '../../src/apim-standin/responses.js';
 
@@ -295,12 +296,6 @@ function parseJsonObject(body: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) pairs.push([raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!]);
-  return pairs;
 }
 
 function peerCN(raw: IncomingMessage): string | undefined {
