@@ -1,8 +1,8 @@
 /**
- * The admin pages for migration teams: server-rendered HTML in the NHS look of the sign-in pages, no script (the
- * CSP forbids it), no inline style (the CSP forbids that too: every look comes from /admin/style.css). Every value
- * put into a page is escaped; values from answers (already redacted by the comparison store) are shown as JSON text,
- * cut to a readable length.
+ * The admin pages for migration teams: server-rendered HTML in the shared layout of the sign-in pages
+ * (src/http/page.ts), no script (the CSP forbids it), no inline style (the CSP forbids that too: every look comes
+ * from /admin/style.css). Every value put into a page is escaped by the `html` template; values from answers
+ * (already redacted by the comparison store) are shown as JSON text, cut to a readable length.
  */
 import type {
   AsidReadiness,
@@ -12,7 +12,8 @@ import type {
   FieldDifference,
   FieldStats,
 } from '../comparison/types.js';
-import { escapeHtml, STYLE_CSS } from '../signin/pages.js';
+import { type HtmlValue, html, joinHtml, type SafeHtml } from '../http/html.js';
+import { type PageFrame, renderPage, STYLE_CSS } from '../http/page.js';
 
 export const A_CODE = /^A\d{3}$/;
 
@@ -64,33 +65,22 @@ export interface PageContext {
   names: Record<string, string>;
 }
 
-function layout(title: string, ctx: PageContext, content: string, breadcrumb?: string): string {
-  const banner = ctx.open
-    ? '<div class="banner" role="note"><strong>Open admin surface:</strong> no authentication is asked here (demo only). Set an admin token before using real traffic.</div>\n'
-    : '';
-  return `<!doctype html>
-<html lang="en-GB">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex, nofollow">
-<title>${escapeHtml(title)} – ers-bridge admin</title>
-<link rel="stylesheet" href="/admin/style.css">
-</head>
-<body class="admin">
-<a class="skip-link" href="#maincontent">Skip to main content</a>
-<header><div class="inner"><span class="logo" aria-hidden="true">NHS</span><span class="service">ers-bridge admin – e-RS migration</span></div></header>
-<main id="maincontent">
-${banner}${breadcrumb ? `<p class="breadcrumb">${breadcrumb}</p>\n` : ''}<h1>${escapeHtml(title)}</h1>
-${content}
-</main>
-<footer>${escapeHtml(FOOTER)}</footer>
-</body>
-</html>
-`;
+const FRAME: PageFrame = {
+  titleSuffix: 'ers-bridge admin',
+  stylesheet: '/admin/style.css',
+  serviceName: 'ers-bridge admin – e-RS migration',
+  footer: FOOTER,
+  bodyClass: 'admin',
+  robots: 'noindex, nofollow',
+};
+
+const OPEN_BANNER = html`<strong>Open admin surface:</strong> no authentication is asked here (demo only). Set an admin token before using real traffic.`;
+
+function layout(title: string, ctx: PageContext, content: SafeHtml, breadcrumb?: SafeHtml): SafeHtml {
+  return renderPage(FRAME, { title, content, banner: ctx.open ? OPEN_BANNER : undefined, breadcrumb });
 }
 
-const BACK = '<a href="/admin/compare/ui">Back to all operations</a>';
+const BACK = html`<a href="/admin/compare/ui">Back to all operations</a>`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // formatting
@@ -122,8 +112,8 @@ export function showValue(v: unknown): string {
   return s.length > VALUE_LIMIT ? `${s.slice(0, VALUE_LIMIT)}…` : s;
 }
 
-function value(v: unknown): string {
-  return `<code class="value">${escapeHtml(showValue(v))}</code>`;
+function value(v: unknown): SafeHtml {
+  return html`<code class="value">${showValue(v)}</code>`;
 }
 
 function nameOf(ctx: PageContext, aCode: string, fallback?: string): string {
@@ -131,22 +121,20 @@ function nameOf(ctx: PageContext, aCode: string, fallback?: string): string {
   return Object.hasOwn(ctx.names, aCode) ? (ctx.names[aCode] ?? '') : '';
 }
 
-function codeLink(aCode: string): string {
+function codeLink(aCode: string): SafeHtml {
   return A_CODE.test(aCode)
-    ? `<a href="/admin/compare/ui/${encodeURIComponent(aCode)}">${escapeHtml(aCode)}</a>`
-    : escapeHtml(aCode);
+    ? html`<a href="/admin/compare/ui/${encodeURIComponent(aCode)}">${aCode}</a>`
+    : html`${aCode}`;
 }
 
-function table(caption: string, head: string[], rows: string[], numeric: Set<number> = new Set()): string {
-  const ths = head
-    .map((h, i) => `<th scope="col"${numeric.has(i) ? ' class="num"' : ''}>${escapeHtml(h)}</th>`)
-    .join('');
-  return `<div class="table-wrap" role="region" aria-label="${escapeHtml(caption)}" tabindex="0">
+function table(caption: string, head: string[], rows: SafeHtml[], numeric: Set<number> = new Set()): SafeHtml {
+  const ths = head.map((h, i) => html`<th scope="col"${numeric.has(i) && html` class="num"`}>${h}</th>`);
+  return html`<div class="table-wrap" role="region" aria-label="${caption}" tabindex="0">
 <table>
-<caption>${escapeHtml(caption)}</caption>
+<caption>${caption}</caption>
 <thead><tr>${ths}</tr></thead>
 <tbody>
-${rows.join('\n')}
+${joinHtml(rows, '\n')}
 </tbody>
 </table>
 </div>`;
@@ -192,18 +180,17 @@ export function asidVerdict(asid: AsidReadiness): Verdict {
 // ---------------------------------------------------------------------------------------------------------------
 // pages
 
-export function overviewPage(summary: ComparisonSummary, ctx: PageContext): string {
+export function overviewPage(summary: ComparisonSummary, ctx: PageContext): SafeHtml {
   const codes = [...summary.codes].sort(byConcern);
-  const intro = `<p>${count(summary.records)} ${summary.records === 1 ? 'comparison' : 'comparisons'} recorded since <time datetime="${escapeHtml(summary.since)}">${escapeHtml(summary.since)}</time>. Each compares the answer of the primary side with the answer of the secondary side to the same call.</p>`;
+  const intro = html`<p>${count(summary.records)} ${summary.records === 1 ? 'comparison' : 'comparisons'} recorded since <time datetime="${summary.since}">${summary.since}</time>. Each compares the answer of the primary side with the answer of the secondary side to the same call.</p>`;
 
-  let operations: string;
+  let operations: SafeHtml;
   if (codes.length === 0) {
-    operations =
-      '<div class="panel"><p>No comparisons have been recorded yet. Send traffic through ers-bridge with comparison switched on, or replay recorded calls.</p></div>';
+    operations = html`<div class="panel"><p>No comparisons have been recorded yet. Send traffic through ers-bridge with comparison switched on, or replay recorded calls.</p></div>`;
   } else {
     const rows = codes.map((c) => {
       const differs = c.different > 0 || c.statusMismatches > 0 || c.secondaryErrors > 0;
-      return `<tr${differs ? ' class="differs"' : ''}><th scope="row">${codeLink(c.aCode)}</th><td>${escapeHtml(nameOf(ctx, c.aCode, c.name))}</td><td class="num">${count(c.compared)}</td><td class="num">${count(c.different)}</td><td class="num rate">${c.compared > 0 ? percent(c.differenceRate) : '–'}</td><td class="num">${count(c.statusMismatches)}</td><td class="num">${count(c.secondaryErrors)}</td><td class="num">${ms(c.p50PrimaryMs)}</td><td class="num">${ms(c.p50SecondaryMs)}</td></tr>`;
+      return html`<tr${differs && html` class="differs"`}><th scope="row">${codeLink(c.aCode)}</th><td>${nameOf(ctx, c.aCode, c.name)}</td><td class="num">${count(c.compared)}</td><td class="num">${count(c.different)}</td><td class="num rate">${c.compared > 0 ? percent(c.differenceRate) : '–'}</td><td class="num">${count(c.statusMismatches)}</td><td class="num">${count(c.secondaryErrors)}</td><td class="num">${ms(c.p50PrimaryMs)}</td><td class="num">${ms(c.p50SecondaryMs)}</td></tr>`;
     });
     operations = table(
       'Answers compared per operation, highest difference rate first',
@@ -226,14 +213,17 @@ export function overviewPage(summary: ComparisonSummary, ctx: PageContext): stri
   const verdicts = summary.asids.map((a) => ({ a, v: asidVerdict(a) }));
   verdicts.sort((x, y) => Number(x.v.ready) - Number(y.v.ready) || x.a.asid.localeCompare(y.a.asid));
   const asids = verdicts.length
-    ? verdicts.map(({ a, v }) => asidSection(a, v, summary, ctx)).join('\n')
-    : '<div class="panel"><p>No calls have been seen from any ASID yet.</p></div>';
+    ? joinHtml(
+        verdicts.map(({ a, v }) => asidSection(a, v, summary, ctx)),
+        '\n',
+      )
+    : html`<div class="panel"><p>No calls have been seen from any ASID yet.</p></div>`;
   const ready = verdicts.filter((x) => x.v.ready).length;
 
   return layout(
     'Comparison of answers',
     ctx,
-    `${intro}
+    html`${intro}
 <h2 id="operations">Operations</h2>
 <p>Select an A-code to see which fields differ, with redacted examples and the latest compared calls.</p>
 ${operations}
@@ -243,111 +233,112 @@ ${asids}`,
   );
 }
 
-function asidSection(a: AsidReadiness, v: Verdict, summary: ComparisonSummary, ctx: PageContext): string {
+function asidSection(a: AsidReadiness, v: Verdict, summary: ComparisonSummary, ctx: PageContext): SafeHtml {
   const id = `asid-${a.asid.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   const summaryName = (code: string) => summary.codes.find((c) => c.aCode === code)?.name;
   const verdict = v.ready
-    ? `<p class="verdict">Verdict: <strong class="tag ready">Ready</strong></p>`
-    : `<p class="verdict">Verdict: <strong class="tag not-yet">Not yet</strong></p>
+    ? html`<p class="verdict">Verdict: <strong class="tag ready">Ready</strong></p>`
+    : html`<p class="verdict">Verdict: <strong class="tag not-yet">Not yet</strong></p>
 <ul class="reasons">
-${v.reasons.map((r) => `<li>${escapeHtml(r)}</li>`).join('\n')}
+${joinHtml(
+  v.reasons.map((r) => html`<li>${r}</li>`),
+  '\n',
+)}
 </ul>`;
   const userOnly = a.codes.filter((c) => !c.appRestrictedAllowed).map((c) => c.aCode);
-  const note = userOnly.length
-    ? `<p class="hint">APIM allows ${escapeHtml(userOnly.join(', '))} for a signed-in CIS2 user only (user-restricted access), not for an application-restricted ASID.</p>`
-    : '';
+  const note =
+    userOnly.length > 0 &&
+    html`<p class="hint">APIM allows ${userOnly.join(', ')} for a signed-in CIS2 user only (user-restricted access), not for an application-restricted ASID.</p>`;
   const rows = [...a.codes]
     .sort((x, y) => x.aCode.localeCompare(y.aCode))
     .map(
       (c) =>
-        `<tr><th scope="row">${codeLink(c.aCode)}</th><td>${escapeHtml(nameOf(ctx, c.aCode, summaryName(c.aCode)))}</td><td class="num">${count(c.calls)}</td><td>${c.appRestrictedAllowed ? 'Allowed' : 'Not allowed (CIS2 user needed)'}</td><td class="num">${count(c.compared)}</td><td class="num">${count(c.different)}</td><td class="num">${count(c.failedOnApim)}</td></tr>`,
+        html`<tr><th scope="row">${codeLink(c.aCode)}</th><td>${nameOf(ctx, c.aCode, summaryName(c.aCode))}</td><td class="num">${count(c.calls)}</td><td>${c.appRestrictedAllowed ? 'Allowed' : 'Not allowed (CIS2 user needed)'}</td><td class="num">${count(c.compared)}</td><td class="num">${count(c.different)}</td><td class="num">${count(c.failedOnApim)}</td></tr>`,
     );
-  const ops = rows.length
-    ? table(
-        `Operations used by ASID ${a.asid}`,
-        [
-          'A-code',
-          'Operation',
-          'Calls',
-          'Application-restricted access on APIM',
-          'Compared',
-          'Different',
-          'Failed on APIM',
-        ],
-        rows,
-        new Set([2, 4, 5, 6]),
-      )
-    : '';
-  return `<section class="asid" id="${escapeHtml(id)}" aria-labelledby="${escapeHtml(id)}-h">
-<h3 id="${escapeHtml(id)}-h">ASID ${escapeHtml(a.asid)}</h3>
+  const ops =
+    rows.length > 0 &&
+    table(
+      `Operations used by ASID ${a.asid}`,
+      [
+        'A-code',
+        'Operation',
+        'Calls',
+        'Application-restricted access on APIM',
+        'Compared',
+        'Different',
+        'Failed on APIM',
+      ],
+      rows,
+      new Set([2, 4, 5, 6]),
+    );
+  return html`<section class="asid" id="${id}" aria-labelledby="${id}-h">
+<h3 id="${id}-h">ASID ${a.asid}</h3>
 ${verdict}
 ${note}
 ${ops}
 </section>`;
 }
 
-export function notEnabledPage(ctx: PageContext): string {
+export function notEnabledPage(ctx: PageContext): SafeHtml {
   return layout(
     'Comparison is not enabled',
     ctx,
-    '<div class="panel error"><p>ers-bridge is not comparing answers in this configuration, so there is nothing to show. Switch comparison on in the rules (shadow or replay) and reload them.</p></div>',
+    html`<div class="panel error"><p>ers-bridge is not comparing answers in this configuration, so there is nothing to show. Switch comparison on in the rules (shadow or replay) and reload them.</p></div>`,
   );
 }
 
-export function badCodePage(ctx: PageContext): string {
+export function badCodePage(ctx: PageContext): SafeHtml {
   return layout(
     'That is not an A-code',
     ctx,
-    '<div class="panel error"><p>An operation is named by its A-code: the letter A and three digits, for example A005.</p></div>',
+    html`<div class="panel error"><p>An operation is named by its A-code: the letter A and three digits, for example A005.</p></div>`,
     BACK,
   );
 }
 
-export function failedPage(ctx: PageContext): string {
+export function failedPage(ctx: PageContext): SafeHtml {
   return layout(
     'Comparisons cannot be shown just now',
     ctx,
-    '<div class="panel error"><p>ers-bridge could not read its comparison records. The reason is in the ers-bridge log. Try again in a moment.</p></div>',
+    html`<div class="panel error"><p>ers-bridge could not read its comparison records. The reason is in the ers-bridge log. Try again in a moment.</p></div>`,
   );
 }
 
-export function notFoundPage(ctx: PageContext): string {
+export function notFoundPage(ctx: PageContext): SafeHtml {
   return layout(
     'Page not found',
     ctx,
-    '<div class="panel error"><p>There is no admin page at this address.</p></div>',
+    html`<div class="panel error"><p>There is no admin page at this address.</p></div>`,
     BACK,
   );
 }
 
-export function noComparisonsPage(aCode: string, ctx: PageContext): string {
+export function noComparisonsPage(aCode: string, ctx: PageContext): SafeHtml {
   const name = nameOf(ctx, aCode);
   return layout(
     `${aCode}${name ? ` ${name}` : ''}`,
     ctx,
-    `<div class="panel"><p>No comparisons of ${escapeHtml(aCode)} have been recorded yet. They appear here once calls of this operation have been compared.</p></div>`,
+    html`<div class="panel"><p>No comparisons of ${aCode} have been recorded yet. They appear here once calls of this operation have been compared.</p></div>`,
     BACK,
   );
 }
 
-function fieldRows(fields: FieldStats[]): string[] {
+function fieldRows(fields: FieldStats[]): SafeHtml[] {
   return fields.map((f) => {
     const examples = f.examples.length
-      ? `<ul class="examples">${f.examples
-          .map(
-            (e) =>
-              `<li><span class="side">primary</span> ${value(e.primary)}<br><span class="side">secondary</span> ${value(e.secondary)}</li>`,
-          )
-          .join('')}</ul>`
+      ? html`<ul class="examples">${f.examples.map(
+          (e) =>
+            html`<li><span class="side">primary</span> ${value(e.primary)}<br><span class="side">secondary</span> ${value(e.secondary)}</li>`,
+        )}</ul>`
       : '–';
-    return `<tr><th scope="row"><code>${escapeHtml(f.path)}</code></th><td class="num">${count(f.count)}</td><td>${examples}</td></tr>`;
+    return html`<tr><th scope="row"><code>${f.path}</code></th><td class="num">${count(f.count)}</td><td>${examples}</td></tr>`;
   });
 }
 
-function differenceRows(diffs: FieldDifference[]): string[] {
+function differenceRows(diffs: FieldDifference[]): SafeHtml[] {
   return diffs.map(
     (d) =>
-      `<tr><th scope="row"><code>${escapeHtml(d.path)}</code></th><td>${escapeHtml(d.kind)}</td><td>${value(d.primary)}</td><td>${value(d.secondary)}</td></tr>`,
+      html`<tr><th scope="row"><code>${d.path}</code></th><td>${d.kind}</td><td>${value(d.primary)}</td><td>${value(d.secondary)}</td></tr>`,
   );
 }
 
@@ -355,7 +346,17 @@ function status(n: number): string {
   return n === 0 ? 'no answer' : String(n);
 }
 
-function sampleSection(r: ComparisonRecord, i: number): string {
+/** A summary list (`<dl class="summary">`): each term is text, each description text or markup. */
+function summaryList(items: Array<[string, HtmlValue]>): SafeHtml {
+  return html`<dl class="summary">
+${joinHtml(
+  items.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`),
+  '\n',
+)}
+</dl>`;
+}
+
+function sampleSection(r: ComparisonRecord, i: number): SafeHtml {
   const res = r.result;
   const outcome = r.secondaryError
     ? 'secondary failed'
@@ -365,45 +366,50 @@ function sampleSection(r: ComparisonRecord, i: number): string {
         ? 'different'
         : 'status differs';
   const cls = res.equal && !r.secondaryError ? 'same' : 'differs';
-  const items: Array<[string, string]> = [
-    ['Outcome', escapeHtml(outcome)],
-    ['ASID', escapeHtml(r.asid)],
-    ['Mode', escapeHtml(r.mode)],
+  const items: Array<[string, HtmlValue]> = [
+    ['Outcome', outcome],
+    ['ASID', r.asid],
+    ['Mode', r.mode],
     [
       `Primary (${r.primary})`,
-      `status ${escapeHtml(status(res.primaryStatus))}, ${escapeHtml(ms(r.primaryMs))}${res.primarySize !== undefined ? `, ${count(res.primarySize)} bytes` : ''}`,
+      html`status ${status(res.primaryStatus)}, ${ms(r.primaryMs)}${res.primarySize !== undefined && `, ${count(res.primarySize)} bytes`}`,
     ],
     [
       `Secondary (${r.secondary})`,
-      `status ${escapeHtml(status(res.secondaryStatus))}, ${escapeHtml(ms(r.secondaryMs))}${res.secondarySize !== undefined ? `, ${count(res.secondarySize)} bytes` : ''}`,
+      html`status ${status(res.secondaryStatus)}, ${ms(r.secondaryMs)}${res.secondarySize !== undefined && `, ${count(res.secondarySize)} bytes`}`,
     ],
-    ['Body', escapeHtml(res.bodyKind)],
+    ['Body', res.bodyKind],
   ];
-  if (r.secondaryError) items.push(['Secondary error', escapeHtml(r.secondaryError)]);
+  if (r.secondaryError) items.push(['Secondary error', r.secondaryError]);
   if (res.primarySha256 && res.secondarySha256 && res.primarySha256 !== res.secondarySha256) {
     items.push([
       'SHA-256',
-      `primary <code>${escapeHtml(res.primarySha256)}</code><br>secondary <code>${escapeHtml(res.secondarySha256)}</code>`,
+      html`primary <code>${res.primarySha256}</code><br>secondary <code>${res.secondarySha256}</code>`,
     ]);
   }
-  if (res.noise.length) items.push(['Noise ignored', res.noise.map((p) => `<code>${escapeHtml(p)}</code>`).join(', ')]);
-  if (r.correlationId) items.push(['Correlation id', `<code>${escapeHtml(r.correlationId)}</code>`]);
-  const dl = items.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${v}</dd>`).join('\n');
+  if (res.noise.length) {
+    items.push([
+      'Noise ignored',
+      joinHtml(
+        res.noise.map((p) => html`<code>${p}</code>`),
+        ', ',
+      ),
+    ]);
+  }
+  if (r.correlationId) items.push(['Correlation id', html`<code>${r.correlationId}</code>`]);
   const diffs = res.differences.length
     ? table(`Differences in sample ${i + 1}`, ['Path', 'Kind', 'Primary', 'Secondary'], differenceRows(res.differences))
-    : '<p>No differences.</p>';
-  return `<section class="sample ${cls}" aria-labelledby="sample-${i + 1}">
-<h3 id="sample-${i + 1}">Sample ${i + 1}: ${escapeHtml(r.method)} ${escapeHtml(r.route)} at <time datetime="${escapeHtml(r.at)}">${escapeHtml(r.at)}</time></h3>
-<dl class="summary">
-${dl}
-</dl>
+    : html`<p>No differences.</p>`;
+  return html`<section class="sample ${cls}" aria-labelledby="sample-${i + 1}">
+<h3 id="sample-${i + 1}">Sample ${i + 1}: ${r.method} ${r.route} at <time datetime="${r.at}">${r.at}</time></h3>
+${summaryList(items)}
 ${diffs}
 </section>`;
 }
 
-export function codePage(code: CodeSummary, samples: ComparisonRecord[], ctx: PageContext): string {
+export function codePage(code: CodeSummary, samples: ComparisonRecord[], ctx: PageContext): SafeHtml {
   const name = nameOf(ctx, code.aCode, code.name);
-  const summary: Array<[string, string]> = [
+  const summary: Array<[string, HtmlValue]> = [
     ['Compared', count(code.compared)],
     ['Different', count(code.different)],
     ['Difference rate', code.compared > 0 ? percent(code.differenceRate) : '–'],
@@ -412,7 +418,6 @@ export function codePage(code: CodeSummary, samples: ComparisonRecord[], ctx: Pa
     ['Median latency, primary', ms(code.p50PrimaryMs)],
     ['Median latency, secondary', ms(code.p50SecondaryMs)],
   ];
-  const dl = summary.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('\n');
   const fields = code.topFields.length
     ? table(
         `Fields that differ in ${code.aCode}, most frequent first`,
@@ -420,22 +425,26 @@ export function codePage(code: CodeSummary, samples: ComparisonRecord[], ctx: Pa
         fieldRows(code.topFields),
         new Set([1]),
       )
-    : '<p>No field has differed.</p>';
+    : html`<p>No field has differed.</p>`;
   const noise = code.noiseFields.length
-    ? `<p>These fields also differ between two answers of the primary side itself, so they are not counted as differences.</p>
+    ? html`<p>These fields also differ between two answers of the primary side itself, so they are not counted as differences.</p>
 <ul class="noise">
-${code.noiseFields.map((p) => `<li><code>${escapeHtml(p)}</code></li>`).join('\n')}
+${joinHtml(
+  code.noiseFields.map((p) => html`<li><code>${p}</code></li>`),
+  '\n',
+)}
 </ul>`
-    : '<p>No noise fields.</p>';
+    : html`<p>No noise fields.</p>`;
   const latest = samples.length
-    ? samples.map((r, i) => sampleSection(r, i)).join('\n')
-    : '<p>No sample records are kept for this operation.</p>';
+    ? joinHtml(
+        samples.map((r, i) => sampleSection(r, i)),
+        '\n',
+      )
+    : html`<p>No sample records are kept for this operation.</p>`;
   return layout(
     `${code.aCode}${name ? ` ${name}` : ''}`,
     ctx,
-    `<dl class="summary">
-${dl}
-</dl>
+    html`${summaryList(summary)}
 <h2 id="fields">Fields that differ</h2>
 ${fields}
 <h2 id="noise">Noise fields</h2>

@@ -7,13 +7,16 @@
  *   GET /admin/compare/ui/:code              → one operation: its differing fields, noise fields, latest samples
  *   GET /admin/style.css                     → the pages' stylesheet
  *
- * Every /admin route asks for the admin token, as `Authorization: Bearer <token>` or HTTP Basic `admin:<token>` (so
- * a browser prompts), compared in constant time. Without a token the admin surface does not exist (404), unless it
- * is explicitly open (the demo). The pages show traffic metadata: never cached, no script, not framed.
+ * A fastify plugin, registered under the prefix /admin: one guard (an onRequest hook scoped to the plugin) asks every
+ * route for the admin token, as `Authorization: Bearer <token>` or HTTP Basic `admin:<token>` (so a browser prompts),
+ * compared in constant time. The guard reads the token when each request arrives, so a rules reload that changes it
+ * takes effect at once. Without a token the admin surface does not exist (404), unless it is explicitly open (the
+ * demo). The pages show traffic metadata: never cached, no script, not framed.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComparisonRecord, ComparisonSummary } from '../comparison/types.js';
+import { PAGE_SECURITY_HEADERS, sendPage } from '../http/page.js';
 import {
   A_CODE,
   ADMIN_STYLE_CSS,
@@ -34,9 +37,10 @@ export interface AdminSource {
 }
 
 export interface AdminOptions {
-  /** The admin token; undefined + open: true → no authentication (the demo only). */
-  token?: string;
-  open?: boolean;
+  /** The admin token now (read per request); undefined + open → no authentication (the demo only). */
+  token: () => string | undefined;
+  /** Whether the surface is open without a token now (the loopback demo). */
+  open: () => boolean;
   /** Returns the comparison source of the current runtime, or undefined when comparison is off. */
   comparisons: () => AdminSource | undefined;
   /** Endpoint names by A-code, for display. */
@@ -52,18 +56,6 @@ const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
 /** Samples shown on an operation's page. */
 const PAGE_SAMPLES = 20;
-
-/** The sign-in pages' headers, plus no-store: these pages show traffic metadata. */
-export const ADMIN_SECURITY_HEADERS: Record<string, string> = {
-  'cache-control': 'no-store',
-  pragma: 'no-cache',
-  'content-security-policy':
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-robots-tag': 'noindex, nofollow',
-};
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -138,21 +130,23 @@ function latestFirst(records: ComparisonRecord[]): ComparisonRecord[] {
   return [...records].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
 
-export function registerAdmin(app: FastifyInstance, options: AdminOptions): void {
-  const token = options.token !== undefined && options.token !== '' ? options.token : undefined;
-  const enabled = token !== undefined || options.open === true;
+/** The admin surface; register it with `{ prefix: '/admin' }`. */
+export async function adminPlugin(app: FastifyInstance, options: AdminOptions): Promise<void> {
   const names = options.names ?? {};
-  const ctx: PageContext = { open: token === undefined, names };
+  const currentToken = () => {
+    const t = options.token();
+    return t !== undefined && t !== '' ? t : undefined;
+  };
+  const pageContext = (): PageContext => ({ open: currentToken() === undefined, names });
 
-  const secure = (reply: FastifyReply) => reply.headers(ADMIN_SECURITY_HEADERS);
-  const html = (reply: FastifyReply, status: number, body: string) =>
-    secure(reply).code(status).type('text/html; charset=utf-8').send(body);
+  const secure = (reply: FastifyReply) => reply.headers(PAGE_SECURITY_HEADERS);
   const json = (reply: FastifyReply, status: number, body: unknown) =>
     secure(reply).code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
 
   /** Runs before every admin route: 404 when the admin surface is off, 401 without the right token. */
-  const guard = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!enabled) {
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const token = currentToken();
+    if (token === undefined && !options.open()) {
       secure(reply);
       return reply.callNotFound();
     }
@@ -163,7 +157,7 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
       .header('www-authenticate', CHALLENGE)
       .type('text/plain; charset=utf-8')
       .send('The ers-bridge admin pages need the admin token (HTTP Basic user "admin", or a Bearer token).\n');
-  };
+  });
 
   /** The current source, or undefined; throws only what the store throws. */
   const source = () => options.comparisons();
@@ -186,11 +180,9 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
       'comparison is not enabled in this configuration: switch it on in the rules (shadow or replay) to compare answers',
   };
 
-  app.get('/admin/style.css', { onRequest: guard }, async (_req, reply) =>
-    secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS),
-  );
+  app.get('/style.css', async (_req, reply) => secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS));
 
-  app.get('/admin/compare', { onRequest: guard }, async (req, reply) => {
+  app.get('/compare', async (req, reply) => {
     try {
       const src = source();
       if (!src) return json(reply, 404, NOT_ENABLED);
@@ -201,7 +193,7 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
     }
   });
 
-  app.get('/admin/compare/samples', { onRequest: guard }, async (req, reply) => {
+  app.get('/compare/samples', async (req, reply) => {
     const q = req.query as Record<string, unknown>;
     const code = one(q['code']);
     if (code === undefined || !A_CODE.test(code)) {
@@ -221,35 +213,34 @@ export function registerAdmin(app: FastifyInstance, options: AdminOptions): void
     }
   });
 
-  app.get('/admin/compare/ui', { onRequest: guard }, async (req, reply) => {
+  app.get('/compare/ui', async (req, reply) => {
     try {
       const src = source();
-      if (!src) return html(reply, 404, notEnabledPage(ctx));
-      return html(reply, 200, overviewPage(withNames(src.summary()), ctx));
+      if (!src) return sendPage(reply, 404, notEnabledPage(pageContext()));
+      return sendPage(reply, 200, overviewPage(withNames(src.summary()), pageContext()));
     } catch (e) {
       failed(req, e, 'overview page');
-      return html(reply, 500, failedPage(ctx));
+      return sendPage(reply, 500, failedPage(pageContext()));
     }
   });
 
-  app.get('/admin/compare/ui/:code', { onRequest: guard }, async (req, reply) => {
+  app.get('/compare/ui/:code', async (req, reply) => {
     const code = (req.params as { code?: string }).code;
-    if (code === undefined || !A_CODE.test(code)) return html(reply, 400, badCodePage(ctx));
+    if (code === undefined || !A_CODE.test(code)) return sendPage(reply, 400, badCodePage(pageContext()));
     try {
       const src = source();
-      if (!src) return html(reply, 404, notEnabledPage(ctx));
+      if (!src) return sendPage(reply, 404, notEnabledPage(pageContext()));
       const summary = withNames(src.summary()).codes.find((c) => c.aCode === code);
-      if (!summary) return html(reply, 200, noComparisonsPage(code, ctx));
+      if (!summary) return sendPage(reply, 200, noComparisonsPage(code, pageContext()));
       const samples = latestFirst(src.samples(code, PAGE_SAMPLES)).slice(0, PAGE_SAMPLES).map(publicRecord);
-      return html(reply, 200, codePage(summary, samples, ctx));
+      return sendPage(reply, 200, codePage(summary, samples, pageContext()));
     } catch (e) {
       failed(req, e, 'operation page');
-      return html(reply, 500, failedPage(ctx));
+      return sendPage(reply, 500, failedPage(pageContext()));
     }
   });
 
   // The entry point, and every other /admin address: behind the same guard, so nothing is revealed without the token.
-  app.get('/admin', { onRequest: guard }, async (_req, reply) => secure(reply).redirect('/admin/compare/ui', 303));
-  app.get('/admin/', { onRequest: guard }, async (_req, reply) => secure(reply).redirect('/admin/compare/ui', 303));
-  app.get('/admin/*', { onRequest: guard }, async (_req, reply) => html(reply, 404, notFoundPage(ctx)));
+  app.get('/', async (_req, reply) => secure(reply).redirect('/admin/compare/ui', 303));
+  app.get('/*', async (_req, reply) => sendPage(reply, 404, notFoundPage(pageContext())));
 }

@@ -2,12 +2,19 @@
  * A030 (`GET <base>/R4/PractitionerRole`): the (organisation, business function) pairs a CIS2 user may act in on
  * e-RS. ers-bridge calls it right after the token exchange and offers the pairs as the legacy A001 permissions.
  */
-import { LegacyError } from '../legacy/errors.js';
 import type { ProfessionalPermission } from '../sessions/session.js';
 import type { Upstream } from './upstream.js';
 
 const ODS_SYSTEM = 'https://fhir.nhs.uk/Id/ods-organization-code';
 const BF_SYSTEM = 'https://fhir.nhs.uk/CodeSystem/eRS-BusinessFunction-1';
+
+/** A030 failed: APIM refused it (`status`) or answered something that is not a Bundle. */
+export class RolesLookupFailed extends Error {
+  constructor(readonly status: number | 'not-json') {
+    super(`A030 (practitioner roles) failed: ${status}`);
+    this.name = 'RolesLookupFailed';
+  }
+}
 
 interface Coding {
   system?: string;
@@ -61,17 +68,12 @@ export async function fetchPermissions(
     body: undefined,
   });
   const text = await res.body.text();
-  if (res.statusCode !== 200) {
-    throw new LegacyError(
-      'TOKEN_EXCHANGE_REFUSED',
-      `APIM refused to list the user's e-RS roles (A030 answered HTTP ${res.statusCode}); the user may not be registered for e-RS.`,
-    );
-  }
+  if (res.statusCode !== 200) throw new RolesLookupFailed(res.statusCode);
   let bundle: unknown;
   try {
     bundle = JSON.parse(text);
   } catch {
-    throw new LegacyError('UPSTREAM_BAD_RESPONSE', "APIM's list of the user's e-RS roles (A030) was not JSON.");
+    throw new RolesLookupFailed('not-json');
   }
   return permissionsFromBundle(bundle, names);
 }

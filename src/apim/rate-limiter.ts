@@ -4,6 +4,7 @@
  * rate wait in a bounded FIFO queue; when the queue is full, or the wait would be too long, the call is refused at
  * once with a Retry-After. When APIM itself answers 429, the limiter pauses for its Retry-After.
  */
+import { type Clock, systemClock, type Timer } from '../runtime/clock.js';
 
 export interface RateLimit {
   requestsPerSecond: number;
@@ -24,16 +25,20 @@ export class RateLimiter {
   private last: number;
   private pausedUntil = 0;
   private readonly queue: Array<{ resolve: () => void; reject: (e: Error) => void; deadline: number }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   /** Calls refused locally (queue full, wait too long, or APIM's pause). */
   refused = 0;
 
   constructor(
     private readonly limit: RateLimit | undefined,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {
     this.tokens = limit?.burst ?? 0;
-    this.last = now();
+    this.last = clock.now();
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   private refill(): void {
@@ -52,7 +57,7 @@ export class RateLimiter {
       if (wait > maxWait) return this.refuse(wait);
     }
     if (!this.limit) {
-      return this.pausedUntil > now ? new Promise((r) => setTimeout(r, this.pausedUntil - now)) : Promise.resolve();
+      return this.pausedUntil > now ? this.clock.sleep(this.pausedUntil - now) : Promise.resolve();
     }
     this.refill();
     if (this.queue.length === 0 && this.tokens >= 1 && this.pausedUntil <= now) {
@@ -93,11 +98,10 @@ export class RateLimiter {
     const now = this.now();
     const untilToken = this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.limit.requestsPerSecond) * 1000;
     const delay = Math.max(untilToken, this.pausedUntil - now, 0);
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.after(Math.ceil(delay), () => {
       this.timer = undefined;
       this.drain();
-    }, Math.ceil(delay));
-    this.timer.unref?.();
+    });
   }
 
   private drain(): void {
@@ -130,13 +134,13 @@ export class RetryBudget {
     private readonly ratio = 0.1,
     private readonly floor = 3,
     private readonly windowMs = 10_000,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {
-    this.windowStart = now();
+    this.windowStart = clock.now();
   }
 
   private roll(): void {
-    const now = this.now();
+    const now = this.clock.now();
     if (now - this.windowStart >= this.windowMs) {
       this.windowStart = now;
       this.calls = 0;

@@ -1,10 +1,9 @@
 /**
  * The forward step's I/O: one undici Pool per upstream origin, with keep-alive, TLS verification always on, and
- * connect/headers/body timeouts. Upstream failures become legacy-shaped errors with a diagnostics text that says
- * which side failed and what to check.
+ * connect/headers/body timeouts. A transport failure becomes an UpstreamError saying what went wrong and whether
+ * the request certainly never reached the upstream's application (so it may be sent again).
  */
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
-import { LegacyError } from '../legacy/errors.js';
 
 export interface UpstreamOptions {
   connections: number;
@@ -58,7 +57,7 @@ export class Upstream {
     });
   }
 
-  /** Sends a request; resolves with APIM's answer (any status), rejects with a LegacyError on transport failure. */
+  /** Sends a request; resolves with the answer (any status), rejects with an UpstreamError on transport failure. */
   async request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     try {
       const options = {
@@ -71,67 +70,13 @@ export class Upstream {
       } satisfies Dispatcher.RequestOptions;
       return await this.pool.request(options);
     } catch (e) {
-      if (e instanceof LegacyError) throw e;
       throw this.transportError(e);
     }
   }
 
-  /** Maps an undici/socket error to the legacy error a client gets. */
-  transportError(e: unknown): LegacyError {
-    const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-    const code = err?.code ?? err?.cause?.code ?? '';
-    const name = this.name;
-    if (err instanceof undiciErrors.ConnectTimeoutError || code === 'UND_ERR_CONNECT_TIMEOUT') {
-      return new LegacyError(
-        'UPSTREAM_TIMEOUT',
-        `${name} did not accept a connection in time; try again shortly. If it persists, check the network path from ers-bridge to ${this.origin}.`,
-      );
-    }
-    if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') {
-      return new LegacyError(
-        'UPSTREAM_TIMEOUT',
-        `${name} did not answer in time; the request may or may not have been processed. Check its state before repeating a change.`,
-      );
-    }
-    if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') {
-      return new LegacyError('UPSTREAM_TIMEOUT', `${name} stopped sending its answer part-way; try again.`);
-    }
-    if (TLS_VERIFY_FAILURE.test(code)) {
-      return new LegacyError(
-        'UPSTREAM_UNREACHABLE',
-        `The TLS certificate of ${name} could not be verified (${code}); ers-bridge never sends requests to an unverified server. Check the CA configuration.`,
-      );
-    }
-    if (
-      code === 'ECONNREFUSED' ||
-      code === 'ENOTFOUND' ||
-      code === 'EAI_AGAIN' ||
-      code === 'EHOSTUNREACH' ||
-      code === 'ENETUNREACH'
-    ) {
-      return new LegacyError(
-        'UPSTREAM_UNREACHABLE',
-        `${name} could not be reached (${code}); try again shortly. If it persists, check ers-bridge's network and DNS.`,
-        { retryable: code === 'ECONNREFUSED' },
-      );
-    }
-    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED') {
-      return new LegacyError(
-        'UPSTREAM_UNREACHABLE',
-        `The connection to ${name} was closed before it answered; the request may or may not have been processed.`,
-        { retryable: true },
-      );
-    }
-    if (err?.name === 'TimeoutError' || (err?.cause as { name?: string } | undefined)?.name === 'TimeoutError') {
-      return new LegacyError('UPSTREAM_TIMEOUT', `${name} did not answer within the time allowed.`);
-    }
-    if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED') {
-      return new LegacyError('UPSTREAM_UNREACHABLE', 'The request was abandoned because the client went away.');
-    }
-    return new LegacyError(
-      'UPSTREAM_BAD_RESPONSE',
-      `${name} answered in a way ers-bridge could not read (${code || 'invalid response'}).`,
-    );
+  /** Classifies an undici/socket failure; the fault table (src/pipeline/faults.ts) says what the client is told. */
+  transportError(e: unknown): UpstreamError {
+    return classifyTransport(e, this.name, this.origin);
   }
 
   stats(): { connected: number; free: number; pending: number; running: number; size: number } {
@@ -146,4 +91,60 @@ export class Upstream {
   get timeouts(): UpstreamOptions {
     return this.options;
   }
+}
+
+/** What went wrong between ers-bridge and an upstream. */
+export type UpstreamFailure =
+  | 'connect-timeout'
+  | 'headers-timeout'
+  | 'body-timeout'
+  | 'timeout'
+  | 'tls-unverified'
+  | 'unreachable'
+  | 'reset'
+  | 'aborted'
+  | 'unreadable'
+  | 'too-large';
+
+/** A failure of the connection to an upstream (APIM or the legacy host), or an answer ers-bridge cannot use. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly kind: UpstreamFailure,
+    /** The upstream, as operators name it: "APIM", "the legacy e-RS host". */
+    readonly upstream: string,
+    readonly origin: string,
+    /** The system's error code (ECONNREFUSED, an OpenSSL verify code…), when there is one. */
+    readonly code: string,
+    /** The request certainly never reached the upstream's application (refused or reset): safe to send again. */
+    readonly retryable = false,
+    /** For too-large: the bound that was passed, and what the answer was read for. */
+    readonly limit?: { bytes: number; purpose: 'translate' | 'compare' },
+  ) {
+    super(`${upstream}: ${kind}${code ? ` (${code})` : ''}`);
+    this.name = 'UpstreamError';
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED']);
+
+/** Pure: the UpstreamError for whatever undici or the socket threw. */
+export function classifyTransport(e: unknown, upstream: string, origin: string): UpstreamError {
+  if (e instanceof UpstreamError) return e;
+  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = err?.code ?? err?.cause?.code ?? '';
+  const fail = (kind: UpstreamFailure, retryable = false) => new UpstreamError(kind, upstream, origin, code, retryable);
+  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'UND_ERR_CONNECT_TIMEOUT')
+    return fail('connect-timeout');
+  if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT')
+    return fail('headers-timeout');
+  if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') return fail('body-timeout');
+  if (TLS_VERIFY_FAILURE.test(code)) return fail('tls-unverified');
+  if (UNREACHABLE.has(code)) return fail('unreachable', code === 'ECONNREFUSED');
+  if (RESET.has(code)) return fail('reset', true);
+  if (err?.name === 'TimeoutError' || (err?.cause as { name?: string } | undefined)?.name === 'TimeoutError') {
+    return fail('timeout');
+  }
+  if (err?.name === 'AbortError' || code === 'UND_ERR_ABORTED') return fail('aborted');
+  return fail('unreadable');
 }

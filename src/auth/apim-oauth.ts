@@ -10,12 +10,16 @@ import { importRs512PrivateKey } from './keys.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 
+/** The grant a token call made: what the fault table tells the client depends on it. */
+export type TokenGrant = 'client_credentials' | 'token-exchange' | 'refresh_token';
+
 /** APIM refused the request (4xx): a configuration or grant problem that retrying will not fix. */
 export class TokenRejectedError extends Error {
   constructor(
     readonly status: number,
     readonly error: string,
     readonly errorDescription: string,
+    readonly grant: TokenGrant = 'client_credentials',
   ) {
     super(`APIM token endpoint refused the request (${status} ${error}): ${errorDescription}`);
     this.name = 'TokenRejectedError';
@@ -92,18 +96,21 @@ const NOT_SENT = new Set([
 ]);
 
 /** Turns whatever openid-client or fetch threw into TokenRejectedError or TokenUnavailableError. */
-export function classifyTokenError(e: unknown): TokenRejectedError | TokenUnavailableError {
+export function classifyTokenError(
+  e: unknown,
+  grant: TokenGrant = 'client_credentials',
+): TokenRejectedError | TokenUnavailableError {
   if (e instanceof TokenRejectedError || e instanceof TokenUnavailableError) return e;
   if (e instanceof oidc.ResponseBodyError) {
     if (e.status >= 400 && e.status < 500) {
-      return new TokenRejectedError(e.status, e.error, e.error_description ?? '(no error_description)');
+      return new TokenRejectedError(e.status, e.error, e.error_description ?? '(no error_description)', grant);
     }
     return new TokenUnavailableError(`HTTP ${e.status} ${e.error}`);
   }
   if (e instanceof oidc.ClientError) {
     const status = (e.cause as Response | undefined)?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      return new TokenRejectedError(status, 'invalid_response', `HTTP ${status} without an OAuth error body`);
+      return new TokenRejectedError(status, 'invalid_response', `HTTP ${status} without an OAuth error body`, grant);
     }
     if (typeof status === 'number') return new TokenUnavailableError(`HTTP ${status}`);
     return new TokenUnavailableError(e.message);

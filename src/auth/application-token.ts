@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
+import { type Clock, systemClock } from '../runtime/clock.js';
 import { assertionConfig, classifyTokenError, TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
 
 export { TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
@@ -28,7 +29,7 @@ export interface ApplicationTokenOptions {
   timeoutSeconds?: number;
   /** How long a refusal (4xx) is remembered, so a misconfigured app does not hammer APIM (default 5 s). */
   failureMemoryMs?: number;
-  now?: () => number;
+  clock?: Clock;
   onFetch?: (outcome: 'ok' | 'rejected' | 'unavailable', ms: number) => void;
 }
 
@@ -43,7 +44,7 @@ export class ApplicationTokenProvider {
   private inFlight: Promise<CachedToken> | undefined;
   private lastFailure: { error: Error; until: number } | undefined;
   private config: Promise<oidc.Configuration> | undefined;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Count of calls made to the token endpoint (for metrics and tests). */
   fetches = 0;
 
@@ -51,14 +52,14 @@ export class ApplicationTokenProvider {
   readonly application: string;
 
   constructor(private readonly options: ApplicationTokenOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.application = createHash('sha256').update(options.apiKey).digest('hex').slice(0, 8);
   }
 
   /** A valid access token, from the cache when possible. */
   async get(): Promise<string> {
     const t = this.current;
-    const now = this.now();
+    const now = this.clock.now();
     if (t && now < t.renewAt) return t.accessToken;
     if (t && now < t.expiresAt - 1000) {
       // Past its renewal point but still valid: serve it and renew in the background, so no caller waits.
@@ -81,7 +82,7 @@ export class ApplicationTokenProvider {
   private renew(): Promise<CachedToken> {
     if (this.inFlight) return this.inFlight;
     const failure = this.lastFailure;
-    if (failure && this.now() < failure.until) return Promise.reject(failure.error);
+    if (failure && this.clock.now() < failure.until) return Promise.reject(failure.error);
     const p = this.fetchWithRetries().then(
       (token) => {
         this.current = token;
@@ -90,7 +91,7 @@ export class ApplicationTokenProvider {
       },
       (error: Error) => {
         const memory = error instanceof TokenRejectedError ? (this.options.failureMemoryMs ?? 5000) : 1000;
-        this.lastFailure = { error, until: this.now() + memory };
+        this.lastFailure = { error, until: this.clock.now() + memory };
         throw error;
       },
     );
@@ -105,18 +106,18 @@ export class ApplicationTokenProvider {
     const backoff = this.options.backoffMs ?? 250;
     let lastError: Error = new TokenUnavailableError('no attempt made');
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
-      const started = this.now();
+      if (attempt > 0) await this.clock.sleep(backoff * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5));
+      const started = this.clock.now();
       try {
         const token = await this.fetchOnce();
-        this.options.onFetch?.('ok', this.now() - started);
+        this.options.onFetch?.('ok', this.clock.now() - started);
         return token;
       } catch (e) {
         if (e instanceof TokenRejectedError) {
-          this.options.onFetch?.('rejected', this.now() - started);
+          this.options.onFetch?.('rejected', this.clock.now() - started);
           throw e;
         }
-        this.options.onFetch?.('unavailable', this.now() - started);
+        this.options.onFetch?.('unavailable', this.clock.now() - started);
         lastError = classifyTokenError(e);
       }
     }
@@ -140,7 +141,7 @@ export class ApplicationTokenProvider {
     if (!response.access_token || !Number.isFinite(lifetimeS) || lifetimeS <= 0) {
       throw new TokenUnavailableError('the token endpoint answered without a usable access_token/expires_in');
     }
-    const issued = this.now();
+    const issued = this.clock.now();
     const lifetimeMs = lifetimeS * 1000;
     const share = this.options.renewAtShare ?? 0.9;
     const margin = Math.min(this.options.minMarginMs ?? 30_000, lifetimeMs * (1 - share));
@@ -150,8 +151,4 @@ export class ApplicationTokenProvider {
       expiresAt: issued + lifetimeMs,
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

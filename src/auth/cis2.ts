@@ -8,7 +8,6 @@
  */
 import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { LegacyError } from '../legacy/errors.js';
 import type { Cis2Config } from '../rules/schema.js';
 import type { SecretResolver } from '../rules/secrets.js';
 import { importRsaSigningKey } from './keys.js';
@@ -34,10 +33,35 @@ export interface PendingSignIn {
   startedAt: number;
 }
 
+/** CIS2 could not be reached: its discovery document or token endpoint (`service`), or its signing keys (`keys`). */
 export class Cis2Unavailable extends Error {
-  constructor(detail: string) {
+  constructor(
+    detail: string,
+    readonly part: 'service' | 'keys' = 'service',
+  ) {
     super(`CIS2 is unavailable: ${detail}`);
     this.name = 'Cis2Unavailable';
+  }
+}
+
+/** Why a CIS2 sign-in or ID token is not accepted; the fault table says what the user is told. */
+export type IdTokenProblem =
+  | { kind: 'no-sub' }
+  | { kind: 'identity-assurance'; level: number }
+  | { kind: 'authentication-assurance'; level: number }
+  | { kind: 'expired' }
+  | { kind: 'wrong-issuer' }
+  | { kind: 'wrong-audience' }
+  | { kind: 'claim'; claim: string }
+  | { kind: 'signature' }
+  | { kind: 'malformed' }
+  | { kind: 'sign-in-failed'; detail: string }
+  | { kind: 'no-id-token' };
+
+export class IdTokenRejected extends Error {
+  constructor(readonly problem: IdTokenProblem) {
+    super(`CIS2 ID token refused: ${problem.kind}`);
+    this.name = 'IdTokenRejected';
   }
 }
 
@@ -56,21 +80,11 @@ export function identityFromClaims(
   userinfo?: Record<string, unknown>,
 ): Cis2Identity {
   const sub = text(claims.sub);
-  if (!sub) throw new LegacyError('ID_TOKEN_INVALID', 'The CIS2 ID token has no sub (user id).');
+  if (!sub) throw new IdTokenRejected({ kind: 'no-sub' });
   const ial = level(claims['id_assurance_level']);
   const aal = level(claims['authentication_assurance_level']);
-  if (ial < 3) {
-    throw new LegacyError(
-      'ASSURANCE_TOO_LOW',
-      `The CIS2 identity is verified to level ${ial || 'unknown'} (IAL); e-RS needs IAL3. Contact your local Registration Authority.`,
-    );
-  }
-  if (aal < 2) {
-    throw new LegacyError(
-      'ASSURANCE_TOO_LOW',
-      `The CIS2 sign-in used an authentication method of level ${aal || 'unknown'} (AAL); e-RS needs AAL2 or AAL3. Sign in with your smartcard or another AAL2/AAL3 method.`,
-    );
-  }
+  if (ial < 3) throw new IdTokenRejected({ kind: 'identity-assurance', level: ial });
+  if (aal < 2) throw new IdTokenRejected({ kind: 'authentication-assurance', level: aal });
   const given = text(userinfo?.['given_name']) || text(claims['given_name']);
   const family = text(userinfo?.['family_name']) || text(claims['family_name']);
   const name = text(userinfo?.['name']) || text(claims['name']);
@@ -181,12 +195,12 @@ export class Cis2Client {
         e instanceof oidc.ClientError ||
         e instanceof oidc.AuthorizationResponseError
       ) {
-        throw new LegacyError('ID_TOKEN_INVALID', `CIS2 sign-in could not be completed: ${e.message}`);
+        throw new IdTokenRejected({ kind: 'sign-in-failed', detail: e.message });
       }
       throw new Cis2Unavailable(e instanceof Error ? e.message : 'token request failed');
     }
     const claims = tokens.claims();
-    if (!claims || !tokens.id_token) throw new LegacyError('ID_TOKEN_INVALID', 'CIS2 returned no ID token.');
+    if (!claims || !tokens.id_token) throw new IdTokenRejected({ kind: 'no-id-token' });
     let userinfo: Record<string, unknown> | undefined;
     if (!claims['family_name'] && tokens.access_token) {
       // Names come with the profile scope from userinfo when the ID token does not carry them.
@@ -214,43 +228,26 @@ export class Cis2Client {
       });
       return identityFromClaims(payload);
     } catch (e) {
-      if (e instanceof LegacyError) throw e;
+      if (e instanceof IdTokenRejected) throw e;
       throw idTokenError(e);
     }
   }
 }
 
-function idTokenError(e: unknown): LegacyError {
-  if (e instanceof joseErrors.JWTExpired) {
-    return new LegacyError(
-      'ID_TOKEN_EXPIRED',
-      'The CIS2 ID token has expired. Sign in to CIS2 again and send the new ID token.',
-    );
-  }
+/** What jose's verification failure says about the token (or about CIS2, when its keys could not be fetched). */
+function idTokenError(e: unknown): IdTokenRejected | Cis2Unavailable {
+  if (e instanceof joseErrors.JWTExpired) return new IdTokenRejected({ kind: 'expired' });
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
-    if (e.claim === 'iss') {
-      return new LegacyError(
-        'ID_TOKEN_WRONG_ISSUER',
-        'The ID token was not issued by the CIS2 environment this ers-bridge environment uses. Sign in to the matching CIS2 environment.',
-      );
-    }
-    if (e.claim === 'aud') {
-      return new LegacyError(
-        'ID_TOKEN_WRONG_AUDIENCE',
-        'The ID token was issued to a CIS2 client that ers-bridge does not accept (aud). Ask the operators to add it to cis2.acceptedAudiences.',
-      );
-    }
-    return new LegacyError('ID_TOKEN_INVALID', `The CIS2 ID token's ${e.claim} claim is not acceptable.`);
+    if (e.claim === 'iss') return new IdTokenRejected({ kind: 'wrong-issuer' });
+    if (e.claim === 'aud') return new IdTokenRejected({ kind: 'wrong-audience' });
+    return new IdTokenRejected({ kind: 'claim', claim: e.claim });
   }
   if (e instanceof joseErrors.JWKSNoMatchingKey || e instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return new LegacyError(
-      'ID_TOKEN_INVALID',
-      'The CIS2 ID token is not signed by a key of the configured CIS2 issuer.',
-    );
+    return new IdTokenRejected({ kind: 'signature' });
   }
   // A timeout or a network failure fetching CIS2's keys is not the token's fault.
   if (e instanceof joseErrors.JWKSTimeout || !(e instanceof joseErrors.JOSEError)) {
-    return new LegacyError('CIS2_UNAVAILABLE', "CIS2's signing keys could not be fetched; try again shortly.");
+    return new Cis2Unavailable(e instanceof Error ? e.message : 'signing keys unavailable', 'keys');
   }
-  return new LegacyError('ID_TOKEN_INVALID', 'The A001 token is not a valid CIS2 ID token.');
+  return new IdTokenRejected({ kind: 'malformed' });
 }

@@ -3,47 +3,54 @@
  * permissions (A030). Shared by both ways of signing in: a raw ID token in A001, and ers-bridge's sign-in page.
  */
 import { fetchPermissions } from '../apim/practitioner-roles.js';
+import type { Upstream } from '../apim/upstream.js';
 import { LegacyError } from '../legacy/errors.js';
-import type { AsidRuntime, Runtime, SignInGrant } from '../runtime.js';
-import { TokenRejectedError, TokenUnavailableError } from './apim-oauth.js';
+import type { ProfessionalPermission, ProfessionalUser, SessionApimTokens } from '../sessions/session.js';
 import type { Cis2Identity } from './cis2.js';
+import type { ApimUserTokens } from './user-token.js';
 
+/** What a one-time sign-in code stands for: a signed-in CIS2 user with APIM tokens and e-RS permissions. */
+export interface SignInGrant {
+  asid: string;
+  user: ProfessionalUser;
+  permissions: ProfessionalPermission[];
+  tokens: SessionApimTokens;
+}
+
+/** Where a sign-in is completed: the ASID's APIM application, and APIM's e-RS base for A030. */
+export interface GrantTarget {
+  asid: string;
+  userTokens: ApimUserTokens | undefined;
+  upstream: Upstream;
+  apimBase: URL;
+  organisationNames: Record<string, string>;
+}
+
+/**
+ * Exchanges the ID token at APIM and lists the user's roles. APIM's refusals and outages are thrown as they are
+ * (TokenRejectedError, TokenUnavailableError, RolesLookupFailed): the fault table words them.
+ */
 export async function grantForIdToken(
-  rt: Runtime,
-  asid: AsidRuntime,
+  target: GrantTarget,
   idToken: string,
   identity: Cis2Identity,
   correlationId: string,
 ): Promise<SignInGrant> {
-  if (!asid.userTokens) {
+  if (!target.userTokens) {
     throw new LegacyError(
       'ASID_NOT_APPLICATION_RESTRICTED',
-      `ASID ${asid.asid} has no APIM application for user sign-in.`,
+      `ASID ${target.asid} has no APIM application for user sign-in.`,
     );
   }
-  let tokens: Awaited<ReturnType<typeof asid.userTokens.exchange>>;
-  try {
-    tokens = await asid.userTokens.exchange(idToken);
-  } catch (e) {
-    if (e instanceof TokenRejectedError) {
-      throw new LegacyError(
-        'TOKEN_EXCHANGE_REFUSED',
-        `APIM refused to exchange the CIS2 sign-in for an e-RS token: ${e.errorDescription} (${e.error}). Sign in again; if it persists, ask the ers-bridge operators to check the APIM application of ASID ${asid.asid}.`,
-      );
-    }
-    if (e instanceof TokenUnavailableError) {
-      throw new LegacyError(
-        'TOKEN_ENDPOINT_UNAVAILABLE',
-        `APIM's token service could not be reached (${e.detail}); try again shortly.`,
-        {
-          headers: { 'retry-after': '5' },
-        },
-      );
-    }
-    throw e;
-  }
-  const names = rt.rules.cis2?.organisationNames ?? {};
-  const permissions = await fetchPermissions(rt.upstream, rt.apimBase, tokens.accessToken, correlationId, names);
+  const tokens = await target.userTokens.exchange(idToken);
+  const names = target.organisationNames;
+  const permissions = await fetchPermissions(
+    target.upstream,
+    target.apimBase,
+    tokens.accessToken,
+    correlationId,
+    names,
+  );
   if (permissions.length === 0) {
     throw new LegacyError(
       'NO_ERS_ROLES',
@@ -51,7 +58,7 @@ export async function grantForIdToken(
     );
   }
   return {
-    asid: asid.asid,
+    asid: target.asid,
     user: {
       identifier: identity.sub,
       firstName: identity.firstName,

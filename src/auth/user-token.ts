@@ -64,7 +64,7 @@ export class ApimUserTokens {
       });
       return this.tokenSet(r);
     } catch (e) {
-      throw classifyTokenError(e);
+      throw classifyTokenError(e, 'token-exchange');
     }
   }
 
@@ -72,7 +72,12 @@ export class ApimUserTokens {
   async refresh(refreshToken: string): Promise<UserTokenSet> {
     const id = fingerprint(refreshToken);
     if (this.spent.has(id)) {
-      throw new TokenRejectedError(400, 'invalid_grant', 'ers-bridge already used this refresh token once');
+      throw new TokenRejectedError(
+        400,
+        'invalid_grant',
+        'ers-bridge already used this refresh token once',
+        'refresh_token',
+      );
     }
     this.spent.add(id);
     if (this.spent.size > 100_000) this.spent.delete(this.spent.values().next().value!);
@@ -80,7 +85,7 @@ export class ApimUserTokens {
     try {
       return this.tokenSet(await oidc.refreshTokenGrant(this.refreshConfig, refreshToken));
     } catch (e) {
-      const err = classifyTokenError(e);
+      const err = classifyTokenError(e, 'refresh_token');
       // A call that never left ers-bridge did not spend the token: it may be sent later.
       if (err instanceof TokenUnavailableError && err.notSent) this.spent.delete(id);
       throw err;

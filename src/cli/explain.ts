@@ -1,10 +1,14 @@
 /**
- * `ers-bridge explain`: the same identify → policy → rewrite steps as a real call, with no session, no token and
- * no network. Secrets are shown as their references, never resolved.
+ * `ers-bridge explain`: what a legacy call becomes, with no session, no token and no network. It runs the live
+ * flow's own steps — identify, the caller, the policy steps, the rewrite — so it refuses exactly what a real call
+ * would be refused. Secrets are shown as their references, never resolved.
  */
+import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import { identify } from '../legacy/identify.js';
-import type { Rules } from '../rules/schema.js';
+import { routeSettings } from '../pipeline/mode.js';
+import { apimAccessProblem, messageSetProblem, refusalOf, requireCaller } from '../pipeline/steps.js';
+import type { AsidConfig, Rules } from '../rules/schema.js';
 import { buildApimRequest, legacyHeader } from '../translation/request.js';
 
 export interface Explanation {
@@ -12,9 +16,51 @@ export interface Explanation {
   text: string;
 }
 
+export interface ExplainOptions {
+  /** The business function a user-restricted session would have selected with A002 (`--role`). */
+  businessFunction?: string;
+}
+
 const LEGACY_ONLY = ['xapi_asid', 'http_x_session_key', 'xapi_fqdn'];
 
-export function explain(rules: Rules, method: string, path: string, headers: Record<string, string>): Explanation {
+/** The refusal as explain prints it: what the operator needs to see at a glance, then the client's diagnostics. */
+function refusalLine(problem: LegacyError, asid: string, environment: string, code: string): string {
+  const short: Partial<Record<string, string>> = {
+    ASID_UNKNOWN: `ASID ${asid} is not configured in ${environment}`,
+    ENDPOINT_NOT_ALLOWED_FOR_ASID: `${code} is not in ASID ${asid}'s allowedCodes`,
+    ENDPOINT_NOT_APP_RESTRICTED: `ASID ${asid} is application-restricted`,
+    BUSINESS_FUNCTION_NOT_ALLOWED: `${code} does not take that business function`,
+  };
+  const what = short[problem.reason] ?? problem.reason;
+  return `  policy: ${what} → the call would be refused (${problem.status} ${problem.reason}): ${problem.diagnostics}`;
+}
+
+/** The policy steps a live call runs, in the live order; the first problem found, if any. */
+function policyProblem(
+  rules: Rules,
+  endpoint: EndpointDef,
+  asid: string,
+  config: AsidConfig,
+  options: ExplainOptions,
+): LegacyError | undefined {
+  const messageSet = messageSetProblem(endpoint, asid, config);
+  if (messageSet) return messageSet;
+  // APIM's rules apply when APIM may answer: translate, canary, or a shadow whose primary is APIM.
+  const route = routeSettings(rules.modes, endpoint);
+  const apimMayAnswer = route.mode !== 'passthrough' && !(route.mode === 'shadow' && route.shadow.primary === 'legacy');
+  if (!apimMayAnswer) return undefined;
+  const businessFunction =
+    config.accessMode === 'application-restricted' ? config.businessFunction : options.businessFunction;
+  return apimAccessProblem(endpoint, asid, { accessMode: config.accessMode, businessFunction });
+}
+
+export function explain(
+  rules: Rules,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  options: ExplainOptions = {},
+): Explanation {
   const lines: string[] = [];
   const id = identify(method, path);
   if (id.kind === 'session') {
@@ -33,7 +79,7 @@ export function explain(rules: Rules, method: string, path: string, headers: Rec
             ? `${id.code}: {${id.param}} must be ${id.expected}`
             : id.kind === 'bad-path'
               ? `refused: ${id.reason}`
-              : 'no e-RS operation at this path';
+              : (refusalOf(id)?.diagnostics ?? 'no e-RS operation at this path');
     return { ok: false, text: `not translated: ${why}` };
   }
   const e = id.endpoint;
@@ -44,19 +90,30 @@ export function explain(rules: Rules, method: string, path: string, headers: Rec
 
   let ok = true;
   const asid = legacyHeader(headers, 'XAPI_ASID');
-  const cfg = asid ? rules.asids[asid] : undefined;
-  if (asid && !cfg) {
-    lines.push(`  policy: ASID ${asid} is not configured in ${rules.environment} → the call would be refused (403)`);
-    ok = false;
-  } else if (cfg) {
-    if (cfg.accessMode === 'application-restricted' && !e.appRestricted) {
-      lines.push(`  policy: ASID ${asid} is application-restricted → the call would be refused (403)`);
+  let cfg: AsidConfig | undefined;
+  if (asid) {
+    try {
+      cfg = requireCaller(new Map(Object.entries(rules.asids)), rules.environment, headers);
+      const problem = policyProblem(rules, e, asid, cfg, options);
+      if (problem) {
+        lines.push(refusalLine(problem, asid, rules.environment, e.code));
+        ok = false;
+      } else {
+        lines.push(`  policy: allowed for ASID ${asid} (${cfg.accessMode})`);
+        if (
+          cfg.accessMode === 'user-restricted' &&
+          options.businessFunction === undefined &&
+          e.businessFunctions.length
+        ) {
+          lines.push(
+            `  business function: checked against the role selected with A002 (${e.code} takes ${e.businessFunctions.join(', ')}); give --role to check one`,
+          );
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof LegacyError)) throw err;
+      lines.push(refusalLine(err, asid, rules.environment, e.code));
       ok = false;
-    } else if (cfg.allowedCodes && !cfg.allowedCodes.includes(e.code)) {
-      lines.push(`  policy: ${e.code} is not in ASID ${asid}'s allowedCodes → the call would be refused (403)`);
-      ok = false;
-    } else {
-      lines.push(`  policy: allowed for ASID ${asid} (${cfg.accessMode})`);
     }
   }
 
@@ -72,13 +129,13 @@ export function explain(rules: Rules, method: string, path: string, headers: Rec
       query: id.query,
       headers,
       apimBasePath: base.pathname.replace(/\/+$/, ''),
-      accessToken: tokenNote,
+      ...(tokenNote ? { accessToken: tokenNote } : {}),
       correlationId: headers['x-correlation-id'] ?? '<generated per call>',
       ...(cfg?.accessMode === 'user-restricted'
         ? {
             user: {
               odsCode: '<ODS code of the role selected with A002>',
-              businessFunction: '<business function of the role selected with A002>',
+              businessFunction: options.businessFunction ?? '<business function of the role selected with A002>',
               onBehalfOfUserId: '<onBehalfOf from A002, only for SERVICE_PROVIDER_CLINICIAN_ADMIN>',
             },
           }

@@ -19,7 +19,7 @@ import { loadRulesFile, RulesError } from '../rules/load.js';
 import { RulesReloader } from '../rules/reload.js';
 import type { Rules } from '../rules/schema.js';
 import { secretResolver } from '../rules/secrets.js';
-import { buildRuntime, closeRuntime, type Runtime } from '../runtime.js';
+import { buildRuntime, closeRuntime, type Runtime } from '../runtime/runtime.js';
 import { buildServer, type RuntimeHolder } from '../server.js';
 import { explain } from './explain.js';
 
@@ -65,10 +65,12 @@ with an RSA key pair and API key generated at start and passed in memory (nothin
 Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
 line "<file>: <field>: <what was expected>" for the first problem of each bad one, and exits 2 if any is bad.
   --resolve-secrets   also resolve every secret reference and import every private key`,
-  explain: `Usage: ers-bridge explain <METHOD> <legacy-path> --rules <file> [--header 'Name: value']...
+  explain: `Usage: ers-bridge explain <METHOD> <legacy-path> --rules <file> [--header 'Name: value']... [--role <BF>]
 
 Prints the A-code of a legacy call and the APIM request ers-bridge would send for it, with secrets masked.
-Sends nothing and needs no secrets. With --header 'XAPI_ASID: <asid>' it also applies that ASID's policy.
+Sends nothing and needs no secrets. With --header 'XAPI_ASID: <asid>' it also applies that ASID's policy, the same
+policy steps a real call runs. --role <business function> checks a user-restricted session's selected role too
+(e.g. --role REFERRING_CLINICIAN).
 Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --rules rules/int.yaml \\
            --header 'XAPI_ASID: 200000000220'`,
   jwks: `Usage: ers-bridge jwks <private-key.pem> --kid <key id>
@@ -397,6 +399,7 @@ async function explainCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     rules: { type: 'string' },
     header: { type: 'string', multiple: true },
+    role: { type: 'string' },
   });
   if (values['help']) return print(HELP['explain']!);
   const [method, path] = positionals;
@@ -410,7 +413,8 @@ async function explainCommand(args: string[]): Promise<number> {
     if (i <= 0) throw new UsageError(`explain: --header expects 'Name: value', got ${JSON.stringify(h)}`);
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
   }
-  const out = explain(rules, method.toUpperCase(), path, headers);
+  const role = values['role'] as string | undefined;
+  const out = explain(rules, method.toUpperCase(), path, headers, role ? { businessFunction: role } : {});
   console.log(out.text);
   return out.ok ? 0 : 1;
 }

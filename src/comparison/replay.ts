@@ -8,11 +8,11 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { LegacyError } from '../legacy/errors.js';
 import { identify } from '../legacy/identify.js';
-import { type CallRecord, runDataCall } from '../pipeline/data-call.js';
+import { faultFor, renderOutcome } from '../pipeline/faults.js';
+import { runLegacyCall } from '../pipeline/flow.js';
 import { captureAnswer } from '../pipeline/shadow.js';
-import type { Runtime } from '../runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { newSessionKey, type Session } from '../sessions/session.js';
 import { compareAnswers } from './diff.js';
 import { type RecordedBody, type RecordedCall, recordedBody } from './recorder.js';
@@ -67,14 +67,14 @@ function captured(
 async function sessionFor(rt: Runtime, asid: string, cache: Map<string, string>): Promise<string | undefined> {
   const known = cache.get(asid);
   if (known) return known;
-  const cfg = rt.asids.get(asid)?.config;
+  const cfg = rt.callers.get(asid)?.config;
   if (!cfg || cfg.accessMode !== 'application-restricted') return undefined;
   const permission = {
     businessFunction: cfg.businessFunction,
     orgIdentifier: cfg.organisation.odsCode,
     orgName: cfg.organisation.name,
   };
-  const now = rt.now();
+  const now = rt.shared.clock.now();
   const session: Session = {
     asid,
     accessMode: 'application-restricted',
@@ -92,7 +92,7 @@ async function sessionFor(rt: Runtime, asid: string, cache: Map<string, string>)
     expiresAt: now + 3_600_000,
   };
   const key = newSessionKey();
-  await rt.store.create(key, session);
+  await rt.shared.store.create(key, session);
   cache.set(asid, key);
   return key;
 }
@@ -116,7 +116,7 @@ export async function replayCalls(
       skip('not a data call ers-bridge translates');
       continue;
     }
-    if (!rt.asids.has(rec.asid)) {
+    if (!rt.callers.has(rec.asid)) {
       skip('ASID not in these rules');
       continue;
     }
@@ -137,42 +137,28 @@ export async function replayCalls(
       'x-correlation-id': `replay-${i + 1}`,
       ...(body.length > 0 ? { 'content-length': String(body.length) } : {}),
     };
-    const record: CallRecord = { aCode: id.endpoint.code, route: id.endpoint.legacyPath };
     const started = performance.now();
-    let status: number;
-    let answerHeaders: Record<string, string>;
-    let answerBody: Buffer | undefined;
-    try {
-      const answer = await runDataCall(
-        {
-          rt,
-          endpoint: id.endpoint,
-          params: id.params,
-          query: id.query,
-          headers,
-          rawHeaders: Object.entries(headers).flat(),
-          rawUrl: rec.path,
-          body: Readable.from(body.length > 0 ? [body] : []),
-          correlationId: `replay-${i + 1}`,
-          legacyBase: REPLAY_BASE,
-          signal: AbortSignal.timeout(rt.rules.apim.timeouts.headersMs),
-        },
-        record,
-      );
-      const c = await captureAnswer(answer, 'apim', rt.rules.server.maxResponseRewriteBytes, started);
-      status = c.answer.status;
-      answerHeaders = c.captured.headers;
-      answerBody = c.captured.body;
-    } catch (e) {
-      if (!(e instanceof LegacyError)) throw e;
-      status = e.status;
-      answerHeaders = { 'content-type': 'application/fhir+json' };
-      answerBody = Buffer.from(JSON.stringify(e.toOutcome()));
-    }
+    // Replay runs the very flow live traffic runs; its errors come back as the legacy answers a client would get.
+    const outcome = await runLegacyCall(rt, {
+      method: rec.method,
+      rawUrl: rec.path,
+      headers,
+      rawHeaders: Object.entries(headers).flat(),
+      body: Readable.from(body.length > 0 ? [body] : []),
+      legacyBase: REPLAY_BASE,
+      signal: AbortSignal.timeout(rt.rules.apim.timeouts.headersMs),
+    });
+    const c = await captureAnswer(outcome.answer, 'apim', rt.rules.server.maxResponseRewriteBytes, started).catch(
+      (e: unknown) => captureAnswer(renderOutcome(faultFor(e)), 'apim', Number.POSITIVE_INFINITY, started),
+    );
+    const status = c.answer.status;
+    const answerHeaders = c.captured.headers;
+    const answerBody = c.captured.body;
+    const side = outcome.record.side ?? 'apim';
     const ms = performance.now() - started;
     const replayedBody = recordedBody(answerBody, answerHeaders['content-type']);
     const primary = captured('recorded', rec.answer.status, rec.answer.headers, rec.answer.body, 0);
-    const secondary = captured(record.side ?? 'apim', status, answerHeaders, replayedBody, ms);
+    const secondary = captured(side, status, answerHeaders, replayedBody, ms);
     const result = compareAnswers(primary, secondary, {
       baseUrls: [rec.legacyBase, REPLAY_BASE, `https://${rt.rules.legacy.host}/ers-api`],
     });
@@ -190,7 +176,7 @@ export async function replayCalls(
       asid: rec.asid,
       mode: 'replay',
       primary: 'recorded',
-      secondary: record.side ?? 'apim',
+      secondary: side,
       result,
       primaryMs: 0,
       secondaryMs: Math.round(ms),
@@ -200,7 +186,7 @@ export async function replayCalls(
     replayed++;
   }
   options.onProgress?.(calls.length, calls.length, '');
-  for (const key of sessions.values()) await rt.store.delete(key);
+  for (const key of sessions.values()) await rt.shared.store.delete(key);
   return { total: calls.length, replayed, skipped, store };
 }
 

@@ -8,20 +8,15 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Upstream, UpstreamBody } from '../apim/upstream.js';
-import { LegacyError } from '../legacy/errors.js';
+import type { UpstreamBody } from '../apim/upstream.js';
 import { LEGACY_PREFIX } from '../legacy/identify.js';
-import type { LegacyAnswer } from '../pipeline/data-call.js';
-import type { Runtime } from '../runtime.js';
+import type { LegacyAnswer } from '../pipeline/types.js';
 import { updateLocked } from '../sessions/locking.js';
 import { SESSION_TYPE_INFO, type Session } from '../sessions/session.js';
+import { SessionEnded, type SessionStore } from '../sessions/store.js';
+import { type LegacyHost, LegacySessionRefused } from './host.js';
 
-export interface LegacyHost {
-  upstream: Upstream;
-  /** e.g. `https://api.int1.ers.ncrs.nhs.uk/ers-api` */
-  baseUrl: URL;
-  production: boolean;
-}
+export type { LegacyHost } from './host.js';
 
 /** Hop-by-hop and connection-specific request headers that never go through, plus the session key (replaced). */
 const DROP_REQUEST = new Set([
@@ -103,16 +98,12 @@ async function readJson(
   }
 }
 
-function legacySessionError(step: string, status: number, text: string): LegacyError {
+function legacySessionError(step: string, status: number, text: string): LegacySessionRefused {
   const said = text
     .replace(/[^\x20-\x7e]/g, ' ')
     .trim()
     .slice(0, 200);
-  return new LegacyError(
-    'LEGACY_SESSION_FAILED',
-    `The legacy e-RS host refused ers-bridge's ${step} for this session (HTTP ${status}${said ? `: ${said}` : ''}). The A001 token must be one the legacy host accepts (a CIS1 ticket). Create a new session with A001 and retry.`,
-    { status: status >= 400 && status < 500 ? 403 : 502 },
-  );
+  return new LegacySessionRefused(step, status, said);
 }
 
 /** Opens a session at the legacy host for this ers-bridge session (A001, then A002 with the selected role). */
@@ -151,7 +142,7 @@ async function openLegacySession(host: LegacyHost, session: Session, correlation
 
 /** The legacy host's session key for this ers-bridge session, opened on first use (once, under the session lock). */
 export async function legacySessionKey(
-  rt: Runtime,
+  store: SessionStore,
   host: LegacyHost,
   key: string,
   session: Session,
@@ -159,22 +150,18 @@ export async function legacySessionKey(
 ): Promise<string> {
   if (session.legacySession?.key) return session.legacySession.key;
   let opened: string | undefined;
-  const updated = await updateLocked(rt.store, key, async (current) => {
+  const updated = await updateLocked(store, key, async (current) => {
     if (current.legacySession?.key) return current;
     opened = await openLegacySession(host, current, correlationId);
     return { ...current, legacySession: { key: opened } };
   });
   const legacyKey = updated?.legacySession?.key ?? opened;
-  if (!legacyKey)
-    throw new LegacyError(
-      'SESSION_UNKNOWN',
-      'The session ended while its legacy session was being opened; create a new one with A001.',
-    );
+  if (!legacyKey) throw new SessionEnded('its legacy session was being opened');
   return legacyKey;
 }
 
 export interface LegacyCallInput {
-  rt: Runtime;
+  store: SessionStore;
   host: LegacyHost;
   key: string;
   session: Session;
@@ -190,7 +177,7 @@ export interface LegacyCallInput {
 
 /** Sends a legacy call to the legacy host unchanged (but for the session key) and returns its answer as it is. */
 export async function callLegacy(input: LegacyCallInput): Promise<LegacyAnswer> {
-  const legacyKey = await legacySessionKey(input.rt, input.host, input.key, input.session, input.correlationId);
+  const legacyKey = await legacySessionKey(input.store, input.host, input.key, input.session, input.correlationId);
   const res = await input.host.upstream.request({
     method: input.method,
     path: legacyPath(input.host, input.rawUrl.slice(LEGACY_PREFIX.length)),

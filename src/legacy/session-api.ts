@@ -3,13 +3,16 @@
  * the HSCN API used. For application-restricted ASIDs the session's user and permission come from the rules (the
  * organisation and business function registered on the APIM application); the legacy `token` is accepted as opaque.
  */
-
-import { Cis2Unavailable } from '../auth/cis2.js';
-import { grantForIdToken } from '../auth/sign-in-grant.js';
-import { closeLegacySession } from '../legacy-host/legacy-call.js';
-import { loadSession, requireAsid } from '../pipeline/steps.js';
+import type { Readable } from 'node:stream';
+import type { Cis2Client } from '../auth/cis2.js';
+import { type GrantTarget, grantForIdToken, type SignInGrant } from '../auth/sign-in-grant.js';
+import { isJsonContentType } from '../http/media-type.js';
+import { closeLegacySession, type LegacyHost } from '../legacy-host/legacy-call.js';
+import { loadSession } from '../pipeline/steps.js';
 import type { ApplicationRestrictedConfig } from '../rules/schema.js';
-import type { AsidRuntime, Runtime, SignInGrant } from '../runtime.js';
+import type { Caller } from '../runtime/caller.js';
+import type { Clock } from '../runtime/clock.js';
+import type { EphemeralStore } from '../sessions/ephemeral-store.js';
 import { updateLocked } from '../sessions/locking.js';
 import {
   newSessionKey,
@@ -20,17 +23,45 @@ import {
   type Session,
   sessionBody,
 } from '../sessions/session.js';
+import { SessionEnded, type SessionStore } from '../sessions/store.js';
+import { readBounded } from '../translation/body.js';
 import type { IncomingHeaders } from '../translation/request.js';
 import { LegacyError } from './errors.js';
+
+/** What the session endpoints work with. */
+export interface SessionDeps {
+  store: SessionStore;
+  signInCodes: EphemeralStore<SignInGrant>;
+  cis2: Cis2Client | undefined;
+  /** Where a CIS2 user's sign-in is completed for the calling ASID. */
+  grantTarget: GrantTarget;
+  absoluteTimeoutSeconds: number;
+  /** The legacy host, whose session (opened for passthrough, canary, shadow) A003 closes too. */
+  legacy: LegacyHost;
+  clock: Clock;
+}
 
 export interface SessionCallResult {
   status: number;
   body?: unknown;
-  sessionKey?: string;
-  asid?: string;
+  sessionKey: string;
 }
 
 const MAX_LEGACY_TOKEN = 8192;
+const SESSION_BODY_LIMIT = 64 * 1024;
+
+/** Step (client): a session call's JSON body, bounded; a body of another media type is refused. */
+export async function readSessionBody(source: Readable, headers: IncomingHeaders, what: string): Promise<Buffer> {
+  const ct = typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined;
+  if (ct !== undefined && ct !== '' && !isJsonContentType(ct)) {
+    throw new LegacyError('UNSUPPORTED_MEDIA_TYPE', `${what} takes a JSON body: send Content-Type: application/json.`);
+  }
+  const tooLarge = () =>
+    new LegacyError('BODY_TOO_LARGE', `The ${what} body is larger than ${SESSION_BODY_LIMIT} bytes.`);
+  const declared = headers['content-length'];
+  if (declared !== undefined && Number(declared) > SESSION_BODY_LIMIT) throw tooLarge();
+  return readBounded(source, SESSION_BODY_LIMIT, tooLarge);
+}
 
 function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
   let parsed: unknown;
@@ -86,23 +117,28 @@ function applicationUser(cfg: ApplicationRestrictedConfig, asid: string): Profes
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** A user A001: the legacy `token` is a CIS2 ID token or a one-time sign-in code from ers-bridge's sign-in page. */
-async function userGrant(rt: Runtime, asid: AsidRuntime, token: string, correlationId: string): Promise<SignInGrant> {
+async function userGrant(
+  deps: SessionDeps,
+  caller: Caller,
+  token: string,
+  correlationId: string,
+): Promise<SignInGrant> {
   const value = token.trim();
   if (JWT_SHAPE.test(value)) {
-    if (!rt.cis2) throw new LegacyError('CIS2_UNAVAILABLE', 'CIS2 sign-in is not configured for this environment.');
-    const identity = await withCis2(() => rt.cis2!.verifyIdToken(value));
-    return grantForIdToken(rt, asid, value, identity, correlationId);
+    if (!deps.cis2) throw new LegacyError('CIS2_UNAVAILABLE', 'CIS2 sign-in is not configured for this environment.');
+    const identity = await deps.cis2.verifyIdToken(value);
+    return grantForIdToken(deps.grantTarget, value, identity, correlationId);
   }
   const code = normaliseSignInCode(value);
   if (code) {
-    const grant = await rt.signInCodes.take(code);
+    const grant = await deps.signInCodes.take(code);
     if (!grant) {
       throw new LegacyError(
         'SIGN_IN_CODE_UNKNOWN',
         "The sign-in code is unknown, has expired or was already used. Sign in again at ers-bridge's /login page and enter the new code.",
       );
     }
-    if (grant.asid !== asid.asid) {
+    if (grant.asid !== caller.asid) {
       throw new LegacyError(
         'SIGN_IN_CODE_WRONG_ASID',
         'The sign-in code was issued for another system (ASID); it cannot be used with this one. Sign in again from this system.',
@@ -112,32 +148,18 @@ async function userGrant(rt: Runtime, asid: AsidRuntime, token: string, correlat
   }
   throw new LegacyError(
     'USER_TOKEN_NOT_RECOGNISED',
-    `A001: for the user-restricted ASID ${asid.asid} the "token" must be a CIS2 ID token or the one-time code shown by ers-bridge's sign-in page (/login?asid=${asid.asid}).`,
+    `A001: for the user-restricted ASID ${caller.asid} the "token" must be a CIS2 ID token or the one-time code shown by ers-bridge's sign-in page (/login?asid=${caller.asid}).`,
   );
-}
-
-async function withCis2<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof Cis2Unavailable) {
-      throw new LegacyError('CIS2_UNAVAILABLE', 'CIS2 could not be reached to check the sign-in; try again shortly.', {
-        headers: { 'retry-after': '10' },
-      });
-    }
-    throw e;
-  }
 }
 
 /** A001 Create Professional Session. */
 export async function createSession(
-  rt: Runtime,
-  headers: IncomingHeaders,
+  deps: SessionDeps,
+  caller: Caller,
   body: Buffer,
-  now: number,
   correlationId: string,
 ): Promise<SessionCallResult> {
-  const asid = requireAsid(rt, headers);
+  const now = deps.clock.now();
   const json = parseJsonObject(body, 'A001 (create session)');
   checkTypeInfo(json, 'A001');
   const token = json['token'];
@@ -150,23 +172,23 @@ export async function createSession(
   if (token.length > MAX_LEGACY_TOKEN) {
     throw new LegacyError('BODY_INVALID_FIELD', `A001: "token" is longer than ${MAX_LEGACY_TOKEN} characters.`);
   }
-  const { absoluteTimeoutSeconds } = rt.rules.sessions;
+  const { absoluteTimeoutSeconds } = deps;
   let session: Session;
-  if (asid.config.accessMode === 'application-restricted') {
+  if (caller.config.accessMode === 'application-restricted') {
     session = {
-      asid: asid.asid,
+      asid: caller.asid,
       accessMode: 'application-restricted',
       legacyToken: token,
-      user: sharedApplicationUser(asid.config, asid.asid),
+      user: sharedApplicationUser(caller.config, caller.asid),
       permission: null,
       createdAt: now,
       lastUsedAt: now,
       expiresAt: now + absoluteTimeoutSeconds * 1000,
     };
   } else {
-    const grant = await userGrant(rt, asid, token, correlationId);
+    const grant = await userGrant(deps, caller, token, correlationId);
     session = {
-      asid: asid.asid,
+      asid: caller.asid,
       accessMode: 'user-restricted',
       legacyToken: token,
       user: grant.user,
@@ -180,24 +202,29 @@ export async function createSession(
     };
   }
   const key = newSessionKey();
-  await rt.store.create(key, session);
-  return { status: 201, body: sessionBody(key, session), sessionKey: key, asid: asid.asid };
+  await deps.store.create(key, session);
+  return { status: 201, body: sessionBody(key, session), sessionKey: key };
+}
+
+/** The session named in an A002/A003 path (and header), bound to the calling ASID; no role needed yet. */
+function pathSession(deps: SessionDeps, caller: Caller, headers: IncomingHeaders, keyInPath: string) {
+  return loadSession(deps.store, headers, {
+    asid: caller.asid,
+    requireRole: false,
+    keyFromPath: keyInPath,
+    userRestricted: caller.config.accessMode === 'user-restricted',
+  });
 }
 
 /** A002 Select Role. Accepts `{token,typeInfo,permission}` or the whole A001 answer with `permission` filled in. */
 export async function selectRole(
-  rt: Runtime,
+  deps: SessionDeps,
+  caller: Caller,
   headers: IncomingHeaders,
   keyInPath: string,
   body: Buffer,
-  now: number,
 ): Promise<SessionCallResult> {
-  const asid = requireAsid(rt, headers);
-  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
-    requireRole: false,
-    keyFromPath: keyInPath,
-    userRestricted: asid.config.accessMode === 'user-restricted',
-  });
+  const { key, session } = await pathSession(deps, caller, headers, keyInPath);
   const json = parseJsonObject(body, 'A002 (select role)');
   checkTypeInfo(json, 'A002');
   const p = json['permission'];
@@ -225,37 +252,33 @@ export async function selectRole(
   }
   const onBehalfOf = onBehalfOfFor(session, chosen, json['onBehalfOf']);
   // Patch only the role on the freshest copy: another replica may have renewed the tokens meanwhile.
-  const updated = await updateLocked(rt.store, key, (current) => ({
-    ...current,
-    permission: chosen, // shared with user.permissions; sessions are replaced, never mutated
-    onBehalfOf,
-    lastUsedAt: now,
-  }));
-  if (!updated) {
-    throw new LegacyError(
-      'SESSION_UNKNOWN',
-      'The session expired while the role was being selected; create a new one with A001.',
-    );
-  }
-  return { status: 200, body: sessionBody(key, updated), sessionKey: key, asid: asid.asid };
+  const updated = await updateLocked(
+    deps.store,
+    key,
+    (current) => ({
+      ...current,
+      permission: chosen, // shared with user.permissions; sessions are replaced, never mutated
+      onBehalfOf,
+      lastUsedAt: deps.clock.now(),
+    }),
+    deps.clock,
+  );
+  if (!updated) throw new SessionEnded('the role was being selected');
+  return { status: 200, body: sessionBody(key, updated), sessionKey: key };
 }
 
 /** A003 Delete Professional Session. */
 export async function deleteSession(
-  rt: Runtime,
+  deps: SessionDeps,
+  caller: Caller,
   headers: IncomingHeaders,
   keyInPath: string,
 ): Promise<SessionCallResult> {
-  const asid = requireAsid(rt, headers);
-  const { key, session } = await loadSession(rt.store, headers, asid.asid, {
-    requireRole: false,
-    keyFromPath: keyInPath,
-    userRestricted: asid.config.accessMode === 'user-restricted',
-  });
-  await rt.store.delete(key);
+  const { key, session } = await pathSession(deps, caller, headers, keyInPath);
+  await deps.store.delete(key);
   // The session ers-bridge opened at the legacy host (passthrough, canary, shadow) ends with it.
-  await closeLegacySession(rt.legacy, session);
-  return { status: 204, sessionKey: key, asid: asid.asid };
+  await closeLegacySession(deps.legacy, session);
+  return { status: 204, sessionKey: key };
 }
 
 const SPCA = 'SERVICE_PROVIDER_CLINICIAN_ADMIN';

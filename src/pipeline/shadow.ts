@@ -3,71 +3,68 @@
  * are compared. The copy is fire-and-forget and bounded — sampled, capped in concurrency, timed out — so a slow or
  * failing shadow side never delays or fails the primary. Writes are never copied to a production side.
  */
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Metrics } from '../admin/metrics.js';
+import { UpstreamError } from '../apim/upstream.js';
 import { compareAnswers, noisePathsBetween } from '../comparison/diff.js';
+import type { ComparisonStore } from '../comparison/store.js';
 import type { CapturedAnswer, ComparisonRecord } from '../comparison/types.js';
+import { readWhole } from '../http/bounded.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
-import { LegacyError } from '../legacy/errors.js';
 import type { ShadowConfig } from '../rules/schema.js';
-import type { AsidRuntime, Runtime } from '../runtime.js';
-import type { Session } from '../sessions/session.js';
-import type { LegacyAnswer } from './data-call.js';
+import type { ShadowCounters } from '../runtime/process-state.js';
+import { knownFault } from './faults.js';
 import { type ModeDecision, type SideName, shadowAllowed } from './mode.js';
-import { apimPolicyProblem } from './steps.js';
+import { apimAccessProblem, type CallRole } from './steps.js';
+import type { LegacyAnswer } from './types.js';
 
 export interface ShadowPlan {
   secondary: SideName;
   settings: ShadowConfig;
 }
 
-/** Counters of the shadow traffic (for metrics and tests). */
-export interface ShadowState {
-  inFlight: number;
-  sent: number;
-  dropped: number;
-  skipped: number;
-  failed: number;
-}
+/** Whether a copy goes out: the plan, or why not (`sampled` false: left out by sampling, not for safety). */
+export type ShadowDecision = { plan: ShadowPlan } | { skipped: string; sampled: boolean } | { none: true };
 
-export function newShadowState(): ShadowState {
-  return { inFlight: 0, sent: 0, dropped: 0, skipped: 0, failed: 0 };
+/** Which sides are declared production (writes are never copied there). */
+export interface SideProduction {
+  apim: boolean;
+  legacy: boolean;
 }
 
 /**
- * Step: whether this call gets a shadow copy. Decides sampling, write safety and whether the shadow side could take
- * the call at all (APIM's access rules), before anything is read or sent.
+ * Step (pure): whether this call gets a shadow copy. Decides sampling, write safety and whether the shadow side
+ * could take the call at all (APIM's access rules), before anything is read or sent.
  */
 export function planShadow(
-  rt: Runtime,
   decision: ModeDecision,
   endpoint: EndpointDef,
-  who: { asid: AsidRuntime; session: Session },
-  random: number = Math.random(),
-): { plan?: ShadowPlan; skipped?: string } {
-  if (!decision.shadow) return {};
+  production: SideProduction,
+  who: { asid: string; role: CallRole },
+  random: number,
+): ShadowDecision {
+  if (!decision.shadow) return { none: true };
   const { secondary, settings } = decision.shadow;
-  if (random >= settings.sampleRate) {
-    rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
-    return { skipped: 'not sampled' };
-  }
-  const production = secondary === 'apim' ? rt.rules.apim.production : rt.rules.legacy.production;
-  const safe = shadowAllowed(endpoint, production);
-  if (!safe.ok) {
-    rt.shadowState.skipped++;
-    rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
-    return { skipped: safe.why! };
-  }
+  if (random >= settings.sampleRate) return { skipped: 'not sampled', sampled: false };
+  const safe = shadowAllowed(endpoint, production[secondary]);
+  if (!safe.ok) return { skipped: safe.why!, sampled: true };
   if (secondary === 'apim') {
-    const problem = apimPolicyProblem(endpoint, who.asid, who.session);
-    if (problem) {
-      rt.shadowState.skipped++;
-      rt.metrics?.shadowCopies.inc({ outcome: 'skipped' });
-      return { skipped: `APIM would refuse it (${problem.reason})` };
-    }
+    const problem = apimAccessProblem(endpoint, who.asid, who.role);
+    if (problem) return { skipped: `APIM would refuse it (${problem.reason})`, sampled: true };
   }
   return { plan: { secondary, settings } };
+}
+
+/** Counts a decision not to copy: sampling in the metrics only, a safety skip in the counters too. */
+export function countShadowSkip(
+  decision: ShadowDecision,
+  counters: ShadowCounters,
+  metrics: Metrics | undefined,
+): void {
+  if (!('skipped' in decision)) return;
+  if (decision.sampled) counters.skipped++;
+  metrics?.shadowCopies.inc({ outcome: 'skipped' });
 }
 
 /** Reads an answer's body (bounded) so it can both go to the client and be compared. */
@@ -78,31 +75,19 @@ export async function captureAnswer(
   startedAt: number,
 ): Promise<{ answer: LegacyAnswer; captured: CapturedAnswer }> {
   let body: Buffer = Buffer.alloc(0);
-  let truncated = false;
   if (Buffer.isBuffer(answer.body)) body = answer.body;
   else if (answer.body) {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of answer.body as Readable) {
-      const b = chunk as Buffer;
-      size += b.length;
-      if (size > limit) {
-        truncated = true;
-        (answer.body as Readable).destroy();
-        throw new LegacyError(
-          'UPSTREAM_BAD_RESPONSE',
-          `The answer is larger than ${limit} bytes, more than ers-bridge will compare.`,
-        );
-      }
-      chunks.push(b);
-    }
-    body = Buffer.concat(chunks, size);
+    body = await readWhole(answer.body as Readable, {
+      limit,
+      onOverflow: 'destroy',
+      tooLarge: () => new UpstreamError('too-large', side, '', '', false, { bytes: limit, purpose: 'compare' }),
+    });
   }
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(answer.headers)) headers[k.toLowerCase()] = v;
   return {
     answer: { ...answer, body: answer.body === undefined ? undefined : body },
-    captured: { side, status: answer.status, headers, body, truncated, ms: performance.now() - startedAt },
+    captured: { side, status: answer.status, headers, body, truncated: false, ms: performance.now() - startedAt },
   };
 }
 
@@ -116,6 +101,13 @@ export interface ShadowJob {
   settings: ShadowConfig;
   baseUrls: string[];
   callSide: (side: SideName, signal: AbortSignal) => Promise<LegacyAnswer>;
+}
+
+/** Where shadow results go: the process's counters, metrics, comparison store and log. */
+export interface ShadowSinks {
+  counters: ShadowCounters;
+  metrics: Metrics | undefined;
+  comparisons: ComparisonStore | undefined;
   log: Logger | undefined;
 }
 
@@ -126,38 +118,39 @@ async function shadowCall(job: ShadowJob, side: SideName, signal: AbortSignal): 
     const answer = await job.callSide(side, signal);
     return (await captureAnswer(answer, side, 16 * 1024 * 1024, started)).captured;
   } catch (e) {
+    const known = knownFault(e);
     const why = signal.aborted
       ? `timed out after ${job.settings.timeoutMs} ms`
-      : e instanceof LegacyError
-        ? `${e.reason}: ${e.diagnostics}`
+      : known
+        ? `${known.reason}: ${known.diagnostics}`
         : 'failed';
-    const status = e instanceof LegacyError ? e.status : 0;
+    const status = known?.status ?? 0;
     return { side, status, headers: {}, body: Buffer.alloc(0), ms: performance.now() - started, error: why };
   }
 }
 
 /** Starts the shadow copy and returns at once. Never throws, never rejects. */
-export function launchShadow(rt: Runtime, job: ShadowJob): void {
-  const state = rt.shadowState;
+export function launchShadow(sinks: ShadowSinks, job: ShadowJob): void {
+  const state = sinks.counters;
   if (state.inFlight >= job.settings.maxConcurrent) {
     state.dropped++;
-    rt.metrics?.shadowCopies.inc({ outcome: 'dropped' });
+    sinks.metrics?.shadowCopies.inc({ outcome: 'dropped' });
     return;
   }
   state.inFlight++;
   state.sent++;
-  rt.metrics?.shadowCopies.inc({ outcome: 'sent' });
-  void runShadow(rt, job)
+  sinks.metrics?.shadowCopies.inc({ outcome: 'sent' });
+  void runShadow(sinks, job)
     .catch((e: unknown) => {
       state.failed++;
-      job.log?.warn({ err: { message: (e as Error).message }, aCode: job.endpoint.code }, 'shadow comparison failed');
+      sinks.log?.warn({ err: { message: (e as Error).message }, aCode: job.endpoint.code }, 'shadow comparison failed');
     })
     .finally(() => {
       state.inFlight--;
     });
 }
 
-async function runShadow(rt: Runtime, job: ShadowJob): Promise<void> {
+async function runShadow(sinks: ShadowSinks, job: ShadowJob): Promise<void> {
   const signal = AbortSignal.timeout(job.settings.timeoutMs);
   const secondary = await shadowCall(job, job.secondarySide, signal);
   let noisePaths: Set<string> | undefined;
@@ -193,12 +186,12 @@ async function runShadow(rt: Runtime, job: ShadowJob): Promise<void> {
     ...(secondary.error ? { secondaryError: secondary.error } : {}),
     correlationId: job.correlationId,
   };
-  rt.comparisons?.add(record);
-  rt.metrics?.comparisons.inc({
+  sinks.comparisons?.add(record);
+  sinks.metrics?.comparisons.inc({
     a_code: job.endpoint.code,
     result: secondary.error ? 'error' : result.equal ? 'equal' : 'different',
   });
-  job.log?.info(
+  sinks.log?.info(
     {
       aCode: job.endpoint.code,
       asid: job.asid,
@@ -208,9 +201,4 @@ async function runShadow(rt: Runtime, job: ShadowJob): Promise<void> {
     },
     'shadow comparison',
   );
-}
-
-/** A short digest for logs and records (never the content). */
-export function digest(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex').slice(0, 16);
 }

@@ -1,19 +1,54 @@
 /**
- * The named steps of the request path that decide rather than do: who is calling (ASID), which session, whether
- * policy allows the call. Each is small and pure apart from the one store read in loadSession.
+ * The named steps of the request path that decide rather than do: what was called (the identify step's refusals),
+ * who is calling (ASID), which session, and whether policy allows the call. Each is small and pure but for the one
+ * store read in loadSession. Policy steps return a problem (the legacy error to answer) or nothing, so the flow,
+ * `explain` and shadow planning ask the same questions and get the same answers.
  */
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
-import type { AsidRuntime, Runtime } from '../runtime.js';
-import type { Session } from '../sessions/session.js';
+import type { Identified } from '../legacy/identify.js';
+import type { AsidConfig } from '../rules/schema.js';
+import type { AccessMode, Session } from '../sessions/session.js';
 import type { SessionStore } from '../sessions/store.js';
 import { type IncomingHeaders, legacyHeader } from '../translation/request.js';
 
 export const ASID_HEADER = 'XAPI_ASID';
 export const SESSION_HEADER = 'HTTP_X_SESSION_KEY';
 
-/** Step: the calling system, from `XAPI_ASID`, which must be configured in the rules. */
-export function requireAsid(rt: Runtime, headers: IncomingHeaders): AsidRuntime {
+/** Step (pure): the refusal for a call that is not an e-RS operation ers-bridge serves, or undefined when it is. */
+export function refusalOf(id: Identified): LegacyError | undefined {
+  switch (id.kind) {
+    case 'not-found':
+    case 'not-legacy':
+      return new LegacyError(
+        'UNKNOWN_ENDPOINT',
+        'No e-RS operation is served at this path. Legacy STU3 calls look like /ers-api/STU3/v1/ReferralRequest/{ubrn}; sessions are /ers-api/v1/ProfessionalSession. Check the path against the e-RS endpoint catalogue.',
+      );
+    case 'method-not-allowed':
+      return new LegacyError(
+        'METHOD_NOT_ALLOWED',
+        `This path (${id.codes.join(', ')}) takes ${id.allow.join(' or ')}, not the method sent.`,
+        { headers: { allow: id.allow.join(', ') } },
+      );
+    case 'bad-param':
+      return new LegacyError(
+        'BAD_PATH_PARAMETER',
+        `${id.code}: the {${id.param}} part of the path must be ${id.expected}.`,
+      );
+    case 'bad-path':
+      return new LegacyError('BAD_PATH', `The request path is not acceptable: ${id.reason}.`);
+    case 'dstu2':
+      return new LegacyError(
+        'DSTU2_WITHDRAWN',
+        `The DSTU2 API (/ers-api/v1/${id.resource}) was withdrawn in August 2024 and has no APIM equivalent. Use the STU3 call instead — ${id.replacement}.`,
+      );
+    default:
+      return undefined;
+  }
+}
+
+/** Step (pure): the calling system, from `XAPI_ASID`, which must be configured in the rules. */
+export function requireCaller<C>(callers: ReadonlyMap<string, C>, environment: string, headers: IncomingHeaders): C {
   const asid = legacyHeader(headers, ASID_HEADER);
   if (asid === undefined || asid === '') {
     throw new LegacyError(
@@ -21,11 +56,11 @@ export function requireAsid(rt: Runtime, headers: IncomingHeaders): AsidRuntime 
       "The XAPI_ASID header is missing. Send your system's ASID in XAPI_ASID on every call, as with the HSCN API.",
     );
   }
-  const found = /^\d{1,20}$/.test(asid) ? rt.asids.get(asid) : undefined;
+  const found = /^\d{1,20}$/.test(asid) ? callers.get(asid) : undefined;
   if (!found) {
     throw new LegacyError(
       'ASID_UNKNOWN',
-      `ASID ${/^\d{1,20}$/.test(asid) ? asid : '(not digits)'} is not configured in ers-bridge for environment ${rt.rules.environment}. Check XAPI_ASID, or ask the ers-bridge operators to add this ASID to the rules.`,
+      `ASID ${/^\d{1,20}$/.test(asid) ? asid : '(not digits)'} is not configured in ers-bridge for environment ${environment}. Check XAPI_ASID, or ask the ers-bridge operators to add this ASID to the rules.`,
     );
   }
   return found;
@@ -36,22 +71,32 @@ const SIGN_IN_AGAIN =
 const SIGN_IN_AGAIN_USER =
   "Sign in to CIS2 again (ers-bridge's /login page, or a fresh CIS2 ID token), create a new session with A001 and select a role with A002, then repeat the call.";
 
-/** Step: the live session named by `HTTP_X_SESSION_KEY`, bound to the calling ASID and with a role selected. */
+export interface SessionLookup {
+  /** The calling ASID: a session answers only to the ASID that made it. */
+  asid: string;
+  /** Data calls need a role selected (A002); A002 and A003 themselves do not. */
+  requireRole: boolean;
+  /** A002 and A003 name the session in the path as well. */
+  keyFromPath?: string;
+  /** Whether the caller signs users in with CIS2 (the advice on an unknown session differs). */
+  userRestricted: boolean;
+}
+
+/** Step (store): the live session named by `HTTP_X_SESSION_KEY`, bound to the calling ASID and, if asked, with a role. */
 export async function loadSession(
   store: SessionStore,
   headers: IncomingHeaders,
-  asid: string,
-  options: { requireRole: boolean; keyFromPath?: string; userRestricted?: boolean },
+  lookup: SessionLookup,
 ): Promise<{ key: string; session: Session }> {
   const fromHeader = legacyHeader(headers, SESSION_HEADER);
-  const key = fromHeader ?? options.keyFromPath;
+  const key = fromHeader ?? lookup.keyFromPath;
   if (key === undefined || key === '') {
     throw new LegacyError(
       'SESSION_KEY_MISSING',
       `The HTTP_X_SESSION_KEY header is missing. Send the id returned by A001 in HTTP_X_SESSION_KEY. ${SIGN_IN_AGAIN}`,
     );
   }
-  if (options.keyFromPath !== undefined && fromHeader !== undefined && fromHeader !== options.keyFromPath) {
+  if (lookup.keyFromPath !== undefined && fromHeader !== undefined && fromHeader !== lookup.keyFromPath) {
     throw new LegacyError(
       'SESSION_KEY_PATH_MISMATCH',
       'The session key in the URL differs from the HTTP_X_SESSION_KEY header; send the same session id in both.',
@@ -62,16 +107,16 @@ export async function loadSession(
   if (!session) {
     throw new LegacyError(
       'SESSION_UNKNOWN',
-      `The session in HTTP_X_SESSION_KEY is unknown, has expired or was deleted. ${options.userRestricted ? SIGN_IN_AGAIN_USER : SIGN_IN_AGAIN}`,
+      `The session in HTTP_X_SESSION_KEY is unknown, has expired or was deleted. ${lookup.userRestricted ? SIGN_IN_AGAIN_USER : SIGN_IN_AGAIN}`,
     );
   }
-  if (session.asid !== asid) {
+  if (session.asid !== lookup.asid) {
     throw new LegacyError(
       'SESSION_ASID_MISMATCH',
       'The session in HTTP_X_SESSION_KEY was created by another ASID; a session can only be used with the XAPI_ASID that created it.',
     );
   }
-  if (options.requireRole && !session.permission) {
+  if (lookup.requireRole && !session.permission) {
     throw new LegacyError(
       'SESSION_ROLE_NOT_SELECTED',
       "No role is selected for this session. Select one of the session's permissions with A002 (PUT /ers-api/v1/ProfessionalSession/{id}) before calling data endpoints.",
@@ -80,27 +125,37 @@ export async function loadSession(
   return { key, session };
 }
 
-/** Step: whether this operation is among the ASID's message sets (any mode). Pure. */
-export function checkAsidPolicy(endpoint: EndpointDef, asid: AsidRuntime): void {
-  const allowed = asid.config.allowedCodes;
-  if (allowed && !allowed.includes(endpoint.code)) {
-    throw new LegacyError(
-      'ENDPOINT_NOT_ALLOWED_FOR_ASID',
-      `${endpoint.code} (${endpoint.name}) is not among the operations ASID ${asid.asid} may use (${allowed.join(', ')}). Ask the ers-bridge operators if this ASID's message sets should include it.`,
-    );
-  }
+/** The role a call is made in: the session's access mode and the business function selected with A002. */
+export interface CallRole {
+  accessMode: AccessMode;
+  businessFunction: string | undefined;
 }
 
-/** Why APIM would refuse this call for this session, if it would: access mode and business function. Pure. */
-export function apimPolicyProblem(endpoint: EndpointDef, asid: AsidRuntime, session: Session): LegacyError | undefined {
-  if (session.accessMode === 'application-restricted' && !endpoint.appRestricted) {
+/** The role of a session. */
+export function roleOf(session: Session): CallRole {
+  return { accessMode: session.accessMode, businessFunction: session.permission?.businessFunction };
+}
+
+/** Policy (pure): whether this operation is among the ASID's message sets (any mode). */
+export function messageSetProblem(endpoint: EndpointDef, asid: string, config: AsidConfig): LegacyError | undefined {
+  const allowed = config.allowedCodes;
+  if (!allowed || allowed.includes(endpoint.code)) return undefined;
+  return new LegacyError(
+    'ENDPOINT_NOT_ALLOWED_FOR_ASID',
+    `${endpoint.code} (${endpoint.name}) is not among the operations ASID ${asid} may use (${allowed.join(', ')}). Ask the ers-bridge operators if this ASID's message sets should include it.`,
+  );
+}
+
+/** Policy (pure): why APIM would refuse this call in this role, if it would: access mode and business function. */
+export function apimAccessProblem(endpoint: EndpointDef, asid: string, role: CallRole): LegacyError | undefined {
+  if (role.accessMode === 'application-restricted' && !endpoint.appRestricted) {
     return new LegacyError(
       'ENDPOINT_NOT_APP_RESTRICTED',
-      `${endpoint.code} (${endpoint.name}) needs a healthcare worker signed in with CIS2 (user-restricted access); ASID ${asid.asid} is application-restricted, so APIM would refuse it. Use a user-restricted ASID for this operation.`,
+      `${endpoint.code} (${endpoint.name}) needs a healthcare worker signed in with CIS2 (user-restricted access); ASID ${asid} is application-restricted, so APIM would refuse it. Use a user-restricted ASID for this operation.`,
     );
   }
-  const bf = session.permission?.businessFunction;
-  if (session.accessMode === 'user-restricted' && bf && endpoint.businessFunctions.length > 0) {
+  const bf = role.businessFunction;
+  if (role.accessMode === 'user-restricted' && bf && endpoint.businessFunctions.length > 0) {
     if (!endpoint.businessFunctions.includes(bf as never)) {
       return new LegacyError(
         'BUSINESS_FUNCTION_NOT_ALLOWED',
@@ -111,14 +166,7 @@ export function apimPolicyProblem(endpoint: EndpointDef, asid: AsidRuntime, sess
   return undefined;
 }
 
-/** Step: APIM's rules for this call (before anything is sent to APIM). */
-export function checkApimPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: Session): void {
-  const problem = apimPolicyProblem(endpoint, asid, session);
+/** Throws the problem a policy step found, if any: the flow's way of saying "stop here". */
+export function refuse(problem: LegacyError | undefined): void {
   if (problem) throw problem;
-}
-
-/** Step: whether this ASID, with this session, may call this operation on APIM. Pure. */
-export function checkPolicy(endpoint: EndpointDef, asid: AsidRuntime, session: Session): void {
-  checkApimPolicy(endpoint, asid, session);
-  checkAsidPolicy(endpoint, asid);
 }

@@ -9,9 +9,12 @@
  * sign in to CIS2 again.
  */
 import { TokenUnavailableError } from '../auth/apim-oauth.js';
+import type { ApimUserTokens } from '../auth/user-token.js';
 import { LegacyError } from '../legacy/errors.js';
-import type { AsidRuntime, Runtime } from '../runtime.js';
+import type { Clock } from '../runtime/clock.js';
+import { withSessionLock } from '../sessions/locking.js';
 import { type Session, sessionKeyHash } from '../sessions/session.js';
+import type { SessionStore } from '../sessions/store.js';
 
 /** Renew this long before the access token expires (APIM issues them for 599 s). */
 const RENEW_MARGIN_MS = 30_000;
@@ -22,6 +25,22 @@ const LOCK_MS = 20_000;
 const WAIT_MS = 15_000;
 const POLL_MS = 50;
 
+/** What the user token step works with: the store, this process's renewals in flight, and the clock. */
+export interface UserTokenDeps {
+  store: SessionStore;
+  /** Renewals in flight in this process, by ASID and session (one at a time per session). */
+  renewals: Map<string, Promise<string>>;
+  clock: Clock;
+}
+
+/** The session whose token is wanted, and the APIM application that renews it. */
+export interface UserTokenSubject {
+  asid: string;
+  userTokens: ApimUserTokens | undefined;
+  key: string;
+  session: Session;
+}
+
 function signInAgain(why: string): LegacyError {
   return new LegacyError(
     'SESSION_SIGN_IN_AGAIN',
@@ -29,89 +48,77 @@ function signInAgain(why: string): LegacyError {
   );
 }
 
-export async function obtainUserToken(
-  rt: Runtime,
-  asid: AsidRuntime,
-  key: string,
-  session: Session,
-  rejected?: string,
-): Promise<string> {
-  const t = session.apim;
+/** The session's access token: the stored one while it is fresh (and not `rejected`), else a renewed one. */
+export async function obtainUserToken(deps: UserTokenDeps, who: UserTokenSubject, rejected?: string): Promise<string> {
+  const t = who.session.apim;
   if (!t) throw signInAgain('This session holds no APIM token.');
-  if (rejected === undefined && rt.now() < t.accessExpiresAt - RENEW_MARGIN_MS) return t.accessToken;
-  const id = `${asid.asid}|${sessionKeyHash(key)}`;
-  const running = rt.renewals.get(id);
+  if (rejected === undefined && deps.clock.now() < t.accessExpiresAt - RENEW_MARGIN_MS) return t.accessToken;
+  const id = `${who.asid}|${sessionKeyHash(who.key)}`;
+  const running = deps.renewals.get(id);
   if (running) return running;
   const bad = rejected ?? t.accessToken;
-  const p = renewOnce(rt, asid, key, bad).finally(() => rt.renewals.delete(id));
-  rt.renewals.set(id, p);
+  const p = renewOnce(deps, who, bad).finally(() => deps.renewals.delete(id));
+  deps.renewals.set(id, p);
   return p;
 }
 
 /** The stored token, when another request or replica has renewed it already. */
-async function renewedMeanwhile(rt: Runtime, key: string, bad: string): Promise<string | undefined> {
-  const current = await rt.store.get(key);
+async function renewedMeanwhile(deps: UserTokenDeps, key: string, bad: string): Promise<string | undefined> {
+  const current = await deps.store.get(key);
   if (!current?.apim) throw signInAgain('The session has ended.');
   const c = current.apim;
-  return c.accessToken !== bad && rt.now() < c.accessExpiresAt - RENEW_MARGIN_MS ? c.accessToken : undefined;
+  return c.accessToken !== bad && deps.clock.now() < c.accessExpiresAt - RENEW_MARGIN_MS ? c.accessToken : undefined;
 }
 
-async function renewOnce(rt: Runtime, asid: AsidRuntime, key: string, bad: string): Promise<string> {
-  const already = await renewedMeanwhile(rt, key, bad);
+async function renewOnce(deps: UserTokenDeps, who: UserTokenSubject, bad: string): Promise<string> {
+  const already = await renewedMeanwhile(deps, who.key, bad);
   if (already) return already;
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const release = await rt.store.lock(key, LOCK_MS);
-    if (release) {
-      try {
-        // The holder before us may have finished just now.
-        return (await renewedMeanwhile(rt, key, bad)) ?? (await refresh(rt, asid, key));
-      } finally {
-        await release();
-      }
-    }
+  const wait = {
+    lockMs: LOCK_MS,
+    waitMs: WAIT_MS,
+    pollMs: POLL_MS,
+    clock: deps.clock,
     // Another replica is renewing this session: wait for its result rather than spend the token twice.
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    const theirs = await renewedMeanwhile(rt, key, bad);
-    if (theirs) return theirs;
-    if (Date.now() > deadline) {
-      throw new LegacyError(
+    whileWaiting: () => renewedMeanwhile(deps, who.key, bad),
+    onTimeout: () =>
+      new LegacyError(
         'TOKEN_ENDPOINT_UNAVAILABLE',
         "Renewing this session's APIM token is taking too long; try again shortly.",
-        { headers: { 'retry-after': '5' } },
-      );
-    }
-  }
-}
-
-async function refresh(rt: Runtime, asid: AsidRuntime, key: string): Promise<string> {
-  const current = await rt.store.get(key);
-  if (!current?.apim) throw signInAgain('The session has ended.');
-  const now = rt.now();
-  const c = current.apim;
-  if (now >= c.refreshExpiresAt) {
-    await rt.store.delete(key);
-    throw signInAgain('The CIS2 sign-in behind this session has reached the end of its 12-hour refresh window.');
-  }
-  if (!asid.userTokens) throw signInAgain('This ASID has no APIM application for user tokens.');
-  let fresh: Awaited<ReturnType<typeof asid.userTokens.refresh>>;
-  try {
-    fresh = await asid.userTokens.refresh(c.refreshToken);
-  } catch (e) {
-    if (e instanceof TokenUnavailableError && e.notSent) {
-      // The refresh token never left ers-bridge: the session survives; the client may retry.
-      throw new LegacyError(
-        'TOKEN_ENDPOINT_UNAVAILABLE',
-        `APIM's token service could not be reached (${e.detail}); try again shortly.`,
         {
           headers: { 'retry-after': '5' },
         },
-      );
-    }
-    await rt.store.delete(key);
+      ),
+  };
+  // The holder before us may have finished just now.
+  return withSessionLock(
+    deps.store,
+    who.key,
+    wait,
+    async () => (await renewedMeanwhile(deps, who.key, bad)) ?? (await refresh(deps, who)),
+  );
+}
+
+async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<string> {
+  const { store } = deps;
+  const current = await store.get(who.key);
+  if (!current?.apim) throw signInAgain('The session has ended.');
+  const c = current.apim;
+  if (deps.clock.now() >= c.refreshExpiresAt) {
+    await store.delete(who.key);
+    throw signInAgain('The CIS2 sign-in behind this session has reached the end of its 12-hour refresh window.');
+  }
+  if (!who.userTokens) throw signInAgain('This ASID has no APIM application for user tokens.');
+  let fresh: Awaited<ReturnType<ApimUserTokens['refresh']>>;
+  try {
+    fresh = await who.userTokens.refresh(c.refreshToken);
+  } catch (e) {
+    // The refresh token never left ers-bridge: the session survives; the client may retry (the fault table says so).
+    if (e instanceof TokenUnavailableError && e.notSent) throw e;
+    await store.delete(who.key);
     throw signInAgain('APIM did not renew the access token of this session.');
   }
   const updated: Session = { ...current, apim: fresh };
-  if (!(await rt.store.update(key, updated))) throw signInAgain('The session ended while its token was being renewed.');
+  if (!(await store.update(who.key, updated)))
+    throw signInAgain('The session ended while its token was being renewed.');
   return fresh.accessToken;
 }

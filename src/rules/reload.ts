@@ -11,8 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
-import { closeRuntime, type Runtime } from '../runtime.js';
-import type { RuntimeHolder } from '../server.js';
+import { closeRuntime, type Runtime, type RuntimeHolder } from '../runtime/runtime.js';
 import { parseRules, RulesError } from './load.js';
 import type { Rules } from './schema.js';
 
@@ -143,8 +142,9 @@ export class RulesReloader {
 
   /** Closes a replaced runtime's own connections once its calls in flight are done (or after the drain time). */
   private async retire(old: Runtime): Promise<void> {
-    const until = Date.now() + (this.options.drainMs ?? 30_000);
-    while (old.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    const clock = old.shared.clock;
+    const until = clock.now() + (this.options.drainMs ?? 30_000);
+    while (old.inFlight > 0 && clock.now() < until) await clock.sleep(50);
     await closeRuntime(old, false).catch(() => undefined);
   }
 }

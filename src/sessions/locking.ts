@@ -1,38 +1,70 @@
 /**
- * Read-modify-write of a session under its store lock, so that concurrent writers on different replicas (A002
- * selecting a role, a token renewal) never overwrite each other's changes, e.g. put back a spent refresh token.
+ * Work on a session under its store lock, so that concurrent writers on different replicas (A002 selecting a role,
+ * a token renewal, opening the legacy session) never overwrite each other's changes, e.g. put back a spent refresh
+ * token. One lock-and-poll loop serves them all.
  */
+import { type Clock, systemClock } from '../runtime/clock.js';
 import type { Session } from './session.js';
 import { type SessionStore, StoreUnavailableError } from './store.js';
 
-const LOCK_MS = 20_000;
-const POLL_MS = 25;
+export interface LockWait<T> {
+  /** How long the lock is held at most (it expires by itself after that, should this replica die). */
+  lockMs: number;
+  /** How long to wait for another holder before giving up with `onTimeout()`. */
+  waitMs: number;
+  pollMs: number;
+  clock?: Clock;
+  /** Between tries: the other holder's result, when it makes our work unnecessary. */
+  whileWaiting?: () => Promise<T | undefined>;
+  onTimeout: () => Error;
+}
 
-/**
- * Takes the session's lock (waiting up to `waitMs` for another holder), reads the session afresh, lets `change`
- * derive the new one, writes it, and releases the lock. Resolves with the written session, or undefined when the
- * session no longer exists.
- */
-export async function updateLocked(
+/** Runs `work` while holding the session's lock, waiting (bounded) for another holder to let go. */
+export async function withSessionLock<T>(
   store: SessionStore,
   key: string,
-  change: (current: Session) => Session | Promise<Session>,
-  waitMs = 5_000,
-): Promise<Session | undefined> {
-  const deadline = Date.now() + waitMs;
+  wait: LockWait<T>,
+  work: () => Promise<T>,
+): Promise<T> {
+  const clock = wait.clock ?? systemClock;
+  const deadline = clock.now() + wait.waitMs;
   for (;;) {
-    const release = await store.lock(key, LOCK_MS);
+    const release = await store.lock(key, wait.lockMs);
     if (release) {
       try {
-        const current = await store.get(key);
-        if (!current) return undefined;
-        const next = await change(current);
-        return (await store.update(key, next)) ? next : undefined;
+        return await work();
       } finally {
         await release();
       }
     }
-    if (Date.now() > deadline) throw new StoreUnavailableError('the session is busy (locked by another update)');
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    await clock.sleep(wait.pollMs);
+    const theirs = await wait.whileWaiting?.();
+    if (theirs !== undefined) return theirs;
+    if (clock.now() > deadline) throw wait.onTimeout();
   }
+}
+
+/**
+ * Reads the session afresh under its lock, lets `change` derive the new one, and writes it. Resolves with the
+ * written session, or undefined when the session no longer exists.
+ */
+export function updateLocked(
+  store: SessionStore,
+  key: string,
+  change: (current: Session) => Session | Promise<Session>,
+  clock: Clock = systemClock,
+): Promise<Session | undefined> {
+  const wait = {
+    lockMs: 20_000,
+    waitMs: 5_000,
+    pollMs: 25,
+    clock,
+    onTimeout: () => new StoreUnavailableError('the session is busy (locked by another update)'),
+  };
+  return withSessionLock(store, key, wait, async () => {
+    const current = await store.get(key);
+    if (!current) return undefined;
+    const next = await change(current);
+    return (await store.update(key, next)) ? next : undefined;
+  });
 }

@@ -37,3 +37,14 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/** The session ended (expired, or deleted on another replica) while a change to it was being made. */
+export class SessionEnded extends Error {
+  constructor(
+    /** What was being done, e.g. "the role was being selected". */
+    readonly during: string,
+  ) {
+    super(`the session ended while ${during}`);
+    this.name = 'SessionEnded';
+  }
+}

@@ -6,14 +6,16 @@
  *                                      (A030), and shows a one-time code to type into the legacy client (or
  *                                      redirects to a registered return_to with it: exact match, no open redirect)
  *
- * The code is single-use, short-lived and bound to the ASID; A001 with it creates the legacy session.
+ * The code is single-use, short-lived and bound to the ASID; A001 with it creates the legacy session. A fastify
+ * plugin; it reads the current runtime per request, so a rules reload applies at once.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Cis2Unavailable } from '../auth/cis2.js';
 import { grantForIdToken } from '../auth/sign-in-grant.js';
-import { LegacyError } from '../legacy/errors.js';
-import type { RuntimeHolder } from '../server.js';
+import { PAGE_SECURITY_HEADERS, sendPage } from '../http/page.js';
+import { knownFault } from '../pipeline/faults.js';
+import { grantTargetOf, type RuntimeHolder } from '../runtime/runtime.js';
 import { formatSignInCode, newSignInCode } from '../sessions/session.js';
 import { StoreUnavailableError } from '../sessions/store.js';
 import { busyPage, cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS, unavailablePage } from './pages.js';
@@ -21,24 +23,13 @@ import { busyPage, cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS,
 /** How long a started sign-in may take before its callback is refused. */
 const PENDING_TTL_MS = 10 * 60 * 1000;
 
-const SECURITY_HEADERS: Record<string, string> = {
-  'cache-control': 'no-store',
-  'content-security-policy':
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-};
-
-function page(reply: FastifyReply, status: number, html: string): FastifyReply {
-  return reply.code(status).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
-}
-
 function one(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): void {
+/** The sign-in surface: `/login`, `/login/callback`, `/login/style.css`. */
+export async function signInPlugin(app: FastifyInstance, options: { holder: RuntimeHolder }): Promise<void> {
+  const { holder } = options;
   app.get('/login/style.css', async (_req, reply) =>
     reply
       .headers({ 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })
@@ -52,15 +43,15 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
     const asid = one(q['asid']);
     const returnTo = one(q['return_to']);
     if (!rt.cis2) {
-      return page(
+      return sendPage(
         reply,
         404,
         problemPage('Sign-in is not available here', 'CIS2 sign-in is not set up for this e-RS environment.'),
       );
     }
-    const asidRt = asid && /^\d{1,20}$/.test(asid) ? rt.asids.get(asid) : undefined;
-    if (!asid || !asidRt || asidRt.config.accessMode !== 'user-restricted') {
-      return page(
+    const caller = asid && /^\d{1,20}$/.test(asid) ? rt.callers.get(asid) : undefined;
+    if (!asid || !caller || caller.config.accessMode !== 'user-restricted') {
+      return sendPage(
         reply,
         400,
         problemPage(
@@ -71,7 +62,7 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
     }
     if (returnTo !== undefined && !rt.cis2.settings.returnTo.includes(returnTo)) {
       // Exact match only: anything else could send the code to a stranger.
-      return page(
+      return sendPage(
         reply,
         400,
         problemPage(
@@ -82,14 +73,14 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
     }
     try {
       const { url, state, pending } = await rt.cis2.begin(asid, returnTo);
-      await rt.pendingSignIns.put(state, pending, PENDING_TTL_MS);
-      return reply.headers(SECURITY_HEADERS).redirect(url.href, 302);
+      await rt.shared.pendingSignIns.put(state, pending, PENDING_TTL_MS);
+      return reply.headers(PAGE_SECURITY_HEADERS).redirect(url.href, 302);
     } catch (e) {
       if (e instanceof Cis2Unavailable) {
         req.log.warn({ err: { message: e.message } }, 'CIS2 unavailable at sign-in start');
-        return page(reply, 503, unavailablePage(asid));
+        return sendPage(reply, 503, unavailablePage(asid));
       }
-      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage(asid));
+      if (e instanceof StoreUnavailableError) return sendPage(reply, 503, busyPage(asid));
       throw e;
     }
   });
@@ -98,61 +89,60 @@ export function registerSignIn(app: FastifyInstance, holder: RuntimeHolder): voi
     const rt = holder.current;
     const q = new URLSearchParams(req.raw.url?.split('?')[1] ?? '');
     const state = q.get('state');
-    let pending: Awaited<ReturnType<typeof rt.pendingSignIns.take>>;
+    let pending: Awaited<ReturnType<typeof rt.shared.pendingSignIns.take>>;
     try {
-      pending = state ? await rt.pendingSignIns.take(state) : undefined;
+      pending = state ? await rt.shared.pendingSignIns.take(state) : undefined;
     } catch (e) {
-      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage());
+      if (e instanceof StoreUnavailableError) return sendPage(reply, 503, busyPage());
       throw e;
     }
-    if (!rt.cis2 || !state || !pending) return page(reply, 400, expiredPage());
+    if (!rt.cis2 || !state || !pending) return sendPage(reply, 400, expiredPage());
     if (q.has('error')) {
       const error = q.get('error');
       req.log.info({ error, asid: pending.asid }, 'CIS2 sign-in not completed');
       if (error === 'access_denied' || error === 'login_required' || error === 'consent_required') {
-        return page(reply, 200, cancelledPage(pending.asid));
+        return sendPage(reply, 200, cancelledPage(pending.asid));
       }
-      return page(
+      return sendPage(
         reply,
         502,
         problemPage('CIS2 could not sign you in', 'CIS2 reported a problem with this sign-in.', pending.asid),
       );
     }
-    const asidRt = rt.asids.get(pending.asid);
-    if (!asidRt) return page(reply, 400, expiredPage());
+    const caller = rt.callers.get(pending.asid);
+    if (!caller) return sendPage(reply, 400, expiredPage());
     try {
       const { idToken, identity } = await rt.cis2.complete(q, state, pending);
-      const grant = await grantForIdToken(rt, asidRt, idToken, identity, randomUUID());
+      const grant = await grantForIdToken(grantTargetOf(rt, caller), idToken, identity, randomUUID());
       const code = newSignInCode();
       const ttl = rt.cis2.settings.signInCodeTtlSeconds;
-      await rt.signInCodes.put(code, grant, ttl * 1000);
+      await rt.shared.signInCodes.put(code, grant, ttl * 1000);
       req.log.info(
         { asid: pending.asid, roles: grant.permissions.length },
         'CIS2 sign-in completed; one-time code issued',
       );
       if (pending.returnTo) {
-        const target = new URL(pending.returnTo);
-        target.searchParams.set('code', formatSignInCode(code));
-        return reply.headers(SECURITY_HEADERS).redirect(target.href, 303);
+        const back = new URL(pending.returnTo);
+        back.searchParams.set('code', formatSignInCode(code));
+        return reply.headers(PAGE_SECURITY_HEADERS).redirect(back.href, 303);
       }
       const who = `${grant.user.firstName} ${grant.user.lastName}`.trim() || grant.user.identifier;
-      return page(reply, 200, codePage(formatSignInCode(code), pending.asid, Math.round(ttl / 60), who));
+      return sendPage(reply, 200, codePage(formatSignInCode(code), pending.asid, Math.round(ttl / 60), who));
     } catch (e) {
-      if (e instanceof Cis2Unavailable) return page(reply, 503, unavailablePage(pending.asid));
-      if (e instanceof StoreUnavailableError) return page(reply, 503, busyPage(pending.asid));
-      if (e instanceof LegacyError) {
-        const title =
-          e.reason === 'ASSURANCE_TOO_LOW'
-            ? 'Your sign-in is not strong enough for e-RS'
-            : e.reason === 'NO_ERS_ROLES'
-              ? 'You have no e-RS role'
-              : e.reason === 'TOKEN_ENDPOINT_UNAVAILABLE' || e.reason === 'CIS2_UNAVAILABLE'
-                ? 'e-RS sign-in is not available'
-                : 'We could not sign you in to e-RS';
-        req.log.warn({ reason: e.reason, asid: pending.asid }, 'CIS2 sign-in refused');
-        return page(reply, e.status >= 500 ? 503 : 403, problemPage(title, e.diagnostics, pending.asid));
-      }
-      throw e;
+      if (e instanceof Cis2Unavailable) return sendPage(reply, 503, unavailablePage(pending.asid));
+      if (e instanceof StoreUnavailableError) return sendPage(reply, 503, busyPage(pending.asid));
+      const known = knownFault(e, { asid: pending.asid });
+      if (!known) throw e;
+      const title =
+        known.reason === 'ASSURANCE_TOO_LOW'
+          ? 'Your sign-in is not strong enough for e-RS'
+          : known.reason === 'NO_ERS_ROLES'
+            ? 'You have no e-RS role'
+            : known.reason === 'TOKEN_ENDPOINT_UNAVAILABLE' || known.reason === 'CIS2_UNAVAILABLE'
+              ? 'e-RS sign-in is not available'
+              : 'We could not sign you in to e-RS';
+      req.log.warn({ reason: known.reason, asid: pending.asid }, 'CIS2 sign-in refused');
+      return sendPage(reply, known.status >= 500 ? 503 : 403, problemPage(title, known.diagnostics, pending.asid));
     }
   });
 }

@@ -6,6 +6,7 @@
  *   so that the one retry after an APIM 401 can send the same bytes again without asking the client.
  */
 import type { Readable } from 'node:stream';
+import { readWhole } from '../http/bounded.js';
 import { LegacyError } from '../legacy/errors.js';
 
 export function tooLarge(limit: number): LegacyError {
@@ -25,22 +26,16 @@ export function checkDeclaredLength(contentLength: string | undefined, limit: nu
   if (n > limit) throw tooLarge(limit);
 }
 
-/** Reads a whole body, refusing it as soon as it passes `limit`. */
-export async function readBounded(source: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+/** Reads a client's whole body, refusing it as soon as it passes `limit`. */
+export function readBounded(source: Readable, limit: number, tooLargeError = () => tooLarge(limit)): Promise<Buffer> {
   // Stop reading without destroying the request: destroying it would reset the socket before the 413 is sent.
-  for await (const chunk of source.iterator({ destroyOnReturn: false })) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, size);
+  return readWhole(source, { limit, tooLarge: tooLargeError, onOverflow: 'keep' });
 }
 
-/** A streamed body that can be sent a second time. */
+/** A streamed body that can be sent a second time: the first send streams it, a later one replays the bytes. */
 export class ReplayableBody {
+  private sends = 0;
+
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private done = false;
@@ -83,6 +78,11 @@ export class ReplayableBody {
     this.size += value.length;
     this.chunks.push(value);
     return value;
+  }
+
+  /** What to send next: the live stream the first time, the whole body after that. */
+  async next(): Promise<AsyncIterable<Buffer> | Buffer> {
+    return this.sends++ === 0 ? this.live() : this.whole();
   }
 
   /** The first send: yields chunks as the client sends them. */

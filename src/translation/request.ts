@@ -69,7 +69,8 @@ export interface ApimRequestInput {
   headers: IncomingHeaders;
   /** Path of the APIM base URL, e.g. `/referrals/FHIR`. */
   apimBasePath: string;
-  accessToken: string | undefined;
+  /** Only `explain` passes one (a description); live calls get theirs from the bearer-token wrapper. */
+  accessToken?: string;
   correlationId: string;
   /** Present for user-restricted sessions only; application-restricted calls never carry these headers. */
   user?: UserContextHeaders;
@@ -142,6 +143,11 @@ export function buildApimRequest(input: ApimRequestInput): ApimRequestPlan {
 
   const path = `${input.apimBasePath}${apimPathFor(endpoint, input.params)}${input.query ? `?${input.query}` : ''}`;
   return { method: endpoint.method, path, headers: out };
+}
+
+/** The request with the bearer token added (the APIM side's bearer-token wrapper adds it per attempt). */
+export function withBearer(plan: ApimRequestPlan, token: string): ApimRequestPlan {
+  return { ...plan, headers: { ...plan.headers, authorization: `Bearer ${token}` } };
 }
 
 /**

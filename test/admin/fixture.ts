@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { request } from 'undici';
-import { type AdminOptions, type AdminSource, registerAdmin } from '../../src/admin/routes.js';
+import { type AdminOptions, type AdminSource, adminPlugin } from '../../src/admin/routes.js';
 import type { ComparisonRecord, ComparisonSummary } from '../../src/comparison/types.js';
 
 export const READY_ASID = '999000000001';
@@ -163,9 +163,23 @@ export interface AdminApp {
   close(): Promise<void>;
 }
 
-export async function startAdminApp(options: Partial<AdminOptions> = {}): Promise<AdminApp> {
+/** The admin surface's options as fixed values (the plugin reads them per request). */
+export interface FixedAdminOptions extends Partial<Omit<AdminOptions, 'token' | 'open'>> {
+  token?: string;
+  open?: boolean;
+}
+
+export async function startAdminApp(options: FixedAdminOptions = {}): Promise<AdminApp> {
   const app = Fastify({ logger: false });
-  registerAdmin(app, { comparisons: () => new FakeSource(), names: NAMES, ...options });
+  const { token, open, ...rest } = options;
+  await app.register(adminPlugin, {
+    prefix: '/admin',
+    comparisons: () => new FakeSource(),
+    names: NAMES,
+    ...rest,
+    token: () => token,
+    open: () => open === true,
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no address');

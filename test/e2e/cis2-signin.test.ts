@@ -219,7 +219,11 @@ describe('CIS2 sign-in page and a legacy client', () => {
 
   it('a callback whose ID token nonce does not match is refused and issues no code', async () => {
     const started = await h.runtime.cis2!.begin(USER_ASID);
-    await h.runtime.pendingSignIns.put(started.state, { ...started.pending, nonce: 'a-different-nonce' }, 60_000);
+    await h.runtime.shared.pendingSignIns.put(
+      started.state,
+      { ...started.pending, nonce: 'a-different-nonce' },
+      60_000,
+    );
     await page.goto(started.url.href);
     await cis2Login(page, CLINICIAN);
     expect(await landedHeading()).toBe('We could not sign you in to e-RS');

@@ -144,12 +144,12 @@ describe('user token lifecycle', () => {
     h = await startUserHarness({ now: () => clock });
     const key = await userSession(h);
     const call = () => legacyCall(h!, 'GET', A005, { XAPI_ASID: USER_ASID, HTTP_X_SESSION_KEY: key });
-    const spent = (await h.runtime.store.get(key))!.apim!.refreshToken;
+    const spent = (await h.runtime.shared.store.get(key))!.apim!.refreshToken;
     clock += 580_000;
     expect((await call()).status).toBe(200); // refresh #1 spends `spent`
     // Put the spent token back, as a stale copy of the session might: ers-bridge must not send it again.
-    const s = (await h.runtime.store.get(key))!;
-    await h.runtime.store.update(key, { ...s, apim: { ...s.apim!, refreshToken: spent, accessExpiresAt: 0 } });
+    const s = (await h.runtime.shared.store.get(key))!;
+    await h.runtime.shared.store.update(key, { ...s, apim: { ...s.apim!, refreshToken: spent, accessExpiresAt: 0 } });
     const res = await call();
     const issue = expectLegacyOutcome(res, 403, 'SESSION_SIGN_IN_AGAIN');
     expect(issue.diagnostics).toMatch(/Sign in to CIS2 again/);
@@ -174,8 +174,8 @@ describe('user token lifecycle', () => {
     h = await startUserHarness({ now: () => clock, refreshWindowSeconds: 1 });
     const key = await userSession(h);
     // ers-bridge still believes the window is open; the stand-in's real clock says it is over.
-    const s = (await h.runtime.store.get(key))!;
-    await h.runtime.store.update(key, { ...s, apim: { ...s.apim!, refreshExpiresAt: clock + 3600_000 } });
+    const s = (await h.runtime.shared.store.get(key))!;
+    await h.runtime.shared.store.update(key, { ...s, apim: { ...s.apim!, refreshExpiresAt: clock + 3600_000 } });
     await new Promise((r) => setTimeout(r, 1100));
     clock += 580_000;
     const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: USER_ASID, HTTP_X_SESSION_KEY: key });
@@ -201,10 +201,10 @@ describe('concurrent writers', () => {
     h = await startUserHarness();
     const res = await a001(h, await h.cis2.mintIdToken(CLAIMS(CLINICIAN)));
     const key = res.json().id as string;
-    const real = h.runtime.store;
+    const real = h.runtime.shared.store;
     let renewedElsewhere = false;
     // As if another replica renewed the tokens just after A002 read the session.
-    h.runtime.store = new Proxy(real, {
+    h.runtime.shared.store = new Proxy(real, {
       get(target, prop) {
         if (prop === 'get') {
           return async (k: string) => {
@@ -236,7 +236,7 @@ describe('concurrent writers', () => {
       );
       expect(a002.status).toBe(200);
     } finally {
-      h.runtime.store = real;
+      h.runtime.shared.store = real;
     }
     const stored = (await real.get(key))!;
     expect(renewedElsewhere).toBe(true);
@@ -295,7 +295,7 @@ describe('user headers, policy and on-behalf-of', () => {
     h = await startUserHarness();
     const key = await userSession(h);
     await legacyCall(h, 'GET', A005, { XAPI_ASID: USER_ASID, HTTP_X_SESSION_KEY: key });
-    const s = (await h.runtime.store.get(key))!;
+    const s = (await h.runtime.shared.store.get(key))!;
     const all = h.logs.join('\n');
     expect(all).not.toContain(s.apim!.accessToken);
     expect(all).not.toContain(s.apim!.refreshToken);

@@ -310,13 +310,13 @@ describe('legacy-shaped errors', () => {
   describe('upstream failures', () => {
     it('APIM unreachable → 502 with diagnostics', async () => {
       const saved = h.holder.current;
-      const { buildRuntime } = await import('../../src/runtime.js');
+      const { buildRuntime } = await import('../../src/runtime/runtime.js');
       const { secretResolver } = await import('../../src/rules/secrets.js');
       const rules = structuredClone(saved.rules);
       rules.apim.baseUrl = 'http://127.0.0.1:9/referrals/FHIR'; // discard port: nothing listens
       h.holder.current = await buildRuntime('test.yaml', rules, {
         resolveSecret: secretResolver({ TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem }),
-        store: saved.store,
+        store: saved.shared.store,
         now: () => clock,
       });
       try {

@@ -14,7 +14,7 @@ import { canaryBucket } from '../../src/pipeline/mode.js';
 import { parseRules } from '../../src/rules/load.js';
 import type { Rules } from '../../src/rules/schema.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime } from '../../src/runtime.js';
+import { buildRuntime } from '../../src/runtime/runtime.js';
 import { launchChromium } from '../helpers/browser.js';
 import {
   APP_ASID,

@@ -16,7 +16,7 @@ import { createLogger } from '../../src/logging.js';
 import { parseRules } from '../../src/rules/load.js';
 import { RulesReloader } from '../../src/rules/reload.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime } from '../../src/runtime.js';
+import { buildRuntime } from '../../src/runtime/runtime.js';
 import {
   APP_ASID,
   captureLogs,

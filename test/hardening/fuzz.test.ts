@@ -389,9 +389,9 @@ describe('fuzzing the legacy surface', () => {
 
   /** Keeps the pool's sessions alive: a fuzzed A003 (or A002) may have ended or changed them. */
   async function refreshPool(): Promise<void> {
-    const s = await h.runtime.store.get(pool.key);
+    const s = await h.runtime.shared.store.get(pool.key);
     if (!s?.permission) pool.key = await openSession(h);
-    const o = await h.runtime.store.get(pool.otherKey);
+    const o = await h.runtime.shared.store.get(pool.otherKey);
     if (!o?.permission) pool.otherKey = await openSession(h, OTHER_ASID);
   }
 

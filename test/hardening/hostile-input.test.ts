@@ -541,7 +541,7 @@ describe('hostile input', () => {
     });
 
     it('an unknown key and a foreign key cost the same: one store read each, same status, same latency', async () => {
-      const store = h.runtime.store;
+      const store = h.runtime.shared.store;
       const originalGet = store.get;
       let reads = 0;
       store.get = async (k: string) => {

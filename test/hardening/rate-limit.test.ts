@@ -9,6 +9,7 @@
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type RateLimit, RateLimited, RateLimiter, RetryBudget } from '../../src/apim/rate-limiter.js';
+import { clockAt, systemClock } from '../../src/runtime/clock.js';
 import { expectLegacyOutcome, type Harness, openSession, startHarness } from '../helpers/harness.js';
 import { A005, apimAt, type FakeServer, fakeHttp, referral, sleep, timedCall } from './support.js';
 
@@ -36,7 +37,7 @@ describe('RateLimiter (unit, fake timers)', () => {
   });
   const limiter = (limit: RateLimit | undefined) => {
     vi.useFakeTimers({ now: 0 });
-    return new RateLimiter(limit, () => Date.now());
+    return new RateLimiter(limit, systemClock);
   };
 
   it('a burst: `burst` calls at once, `maxQueue` queued, the rest refused at once with Retry-After', async () => {
@@ -136,7 +137,12 @@ describe('RateLimiter (unit, fake timers)', () => {
 describe('RetryBudget (unit, injected clock)', () => {
   const budget = () => {
     let clock = 0;
-    const b = new RetryBudget(0.1, 3, 10_000, () => clock);
+    const b = new RetryBudget(
+      0.1,
+      3,
+      10_000,
+      clockAt(() => clock),
+    );
     return { b, advance: (ms: number) => (clock += ms) };
   };
 
@@ -285,7 +291,7 @@ describe('apim.rateLimit end to end', () => {
       },
     });
     const key = await openSession(h);
-    await h.runtime.asids.get('999000000001')!.tokens!.get(); // the token first, so the burst is only the burst
+    await h.runtime.callers.get('999000000001')!.tokens!.get(); // the token first, so the burst is only the burst
     const harness = h;
     // Every call is awaited (so nothing is left in flight), then judged by how long its client waited.
     const results = await Promise.all(

@@ -77,7 +77,7 @@ describe.skipIf(!(SECONDS > 0))('soak', () => {
     `${SECONDS} s of session churn at ~${RATE} requests/s: no 5xx, bounded memory and handles, sessions cleaned up`,
     async () => {
       const gc = (globalThis as { gc?: () => void }).gc;
-      const storeAtStart = await h.runtime.store.size();
+      const storeAtStart = await h.runtime.shared.store.size();
       const started = performance.now();
       const deadline = started + SECONDS * 1000;
       const warmUpEnd = started + SECONDS * 200; // 20%
@@ -249,7 +249,7 @@ describe.skipIf(!(SECONDS > 0))('soak', () => {
       const last = samples.at(-1)!;
       const first = samples[0]!;
       const base = warmUpSample ?? samples.find((s) => s.at >= SECONDS * 200) ?? first;
-      const storeAtEnd = await h.runtime.store.size();
+      const storeAtEnd = await h.runtime.shared.store.size();
 
       const sorted = [...latencies].sort((a, b) => a - b);
       const statuses = [...byStatus]

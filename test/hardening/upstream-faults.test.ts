@@ -13,6 +13,7 @@ import { errors as undiciErrors } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Upstream } from '../../src/apim/upstream.js';
 import { LegacyError } from '../../src/legacy/errors.js';
+import { faultFor } from '../../src/pipeline/faults.js';
 import { expectLegacyOutcome, type Harness, legacyCall, openSession, startHarness } from '../helpers/harness.js';
 import {
   A005,
@@ -335,7 +336,7 @@ describe('connect failures', () => {
       bodyTimeoutMs: 1_000,
     });
     cleanups.push(() => upstream.close());
-    const mapped = upstream.transportError(new undiciErrors.ConnectTimeoutError());
+    const mapped = faultFor(upstream.transportError(new undiciErrors.ConnectTimeoutError()));
     expect(mapped).toBeInstanceOf(LegacyError);
     expect(mapped.reason).toBe('UPSTREAM_TIMEOUT');
     expect(mapped.status).toBe(504);
@@ -355,7 +356,7 @@ describe('connect failures', () => {
       [new undiciErrors.HTTPParserError('Response does not match the HTTP/1.1 protocol'), 'UPSTREAM_BAD_RESPONSE', 502],
     ];
     for (const [error, reason, status] of table) {
-      const m = upstream.transportError(error);
+      const m = faultFor(upstream.transportError(error));
       expect([m.reason, m.status], String(error)).toEqual([reason, status]);
       expect(m.diagnostics).not.toMatch(/\n\s+at /);
     }

@@ -14,7 +14,7 @@ import { createLogger } from '../../src/logging.js';
 import { parseRules } from '../../src/rules/load.js';
 import type { Rules } from '../../src/rules/schema.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime, closeRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
+import { buildRuntime, closeRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
 import { buildServer, type RuntimeHolder } from '../../src/server.js';
 
 export const APP_ASID = '999000000001';

@@ -8,7 +8,7 @@ import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index
 import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { parseRules } from '../../src/rules/load.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime, type Runtime } from '../../src/runtime.js';
+import { buildRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { type Cis2StandIn, type Cis2User, startCis2 } from './cis2.js';
 import { type Harness, listenBridge } from './harness.js';
 

@@ -12,7 +12,7 @@ import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { createLogger } from '../../src/logging.js';
 import { parseRules } from '../../src/rules/load.js';
 import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime } from '../../src/runtime.js';
+import { buildRuntime } from '../../src/runtime/runtime.js';
 import { APP_ASID, expectLegacyOutcome, listenBridge, rulesYaml } from '../helpers/harness.js';
 import {
   A005_PATH,

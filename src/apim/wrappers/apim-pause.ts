@@ -1,0 +1,27 @@
+/**
+ * Wrapper: when APIM answers 429, every call to that APIM application waits for APIM's Retry-After (the limiter
+ * pauses; calls already queued that cannot wait that long are answered at once).
+ */
+import { type Clock, systemClock } from '../../runtime/clock.js';
+import type { ApimWrapper } from '../dispatch.js';
+import type { RateLimiter } from '../rate-limiter.js';
+
+/** Pure: APIM's Retry-After in seconds (a number or an HTTP date); 1 when absent or unreadable; at most an hour. */
+export function retryAfterSeconds(value: string | string[] | undefined, now: number): number {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return 1;
+  const n = Number(v);
+  if (Number.isFinite(n) && n >= 0) return Math.min(Math.ceil(n), 3600);
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? 1 : Math.min(Math.max(1, Math.ceil((date - now) / 1000)), 3600);
+}
+
+export function apimPause(limiter: RateLimiter, clock: Clock = systemClock): ApimWrapper {
+  return (next) => async (call) => {
+    const result = await next(call);
+    if (result.response.statusCode === 429) {
+      limiter.pause(retryAfterSeconds(result.response.headers['retry-after'], clock.now()));
+    }
+    return result;
+  };
+}

@@ -1,0 +1,23 @@
+/** The legacy HSCN e-RS host as a target (passthrough, canary, shadow): where it is and how it is reached. */
+import type { Upstream } from '../apim/upstream.js';
+
+export interface LegacyHost {
+  upstream: Upstream;
+  /** e.g. `https://api.int1.ers.ncrs.nhs.uk/ers-api` */
+  baseUrl: URL;
+  /** Declared production: writes are never copied to it by shadowing. */
+  production: boolean;
+}
+
+/** The legacy host refused a session ers-bridge opened for a client there (A001 or A002). */
+export class LegacySessionRefused extends Error {
+  constructor(
+    readonly step: string,
+    readonly status: number,
+    /** What it said, as printable text (at most 200 characters). */
+    readonly said: string,
+  ) {
+    super(`the legacy host refused ${step} (HTTP ${status})`);
+    this.name = 'LegacySessionRefused';
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The legacy surface, `/ers-api/...`, as a fastify plugin: every call runs the flow (src/pipeline/flow.ts) and the
+ * answer it returns is sent as it is; the record step runs once the answer is out, or once the client has gone.
+ *
+ * Fastify's body parsing is switched off here: bodies stay raw streams, so files stream to APIM and every limit and
+ * error is ers-bridge's own, legacy-shaped.
+ */
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Metrics } from '../admin/metrics.js';
+import { runLegacyCall } from '../pipeline/flow.js';
+import { type CallEnd, recordCall } from '../pipeline/record.js';
+import type { CallRecord, LegacyAnswer, LegacyRequest } from '../pipeline/types.js';
+import type { Runtime, RuntimeHolder } from '../runtime/runtime.js';
+import type { IncomingHeaders } from '../translation/request.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+
+export interface LegacySurfaceOptions {
+  holder: RuntimeHolder;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** One call between its arrival and its record: the record is written when both the flow and the answer are done. */
+interface CallInFlight {
+  rt: Runtime;
+  started: number;
+  record?: CallRecord;
+  end?: CallEnd;
+  recorded: boolean;
+}
+
+/** The legacy surface; register it with `{ prefix: '/ers-api' }`. */
+export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceOptions): Promise<void> {
+  const { holder, log, metrics } = options;
+
+  // Bodies stay raw streams: the flow reads them with its own limits.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  // An empty Content-Type is treated as absent (legacy clients sent JSON sessions without one), not refused.
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['content-type'] !== undefined && req.headers['content-type'].trim() === '') {
+      delete req.headers['content-type'];
+    }
+  });
+
+  const calls = new WeakMap<FastifyRequest, CallInFlight>();
+
+  /** Records the call once its flow has returned and its answer has ended one way or the other. */
+  const settle = (req: FastifyRequest, call: CallInFlight) => {
+    if (call.recorded || !call.record || !call.end) return;
+    call.recorded = true;
+    call.rt.inFlight--;
+    const sinks = { log, metrics, callers: call.rt.callers };
+    recordCall(sinks, call.record, req.method, call.end, performance.now() - call.started);
+  };
+  const ended = (req: FastifyRequest, end: CallEnd) => {
+    const call = calls.get(req);
+    if (!call || call.end) return;
+    call.end = end;
+    settle(req, call);
+  };
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    const rt = holder.current; // the rules this request started with
+    rt.inFlight++;
+    const call: CallInFlight = { rt, started: performance.now(), recorded: false };
+    calls.set(req, call);
+    // A client may leave after sending its whole request, while the answer is on its way: fastify then fires neither
+    // onResponse nor onRequestAbort, so the response's close is watched too.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ended(req, { aborted: true });
+    });
+    let outcome: Awaited<ReturnType<typeof runLegacyCall>> | undefined;
+    try {
+      outcome = await runLegacyCall(rt, legacyRequestOf(rt, req), log);
+    } finally {
+      // The flow answers every fault itself; a record is kept even if it ever did not.
+      call.record = outcome?.record ?? { aCode: '-', route: '-', reason: 'INTERNAL_ERROR' };
+      settle(req, call);
+    }
+    return sendAnswer(reply, outcome.answer);
+  };
+
+  app.addHook('onResponse', async (req, reply) => ended(req, { status: reply.statusCode }));
+  app.addHook('onRequestAbort', async (req) => ended(req, { aborted: true }));
+
+  app.route({ method: METHODS, url: '/', handler: handle });
+  app.route({ method: METHODS, url: '/*', handler: handle });
+}
+
+/** The call as the flow takes it. */
+function legacyRequestOf(rt: Runtime, req: FastifyRequest): LegacyRequest {
+  return {
+    method: req.method,
+    rawUrl: req.raw.url ?? '/',
+    headers: req.headers as IncomingHeaders,
+    rawHeaders: req.raw.rawHeaders,
+    body: req.raw as Readable,
+    legacyBase: legacyBaseFor(rt, req),
+  };
+}
+
+/** The legacy base URL as this client reaches ers-bridge: configured, or from the request's Host. */
+function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
+  if (rt.rules.legacy.publicBaseUrl) return rt.rules.legacy.publicBaseUrl;
+  const host = req.headers.host;
+  const safeHost =
+    host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
+  const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  return `${proto}://${safeHost}/ers-api`;
+}
+
+/**
+ * Sends a legacy answer. The transaction id keeps its exact legacy spelling: fastify lower-cases names given to
+ * reply.header(), Node keeps the case given to setHeader(), and a legacy client may look the name up as spelt.
+ */
+export function sendAnswer(reply: FastifyReply, answer: LegacyAnswer): FastifyReply {
+  const { X_ERS_TRANSACTION_ID: transactionId, ...headers } = answer.headers;
+  reply.code(answer.status).headers(headers);
+  if (transactionId) reply.raw.setHeader('X_ERS_TRANSACTION_ID', transactionId);
+  return answer.body === undefined ? reply.send() : reply.send(answer.body);
+}

@@ -1,0 +1,199 @@
+/**
+ * The APIM side of a call: the request rewritten for APIM (pure), sent through the APIM wrappers around the
+ * forward step, and APIM's answer rewritten back for the legacy client.
+ *
+ *   rate-limit slot → APIM 429 pause → timing → bearer token (one renewal on 401) → connection retry → forward
+ */
+import type { Dispatcher } from 'undici';
+import { type ApimCall, type ApimDispatch, composeApim, type RequestBody } from '../apim/dispatch.js';
+import { forwardTo } from '../apim/forward.js';
+import type { RateLimiter, RetryBudget } from '../apim/rate-limiter.js';
+import type { Upstream } from '../apim/upstream.js';
+import { UpstreamError } from '../apim/upstream.js';
+import { apimPause } from '../apim/wrappers/apim-pause.js';
+import { bearerToken, type TokenSource } from '../apim/wrappers/bearer-token.js';
+import { connectionRetry } from '../apim/wrappers/connection-retry.js';
+import { rateSlot } from '../apim/wrappers/rate-slot.js';
+import { timing } from '../apim/wrappers/timing.js';
+import { readWhole } from '../http/bounded.js';
+import { isJsonContentType } from '../http/media-type.js';
+import type { EndpointDef } from '../legacy/endpoints.js';
+import { LegacyError } from '../legacy/errors.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Session } from '../sessions/session.js';
+import { buildApimRequest, type IncomingHeaders, type UserContextHeaders } from '../translation/request.js';
+import { type BaseUrls, legacyResponseHeaders, rewriteApimUrls } from '../translation/response.js';
+import { renderOutcome } from './faults.js';
+import type { LegacyAnswer, SideAnswer } from './types.js';
+
+/** APIM's error bodies are small; this bounds what ers-bridge reads of one. */
+const ERROR_BODY_LIMIT = 1024 * 1024;
+
+/** What the APIM side of one call is sent through: the APIM application's limiter, its tokens, the pool. */
+export interface ApimRoute {
+  upstream: Upstream;
+  limiter: RateLimiter;
+  retryBudget: RetryBudget;
+  tokens: TokenSource;
+  clock: Clock;
+}
+
+/** The APIM side's dispatch for one call: the wrappers, outermost first, around the forward step. */
+export function apimDispatch(route: ApimRoute): ApimDispatch {
+  return composeApim(
+    [
+      rateSlot(route.limiter),
+      apimPause(route.limiter, route.clock),
+      timing(),
+      bearerToken(route.tokens),
+      connectionRetry(route.retryBudget),
+    ],
+    forwardTo(route.upstream),
+  );
+}
+
+/** The headers of a user-restricted session's selected role (none for application-restricted sessions). */
+export function userContextOf(session: Session): UserContextHeaders | undefined {
+  if (session.accessMode !== 'user-restricted' || !session.permission) return undefined;
+  return {
+    odsCode: session.permission.orgIdentifier,
+    businessFunction: session.permission.businessFunction,
+    ...(session.onBehalfOf ? { onBehalfOfUserId: session.onBehalfOf } : {}),
+  };
+}
+
+export interface ApimCallInput {
+  endpoint: EndpointDef;
+  params: Record<string, string>;
+  query: string;
+  headers: IncomingHeaders;
+  apimBase: URL;
+  correlationId: string;
+  session: Session;
+  body: RequestBody;
+  signal?: AbortSignal | undefined;
+}
+
+/** Step (pure): the call APIM receives — path, query, renamed headers and the role headers; no token yet. */
+export function rewriteForApim(input: ApimCallInput): ApimCall {
+  const user = userContextOf(input.session);
+  const request = buildApimRequest({
+    endpoint: input.endpoint,
+    params: input.params,
+    query: input.query,
+    headers: input.headers,
+    apimBasePath: input.apimBase.pathname.replace(/\/+$/, ''),
+    correlationId: input.correlationId,
+    ...(user ? { user } : {}),
+    ...(input.body.length !== undefined ? { bodyLength: input.body.length } : {}),
+  });
+  return { endpoint: input.endpoint, request, body: input.body, signal: input.signal };
+}
+
+/** The APIM side: rewrite → the wrappers and forward → rewrite back. */
+export async function callApim(
+  dispatch: ApimDispatch,
+  call: ApimCall,
+  urls: BaseUrls,
+  answerLimit: number,
+): Promise<SideAnswer> {
+  const result = await dispatch(call);
+  const answer = await rewriteBack(
+    call.endpoint,
+    result.response,
+    urls,
+    call.request.headers['x-correlation-id']!,
+    answerLimit,
+  );
+  return {
+    answer,
+    facts: {
+      upstreamStatus: result.response.statusCode,
+      upstreamMs: result.upstreamMs ?? 0,
+      ...(result.tokenRenewed ? { tokenRenewed: true } : {}),
+      ...(answer.headers['X_ERS_TRANSACTION_ID'] ? { transactionId: answer.headers['X_ERS_TRANSACTION_ID'] } : {}),
+    },
+  };
+}
+
+/**
+ * Step (rewrite back): APIM's answer in legacy terms. Headers by allow-list, X-Request-ID → X_ERS_TRANSACTION_ID;
+ * JSON bodies read (bounded) and their links rewritten; files streamed through; APIM's empty error answers given a
+ * legacy OperationOutcome.
+ */
+export async function rewriteBack(
+  endpoint: EndpointDef,
+  res: Dispatcher.ResponseData,
+  urls: BaseUrls,
+  correlationId: string,
+  answerLimit: number,
+): Promise<LegacyAnswer> {
+  const headers = legacyResponseHeaders(res.headers, urls, correlationId);
+  if (res.statusCode === 429) headers['retry-after'] ??= '1'; // legacy clients should always know when to retry
+  const status = res.statusCode;
+  const contentType = headers['content-type'];
+
+  if (status >= 400) {
+    const raw = await readApimBody(res, ERROR_BODY_LIMIT);
+    if (raw.length === 0 || !isJsonContentType(contentType)) return emptyErrorAnswer(status, headers, raw, endpoint);
+    return { status, headers, body: Buffer.from(rewriteApimUrls(raw.toString('utf8'), urls), 'utf8') };
+  }
+  if (endpoint.method === 'HEAD' || status === 204 || status === 304) {
+    await res.body.dump();
+    return { status, headers, body: undefined };
+  }
+  if (isJsonContentType(contentType)) {
+    const raw = await readApimBody(res, answerLimit);
+    return { status, headers, body: Buffer.from(rewriteApimUrls(raw.toString('utf8'), urls), 'utf8') };
+  }
+  // Files (PDFs, attachments) stream straight through.
+  const length = res.headers['content-length'];
+  if (typeof length === 'string') headers['content-length'] = length;
+  return { status, headers, body: res.body };
+}
+
+function readApimBody(res: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  return readWhole(res.body, {
+    limit,
+    onOverflow: 'destroy',
+    tooLarge: () => new UpstreamError('too-large', 'APIM', '', '', false, { bytes: limit, purpose: 'translate' }),
+    onSourceError: (e) =>
+      new UpstreamError(classifyBodyFailure(e), 'APIM', '', (e as NodeJS.ErrnoException)?.code ?? ''),
+  });
+}
+
+/** How reading an answer's body failed: a stall (body timeout), a reset, or anything else. */
+function classifyBodyFailure(e: unknown): 'body-timeout' | 'reset' | 'unreadable' {
+  const code = (e as NodeJS.ErrnoException)?.code ?? '';
+  if (code === 'UND_ERR_BODY_TIMEOUT') return 'body-timeout';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
+    return 'reset';
+  return 'unreadable';
+}
+
+/** APIM sometimes answers errors with no body (STU3 401/429, app-restricted 403): give the client a legacy one. */
+function emptyErrorAnswer(
+  status: number,
+  headers: Record<string, string>,
+  raw: Buffer,
+  endpoint: EndpointDef,
+): LegacyAnswer {
+  const text = raw
+    .toString('utf8')
+    .replace(/[^\x20-\x7e]/g, ' ')
+    .trim()
+    .slice(0, 200);
+  const said = text ? ` APIM said: "${text}".` : '';
+  const error =
+    status === 429
+      ? new LegacyError(
+          'UPSTREAM_RATE_LIMITED',
+          `APIM's rate limit for this application was reached; wait ${headers['retry-after'] ? `${headers['retry-after']} seconds` : 'a few seconds'} and try again.`,
+        )
+      : new LegacyError(
+          'UPSTREAM_EMPTY_ERROR',
+          `APIM refused ${endpoint.code} (${endpoint.name}) with HTTP ${status} and no explanation.${said} Check the request; if it persists, give the ers-bridge operators the X_ERS_TRANSACTION_ID or X-Correlation-ID of this answer.`,
+          { status },
+        );
+  return { ...renderOutcome(error, { base: headers }), status };
+}

@@ -1,0 +1,45 @@
+/**
+ * The bodies step: the client's request body, bounded, as each side needs it. FHIR JSON is read whole (its links
+ * are rewritten for APIM; the legacy host gets it unchanged). Files stream to the one side that takes them, kept for
+ * a resend — or are read whole when a copy must also go to the other side, or be recorded.
+ */
+import type { Readable } from 'node:stream';
+import { bufferBody, type RequestBody } from '../apim/dispatch.js';
+import type { UpstreamBody } from '../apim/upstream.js';
+import type { EndpointDef } from '../legacy/endpoints.js';
+import { checkDeclaredLength, ReplayableBody, readBounded } from '../translation/body.js';
+import type { IncomingHeaders } from '../translation/request.js';
+import { type BaseUrls, rewriteLegacyUrls } from '../translation/response.js';
+
+export interface Bodies {
+  apim: RequestBody;
+  legacy: { first: UpstreamBody; length?: number };
+  /** The body as the client sent it, when it was read whole (for the recorder). */
+  whole?: Buffer;
+}
+
+export async function prepareBodies(
+  endpoint: EndpointDef,
+  headers: IncomingHeaders,
+  source: Readable,
+  limit: number,
+  urls: BaseUrls,
+  readWhole: boolean,
+): Promise<Bodies> {
+  if (endpoint.requestBody === 'none') return { apim: bufferBody(undefined), legacy: { first: undefined } };
+  const declared = typeof headers['content-length'] === 'string' ? headers['content-length'] : undefined;
+  checkDeclaredLength(declared, limit);
+  if (endpoint.requestBody === 'fhir-json' || readWhole) {
+    const raw = await readBounded(source, limit);
+    const forApim =
+      endpoint.requestBody === 'fhir-json' ? Buffer.from(rewriteLegacyUrls(raw.toString('utf8'), urls), 'utf8') : raw;
+    return { apim: bufferBody(forApim), legacy: { first: raw, length: raw.length }, whole: raw };
+  }
+  const replayable = new ReplayableBody(source, limit);
+  const length = declared !== undefined ? Number(declared) : undefined;
+  const sized = length !== undefined ? { length } : {};
+  return {
+    apim: { next: () => replayable.next(), ...sized },
+    legacy: { first: replayable.live(), ...sized },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The record step: one log line and the metrics of one call, once its answer is sent — or once the client has gone
+ * away without it. Never a token, raw session key, path value or body: the record carries none by construction.
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../admin/metrics.js';
+import type { Caller } from '../runtime/caller.js';
+import type { CallRecord } from './types.js';
+
+/** How the call ended: answered with `status`, or abandoned by the client before the answer was out. */
+export type CallEnd = { status: number } | { aborted: true };
+
+/** The status metrics and logs use for a call the client abandoned (nginx's "client closed request"). */
+export const CLIENT_CLOSED = 499;
+
+export interface RecordSinks {
+  log: Logger;
+  metrics: Metrics;
+  /** The configured callers: an ASID label is only ever one of theirs (bounded label values). */
+  callers: ReadonlyMap<string, Caller>;
+}
+
+export function recordCall(sinks: RecordSinks, record: CallRecord, method: string, end: CallEnd, ms: number): void {
+  const status = 'aborted' in end ? CLIENT_CLOSED : end.status;
+  countCall(sinks, record, method, status, ms);
+  const { log } = sinks;
+  if (!log.isLevelEnabled('info')) return; // do not build a line nobody will write
+  log.info(
+    {
+      aCode: record.aCode,
+      route: record.route,
+      method,
+      asid: record.asid,
+      session: record.session,
+      status,
+      ...('aborted' in end ? { aborted: true } : {}),
+      upstreamStatus: record.upstreamStatus,
+      upstreamMs: record.upstreamMs,
+      tokenRenewed: record.tokenRenewed,
+      mode: record.mode,
+      side: record.side,
+      shadow: record.shadow,
+      ms: Math.round(ms * 1000) / 1000,
+      correlationId: record.correlationId,
+      transactionId: record.transactionId,
+    },
+    'aborted' in end ? 'legacy call aborted by client' : 'legacy call',
+  );
+}
+
+function countCall(sinks: RecordSinks, record: CallRecord, method: string, status: number, ms: number): void {
+  const { metrics, callers } = sinks;
+  const asid = record.asid && callers.has(record.asid) ? record.asid : 'unknown';
+  const session = record.aCode === 'A001' || record.aCode === 'A002' || record.aCode === 'A003';
+  metrics.requests.inc({
+    a_code: record.aCode,
+    method,
+    status: String(status),
+    mode: record.mode ?? (session ? 'session' : 'none'),
+    asid,
+  });
+  metrics.requestDuration.observe({ a_code: record.aCode }, ms / 1000);
+  if (record.upstreamMs !== undefined) {
+    metrics.upstreamDuration.observe({ side: record.side ?? 'apim', a_code: record.aCode }, record.upstreamMs / 1000);
+  }
+  if (record.aCode === 'A001' && status === 201) {
+    metrics.sessionsCreated.inc({ access_mode: callers.get(asid)?.config.accessMode ?? 'unknown' });
+  }
+  if (record.aCode === 'A003' && status === 204) metrics.sessionsEnded.inc({ reason: 'deleted' });
+  if (record.reason === 'SESSION_UNKNOWN') metrics.sessionsEnded.inc({ reason: 'unknown_or_expired' });
+  if (record.reason === 'SESSION_SIGN_IN_AGAIN') metrics.sessionsEnded.inc({ reason: 'sign_in_again' });
+}

@@ -1,0 +1,92 @@
+/**
+ * How each side of one call is reached, once the flow has decided everything: APIM through its wrappers, or the
+ * legacy host unchanged. The flow calls the primary side; the shadow calls the other one with the same bodies.
+ */
+import type { TokenSource } from '../apim/wrappers/bearer-token.js';
+import type { EndpointDef } from '../legacy/endpoints.js';
+import type { Caller } from '../runtime/caller.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Session } from '../sessions/session.js';
+import type { BaseUrls } from '../translation/response.js';
+import { apimDispatch, callApim, rewriteForApim } from './apim-side.js';
+import type { Bodies } from './bodies.js';
+import { callLegacySide } from './legacy-side.js';
+import type { SideName } from './mode.js';
+import type { LegacyRequest, SideAnswer } from './types.js';
+import { obtainUserToken } from './user-token.js';
+
+export interface SideContext {
+  rt: Runtime;
+  caller: Caller;
+  key: string;
+  session: Session;
+  endpoint: EndpointDef;
+  params: Record<string, string>;
+  query: string;
+  req: LegacyRequest;
+  urls: BaseUrls;
+  bodies: Bodies;
+}
+
+export type SideCall = (side: SideName, correlationId: string, signal: AbortSignal | undefined) => Promise<SideAnswer>;
+
+/** Calls one side of this call: the translated call to APIM, or the call unchanged to the legacy host. */
+export function sidesFor(ctx: SideContext): SideCall {
+  const { rt, caller, key, session, endpoint, req, bodies } = ctx;
+  const dispatch = apimDispatch({
+    upstream: rt.upstream,
+    limiter: caller.limiter,
+    retryBudget: rt.shared.retryBudget,
+    tokens: tokenSourceFor(rt, caller, key, session),
+    clock: rt.shared.clock,
+  });
+  return (side, correlationId, signal) => {
+    if (side === 'apim') {
+      const call = rewriteForApim({
+        endpoint,
+        params: ctx.params,
+        query: ctx.query,
+        headers: req.headers,
+        apimBase: rt.apimBase,
+        correlationId,
+        session,
+        body: bodies.apim,
+        signal,
+      });
+      return callApim(dispatch, call, ctx.urls, rt.rules.server.maxResponseRewriteBytes);
+    }
+    return callLegacySide({
+      store: rt.shared.store,
+      host: rt.legacy,
+      endpoint,
+      key,
+      session,
+      rawUrl: req.rawUrl,
+      rawHeaders: req.rawHeaders,
+      body: bodies.legacy.first,
+      bodyLength: bodies.legacy.length,
+      correlationId,
+      signal,
+    });
+  };
+}
+
+/** Step (token): where this call's bearer tokens come from — the session's user token, or the application's. */
+export function tokenSourceFor(rt: Runtime, caller: Caller, key: string, session: Session): TokenSource {
+  if (session.accessMode === 'user-restricted') {
+    const deps = { store: rt.shared.store, renewals: rt.shared.renewals, clock: rt.shared.clock };
+    const who = { asid: caller.asid, userTokens: caller.userTokens, key, session };
+    return {
+      current: () => obtainUserToken(deps, who),
+      renew: (rejected) => obtainUserToken(deps, who, rejected),
+    };
+  }
+  const provider = caller.tokens;
+  return {
+    current: async () => provider?.get(),
+    renew: async (rejected) => {
+      provider?.invalidate(rejected);
+      return provider!.get();
+    },
+  };
+}

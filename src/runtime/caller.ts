@@ -1,0 +1,18 @@
+/** A calling system as the rules configure it: one ASID, its settings, and its APIM application's means of access. */
+import type { RateLimiter } from '../apim/rate-limiter.js';
+import type { ApplicationTokenProvider } from '../auth/application-token.js';
+import type { ApimUserTokens } from '../auth/user-token.js';
+import type { AsidConfig } from '../rules/schema.js';
+
+export interface Caller {
+  asid: string;
+  config: AsidConfig;
+  /** Application-restricted: token provider of the APIM application; undefined when APIM needs no token (sandbox). */
+  tokens: ApplicationTokenProvider | undefined;
+  /** User-restricted: token exchange and refresh at the ASID's APIM application. */
+  userTokens: ApimUserTokens | undefined;
+  /** The resolved API key, for display masked only. */
+  apiKey: string | undefined;
+  /** The rate limiter of the ASID's APIM application (shared by every ASID mapped to it). */
+  limiter: RateLimiter;
+}

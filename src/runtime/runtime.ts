@@ -1,0 +1,259 @@
+/**
+ * The runtime built from one rules file: per-ASID callers with their secrets resolved, one token provider and one
+ * rate limiter per APIM application, the upstream pools, CIS2 and the admin token — around the process's state
+ * (stores, metrics, comparisons, clock), which outlives it. Requests take a reference to the runtime they start
+ * with, so a reload can swap it without disturbing calls in flight.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { applicationTag, type Metrics } from '../admin/metrics.js';
+import { RateLimiter } from '../apim/rate-limiter.js';
+import { Upstream } from '../apim/upstream.js';
+import { ApplicationTokenProvider } from '../auth/application-token.js';
+import { Cis2Client, type PendingSignIn } from '../auth/cis2.js';
+import { importRs512PrivateKey, KeyError } from '../auth/keys.js';
+import type { GrantTarget, SignInGrant } from '../auth/sign-in-grant.js';
+import { ApimUserTokens } from '../auth/user-token.js';
+import { TrafficRecorder } from '../comparison/recorder.js';
+import { ComparisonStore } from '../comparison/store.js';
+import { ENDPOINTS } from '../legacy/endpoints.js';
+import type { LegacyHost } from '../legacy-host/host.js';
+import { RulesError } from '../rules/load.js';
+import type { Rules } from '../rules/schema.js';
+import type { SecretResolver } from '../rules/secrets.js';
+import type { EphemeralStore } from '../sessions/ephemeral-store.js';
+import type { SessionStore } from '../sessions/store.js';
+import type { Caller } from './caller.js';
+import { type Clock, clockAt, systemClock } from './clock.js';
+import { buildProcessState, closeProcessState, type ProcessState, secret } from './process-state.js';
+
+export interface Runtime {
+  file: string;
+  rules: Rules;
+  /** The calling systems, by ASID. */
+  callers: Map<string, Caller>;
+  /** Token providers by APIM application (token URL + API key): shared by every ASID mapped to the same app. */
+  tokenProviders: Map<string, ApplicationTokenProvider>;
+  /** Rate limiters by APIM application. */
+  limiters: Map<string, RateLimiter>;
+  apimBase: URL;
+  upstream: Upstream;
+  /** The legacy host (passthrough, canary, shadow). */
+  legacy: LegacyHost;
+  /** CIS2 sign-in, when the rules configure it. */
+  cis2: Cis2Client | undefined;
+  /** The admin surface's token, resolved from the rules (undefined: admin off, unless open in the demo). */
+  adminToken: string | undefined;
+  /** The process's comparison store, when these rules compare answers (shadow modes, or a comparison block). */
+  comparisons: ComparisonStore | undefined;
+  /** The process's traffic recorder, when these rules record. */
+  recorder: TrafficRecorder | undefined;
+  /** Calls in progress that started on this runtime (a replaced runtime is closed when they are done). */
+  inFlight: number;
+  /** What outlives this runtime: stores, metrics, comparisons, renewals, retry budget, shadow counters, clock. */
+  shared: ProcessState;
+}
+
+/** Holds the current runtime; a rules reload swaps `current`, requests keep the one they started with. */
+export interface RuntimeHolder {
+  current: Runtime;
+}
+
+export interface RuntimeOptions {
+  resolveSecret: SecretResolver;
+  /** Reuse a store across reloads (sessions survive a rules reload). */
+  store?: SessionStore;
+  pendingSignIns?: EphemeralStore<PendingSignIn>;
+  signInCodes?: EphemeralStore<SignInGrant>;
+  /** The clock everything waits and expires by (tests drive it). */
+  clock?: Clock;
+  /** Only the date (tests that fix the time of day but wait in real time). */
+  now?: () => number;
+  /** Extra CA certificates for APIM (tests, stand-ins on TLS). */
+  apimCa?: string;
+  tokenRetries?: number;
+  tokenBackoffMs?: number;
+  /** The environment (ERS_BRIDGE_SESSION_STORE: memory or a redis:// URL, overriding the rules). */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** The process's metrics (kept across reloads). */
+  metrics?: Metrics;
+  /**
+   * A runtime being replaced by a reload: its process state carries over, and so do the token providers and rate
+   * limiters of unchanged APIM applications.
+   */
+  previous?: Runtime;
+}
+
+/** Builds a runtime; throws RulesError naming the file and field when a secret or key cannot be used. */
+export async function buildRuntime(file: string, rules: Rules, options: RuntimeOptions): Promise<Runtime> {
+  const clock = options.previous?.shared.clock ?? options.clock ?? (options.now ? clockAt(options.now) : systemClock);
+  const callers = await buildCallers(file, rules, options, clock);
+  let cis2: Cis2Client | undefined;
+  if (rules.cis2) {
+    const auth = rules.cis2.clientAuth;
+    const ref = auth.method === 'private_key_jwt' ? auth.privateKey : auth.secret;
+    await secret(options.resolveSecret, file, 'cis2.clientAuth', ref);
+    cis2 = new Cis2Client(rules.cis2, options.resolveSecret, () => clock.now());
+  }
+  const apimBase = new URL(rules.apim.baseUrl);
+  const apimCa = rules.apim.ca ? await secret(options.resolveSecret, file, 'apim.ca', rules.apim.ca) : options.apimCa;
+  const upstream = new Upstream(apimBase.origin, {
+    connections: rules.apim.connections,
+    connectTimeoutMs: rules.apim.timeouts.connectMs,
+    headersTimeoutMs: rules.apim.timeouts.headersMs,
+    bodyTimeoutMs: rules.apim.timeouts.bodyMs,
+    ...(apimCa ? { ca: apimCa } : {}),
+  });
+  const legacy = await buildLegacyHost(file, rules, options.resolveSecret);
+  const shared = options.previous?.shared ?? (await buildProcessState(file, rules, options, clock, options.metrics));
+  const adminToken = rules.admin?.token
+    ? await secret(options.resolveSecret, file, 'admin.token', rules.admin.token)
+    : undefined;
+  return {
+    file,
+    rules,
+    callers: callers.callers,
+    tokenProviders: callers.tokenProviders,
+    limiters: callers.limiters,
+    apimBase,
+    upstream,
+    legacy,
+    cis2,
+    adminToken,
+    comparisons: comparisonsFor(rules, shared),
+    recorder: recorderFor(rules, shared),
+    inFlight: 0,
+    shared,
+  };
+}
+
+/** One caller per ASID; token providers and rate limiters per APIM application, reused from `previous` if unchanged. */
+async function buildCallers(file: string, rules: Rules, options: RuntimeOptions, clock: Clock) {
+  const tokenProviders = new Map<string, ApplicationTokenProvider>();
+  const limiters = new Map<string, RateLimiter>();
+  const callers = new Map<string, Caller>();
+  const previous = options.previous;
+  for (const [asid, config] of Object.entries(rules.asids)) {
+    let tokens: ApplicationTokenProvider | undefined;
+    let userTokens: ApimUserTokens | undefined;
+    let apiKey: string | undefined;
+    if (rules.apim.auth === 'signed-jwt' && config.apim) {
+      const base = `asids."${asid}".apim`;
+      apiKey = await secret(options.resolveSecret, file, `${base}.apiKey`, config.apim.apiKey);
+      const pem = await secret(options.resolveSecret, file, `${base}.privateKey`, config.apim.privateKey);
+      try {
+        await importRs512PrivateKey(pem, 'key'); // fail at load, not on the first call
+      } catch (e) {
+        if (e instanceof KeyError) {
+          throw new RulesError(file, `${base}.privateKey`, `expected ${e.message.replace(/^key: expected /, '')}`);
+        }
+        throw e;
+      }
+      const tokenUrl = rules.apim.tokenUrl!;
+      const application = { tokenUrl, apiKey, keyId: config.apim.keyId, privateKeyPem: pem };
+      if (config.accessMode === 'user-restricted') {
+        const apiSecret = await secret(options.resolveSecret, file, `${base}.apiSecret`, config.apim.apiSecret);
+        userTokens = new ApimUserTokens({ ...application, apiSecret, now: () => clock.now() });
+      } else {
+        // One provider per APIM application, shared by every ASID mapped to it (and kept across reloads).
+        const id = `${tokenUrl}|${apiKey}|${config.apim.keyId}|${createHash('sha256').update(pem).digest('hex')}`;
+        tokens = tokenProviders.get(id) ?? previous?.tokenProviders.get(id);
+        if (!tokens) {
+          const tag = applicationTag(apiKey);
+          tokens = new ApplicationTokenProvider({
+            ...application,
+            clock,
+            ...(options.tokenRetries !== undefined ? { retries: options.tokenRetries } : {}),
+            ...(options.tokenBackoffMs !== undefined ? { backoffMs: options.tokenBackoffMs } : {}),
+            onFetch: (outcome) => options.metrics?.tokenFetches.inc({ application: tag, outcome }),
+          });
+        }
+        tokenProviders.set(id, tokens);
+      }
+    }
+    const limiterKey = apiKey ? applicationTag(apiKey) : 'open';
+    let limiter = limiters.get(limiterKey);
+    if (!limiter) {
+      const limit = rules.apim.rateLimit
+        ? {
+            ...rules.apim.rateLimit,
+            burst: rules.apim.rateLimit.burst ?? Math.max(1, Math.ceil(rules.apim.rateLimit.requestsPerSecond)),
+          }
+        : undefined;
+      // Kept across a reload when the limit is unchanged, so bursts and APIM's pauses carry over.
+      const unchanged = JSON.stringify(previous?.rules.apim.rateLimit) === JSON.stringify(rules.apim.rateLimit);
+      limiter = (unchanged ? previous?.limiters.get(limiterKey) : undefined) ?? new RateLimiter(limit, clock);
+      limiters.set(limiterKey, limiter);
+    }
+    callers.set(asid, { asid, config, tokens, userTokens, apiKey, limiter });
+  }
+  return { callers, tokenProviders, limiters };
+}
+
+/** Where a CIS2 user's sign-in is completed for a caller: its APIM application, and APIM's e-RS base for A030. */
+export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
+  return {
+    asid: caller.asid,
+    userTokens: caller.userTokens,
+    upstream: rt.upstream,
+    apimBase: rt.apimBase,
+    organisationNames: rt.rules.cis2?.organisationNames ?? {},
+  };
+}
+
+/** Comparison is on when any route shadows, or the rules configure it; the store is the process's, made once. */
+function comparisonsFor(rules: Rules, shared: ProcessState): ComparisonStore | undefined {
+  const m = rules.modes;
+  const modes = [m.default, ...Object.values(m.routes).map((r) => (typeof r === 'string' ? r : r.mode))];
+  if (rules.comparison === undefined && !modes.includes('shadow')) return undefined;
+  shared.comparisons ??= new ComparisonStore({
+    ...(rules.comparison?.file ? { file: rules.comparison.file } : {}),
+    ...(rules.comparison ? { maxBytes: rules.comparison.maxBytes, maxFiles: rules.comparison.maxFiles } : {}),
+    appRestricted: (code: string) => ENDPOINTS.some((e) => e.code === code && e.appRestricted),
+  });
+  return shared.comparisons;
+}
+
+function recorderFor(rules: Rules, shared: ProcessState): TrafficRecorder | undefined {
+  if (!rules.record) return undefined;
+  shared.recorder ??= new TrafficRecorder({
+    file: rules.record.file,
+    maxBytes: rules.record.maxBytes,
+    maxFiles: rules.record.maxFiles,
+    ...(rules.record.codes ? { codes: rules.record.codes } : {}),
+  });
+  return shared.recorder;
+}
+
+/** The legacy host: its base URL, and mutual TLS with the endpoint certificate when configured. */
+async function buildLegacyHost(file: string, rules: Rules, resolve: SecretResolver): Promise<LegacyHost> {
+  const baseUrl = new URL(rules.legacy.baseUrl ?? `https://${rules.legacy.host}/ers-api`);
+  const tls = rules.legacy.tls;
+  const cert = tls ? await secret(resolve, file, 'legacy.tls.certificate', tls.certificate) : undefined;
+  const key = tls ? await secret(resolve, file, 'legacy.tls.privateKey', tls.privateKey) : undefined;
+  const ca = tls?.ca ? await secret(resolve, file, 'legacy.tls.ca', tls.ca) : undefined;
+  const upstream = new Upstream(
+    baseUrl.origin,
+    {
+      connections: rules.apim.connections,
+      connectTimeoutMs: rules.apim.timeouts.connectMs,
+      headersTimeoutMs: rules.apim.timeouts.headersMs,
+      bodyTimeoutMs: rules.apim.timeouts.bodyMs,
+      ...(ca ? { ca } : {}),
+      ...(cert && key ? { cert, key } : {}),
+    },
+    'the legacy e-RS host',
+  );
+  return { upstream, baseUrl, production: rules.legacy.production };
+}
+
+/**
+ * Closes a runtime's connections. With `shared` false (a runtime replaced by a reload), the process state —
+ * stores, comparison store, recorder — stays open for its successor.
+ */
+export async function closeRuntime(rt: Runtime, shared = true): Promise<void> {
+  await rt.upstream.close();
+  await rt.legacy.upstream.close();
+  if (shared) await closeProcessState(rt.shared);
+}
