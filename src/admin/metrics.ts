@@ -6,52 +6,60 @@
 import { createHash } from 'node:crypto';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+  return new Counter<L>({ name, help, labelNames, registers: [registry] });
+}
+
+function latency<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+  return new Histogram<L>({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [registry] });
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: 'ers_bridge_requests_total',
-    help: 'Legacy calls answered, by A-code, method, HTTP status, mode and ASID.',
-    labelNames: ['a_code', 'method', 'status', 'mode', 'asid'] as const,
-    registers: [this.registry],
-  });
+  readonly requests = counter(
+    this.registry,
+    'ers_bridge_requests_total',
+    'Legacy calls, by A-code, method, HTTP status (499: the client left before its answer), mode and ASID.',
+    ['a_code', 'method', 'status', 'mode', 'asid'],
+  );
 
-  readonly requestDuration = new Histogram({
-    name: 'ers_bridge_request_duration_seconds',
-    help: 'Time from receiving a legacy call to the end of its answer, by A-code.',
-    labelNames: ['a_code'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  readonly requestDuration = latency(
+    this.registry,
+    'ers_bridge_request_duration_seconds',
+    'Time from receiving a legacy call to the end of its answer, by A-code.',
+    ['a_code'],
+  );
 
-  readonly upstreamDuration = new Histogram({
-    name: 'ers_bridge_upstream_duration_seconds',
-    help: 'Time the answering side (APIM or the legacy host) took to answer, by side and A-code.',
-    labelNames: ['side', 'a_code'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
-  });
+  readonly upstreamDuration = latency(
+    this.registry,
+    'ers_bridge_upstream_duration_seconds',
+    'Time the answering side (APIM or the legacy host) took to answer, by side and A-code.',
+    ['side', 'a_code'],
+  );
 
-  readonly tokenFetches = new Counter({
-    name: 'ers_bridge_token_fetches_total',
-    help: 'Calls to the APIM token endpoint for application-restricted tokens, by application and outcome.',
-    labelNames: ['application', 'outcome'] as const,
-    registers: [this.registry],
-  });
+  readonly tokenFetches = counter(
+    this.registry,
+    'ers_bridge_token_fetches_total',
+    'Calls to the APIM token endpoint for application-restricted tokens, by application and outcome.',
+    ['application', 'outcome'],
+  );
 
-  readonly sessionsCreated = new Counter({
-    name: 'ers_bridge_sessions_created_total',
-    help: 'Legacy sessions created (A001), by access mode.',
-    labelNames: ['access_mode'] as const,
-    registers: [this.registry],
-  });
+  readonly sessionsCreated = counter(
+    this.registry,
+    'ers_bridge_sessions_created_total',
+    'Legacy sessions created (A001), by access mode.',
+    ['access_mode'],
+  );
 
-  readonly sessionsEnded = new Counter({
-    name: 'ers_bridge_sessions_ended_total',
-    help: 'Legacy sessions ended or refused, by reason: deleted (A003), unknown_or_expired (a call with a key the store does not hold), sign_in_again (CIS2 refresh window over or renewal failed).',
-    labelNames: ['reason'] as const,
-    registers: [this.registry],
-  });
+  readonly sessionsEnded = counter(
+    this.registry,
+    'ers_bridge_sessions_ended_total',
+    'Legacy sessions ended or refused, by reason: deleted (A003), unknown_or_expired (a call with a key the store does not hold), sign_in_again (CIS2 refresh window over or renewal failed).',
+    ['reason'],
+  );
 
   readonly sessionsLive = new Gauge({
     name: 'ers_bridge_sessions_live',
@@ -63,26 +71,26 @@ export class Metrics {
     },
   });
 
-  readonly reloads = new Counter({
-    name: 'ers_bridge_rules_reloads_total',
-    help: 'Rules reloads, by outcome: applied, or rejected (invalid rules: the old ones stay).',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry],
-  });
+  readonly reloads = counter(
+    this.registry,
+    'ers_bridge_rules_reloads_total',
+    'Rules reloads, by outcome: applied, or rejected (invalid rules: the old ones stay).',
+    ['outcome'],
+  );
 
-  readonly comparisons = new Counter({
-    name: 'ers_bridge_comparisons_total',
-    help: 'Shadow comparisons, by A-code and result: equal, different or error (the shadow side gave no answer).',
-    labelNames: ['a_code', 'result'] as const,
-    registers: [this.registry],
-  });
+  readonly comparisons = counter(
+    this.registry,
+    'ers_bridge_comparisons_total',
+    'Shadow comparisons, by A-code and result: equal, different or error (the shadow side gave no answer).',
+    ['a_code', 'result'],
+  );
 
-  readonly shadowCopies = new Counter({
-    name: 'ers_bridge_shadow_copies_total',
-    help: 'Shadow copies, by outcome: sent, dropped (concurrency cap), skipped (sampling or safety).',
-    labelNames: ['outcome'] as const,
-    registers: [this.registry],
-  });
+  readonly shadowCopies = counter(
+    this.registry,
+    'ers_bridge_shadow_copies_total',
+    'Shadow copies, by outcome: sent, dropped (concurrency cap), skipped (sampling or safety).',
+    ['outcome'],
+  );
 
   /** Reads the live session count (set by the server from the current runtime's store). */
   liveSessions: (() => Promise<number>) | undefined;

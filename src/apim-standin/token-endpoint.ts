@@ -260,25 +260,26 @@ async function clientCredentialsGrant({ form, state, now }: GrantContext): Promi
   if (app.accessMode !== 'application-restricted') {
     throw new OAuthError(401, 'unauthorized_client', TOKEN_ERRORS.unauthorizedClient);
   }
-  const ttl = ttlSeconds(form, state);
-  const issued = state.tokens.issue({
-    apiKey: app.apiKey,
-    accessMode: 'application-restricted',
-    grantType: 'client_credentials',
-    ttlSeconds: ttl,
-    now,
-  });
-  const body = {
+  const { issued, ttl } = issueAccessToken({ form, state, now }, app.apiKey, 'client_credentials');
+  return tokenResponse({
     access_token: issued.accessToken,
     expires_in: String(ttl),
     token_type: 'Bearer',
     issued_at: String(issued.issuedAt),
-  };
-  return {
-    status: 200,
-    headers: { 'content-type': 'application/json' },
-    body: Buffer.from(JSON.stringify(body), 'utf8'),
-  };
+  });
+}
+
+/** An access token for an application (and, user-restricted, its user), with the lifetime the request may ask for. */
+function issueAccessToken(
+  { form, state, now }: GrantContext,
+  apiKey: string,
+  grantType: string,
+  user?: Parameters<StandInState['tokens']['issue']>[0]['user'],
+) {
+  const ttl = ttlSeconds(form, state);
+  const accessMode = user ? 'user-restricted' : 'application-restricted';
+  const issued = state.tokens.issue({ apiKey, accessMode, grantType, ttlSeconds: ttl, ...(user ? { user } : {}), now });
+  return { issued, ttl };
 }
 
 function tokenResponse(body: Record<string, string>): StandInReply {
@@ -395,15 +396,7 @@ async function tokenExchangeGrant({ form, state, now }: GrantContext): Promise<S
   ) {
     throw new OAuthError(401, 'unauthorized_client', TOKEN_ERRORS.unauthorizedClient);
   }
-  const ttl = ttlSeconds(form, state);
-  const issued = state.tokens.issue({
-    apiKey: app.apiKey,
-    accessMode: 'user-restricted',
-    grantType: TOKEN_EXCHANGE_GRANT_TYPE,
-    ttlSeconds: ttl,
-    user,
-    now,
-  });
+  const { issued, ttl } = issueAccessToken({ form, state, now }, app.apiKey, TOKEN_EXCHANGE_GRANT_TYPE, user);
   const refresh = state.tokens.issueRefreshToken({ apiKey: app.apiKey, user, firstIssuedAt: now, count: 0 });
   return tokenResponse({
     access_token: issued.accessToken,
@@ -440,15 +433,7 @@ async function refreshTokenGrant({ form, state, now }: GrantContext): Promise<St
     throw new OAuthError(401, 'invalid_grant', TOKEN_ERRORS.refreshPeriodExpired);
   }
   record.used = true;
-  const ttl = ttlSeconds(form, state);
-  const issued = state.tokens.issue({
-    apiKey: app.apiKey,
-    accessMode: 'user-restricted',
-    grantType: 'refresh_token',
-    ttlSeconds: ttl,
-    user: record.user,
-    now,
-  });
+  const { issued, ttl } = issueAccessToken({ form, state, now }, app.apiKey, 'refresh_token', record.user);
   const next = state.tokens.issueRefreshToken({
     apiKey: app.apiKey,
     user: record.user,

@@ -4,6 +4,7 @@
  * the request certainly never reached the upstream's application (so it may be sent again).
  */
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { ClientAborted } from '../http/errors.js';
 
 export interface UpstreamOptions {
   connections: number;
@@ -75,7 +76,7 @@ export class Upstream {
   }
 
   /** Classifies an undici/socket failure; the fault table (src/pipeline/faults.ts) says what the client is told. */
-  transportError(e: unknown): UpstreamError {
+  transportError(e: unknown): UpstreamError | ClientAborted {
     return classifyTransport(e, this.name, this.origin);
   }
 
@@ -128,9 +129,9 @@ export class UpstreamError extends Error {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED']);
 
-/** Pure: the UpstreamError for whatever undici or the socket threw. */
-export function classifyTransport(e: unknown, upstream: string, origin: string): UpstreamError {
-  if (e instanceof UpstreamError) return e;
+/** Pure: the UpstreamError for whatever undici or the socket threw (a client that left is not an upstream fault). */
+export function classifyTransport(e: unknown, upstream: string, origin: string): UpstreamError | ClientAborted {
+  if (e instanceof UpstreamError || e instanceof ClientAborted) return e;
   const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
   const code = err?.code ?? err?.cause?.code ?? '';
   const fail = (kind: UpstreamFailure, retryable = false) => new UpstreamError(kind, upstream, origin, code, retryable);

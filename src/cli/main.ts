@@ -522,39 +522,37 @@ function print(text: string): number {
   return 0;
 }
 
+/** The commands, by name: each takes the arguments after its name and resolves with the exit code. */
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve,
+  demo,
+  'emulate-apim': emulateApim,
+  explain: explainCommand,
+  jwks: jwksCommand,
+  compare: compareCommand,
+  replay: replayCommand,
+  rules: rulesCommand,
+};
+
+async function rulesCommand(args: string[]): Promise<number> {
+  if (args[0] === 'check') return rulesCheck(args.slice(1));
+  if (args[0] === '--help' || args[0] === '-h' || args[0] === undefined) return print(HELP['rules check']!);
+  throw new UsageError(`rules: unknown subcommand ${JSON.stringify(args[0])}; expected 'rules check <file>...'`);
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
     const [command, ...rest] = argv;
-    switch (command) {
-      case undefined:
-      case '--help':
-      case '-h':
-      case 'help':
-        return print(HELP['main']!);
-      case '--version':
-        return print(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
-      case 'serve':
-        return await serve(rest);
-      case 'demo':
-        return await demo(rest);
-      case 'emulate-apim':
-        return await emulateApim(rest);
-      case 'explain':
-        return await explainCommand(rest);
-      case 'jwks':
-        return await jwksCommand(rest);
-      case 'compare':
-        return await compareCommand(rest);
-      case 'replay':
-        return await replayCommand(rest);
-      case 'rules':
-        if (rest[0] === 'check') return await rulesCheck(rest.slice(1));
-        if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === undefined) return print(HELP['rules check']!);
-        throw new UsageError(`rules: unknown subcommand ${JSON.stringify(rest[0])}; expected 'rules check <file>...'`);
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; run 'ers-bridge --help'`);
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      return print(HELP['main']!);
     }
+    if (command === '--version') {
+      return print(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+    }
+    const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!run) throw new UsageError(`unknown command ${JSON.stringify(command)}; run 'ers-bridge --help'`);
+    return await run(rest);
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`ers-bridge: ${e.message}`);

@@ -29,6 +29,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { isJsonMediaType, mediaTypeOf } from '../http/media-type.js';
 import {
   appendSegment,
   globToMatcher,
@@ -59,14 +60,12 @@ export function clipValue(v: unknown): unknown {
   return v;
 }
 
-/** The lower-case media type of a content-type value, without parameters (`charset`). */
+/** The lower-case media type of a content-type value, without parameters (`charset`); '' when there is none. */
 export function mediaType(contentType: string | undefined): string {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return mediaTypeOf(contentType) ?? '';
 }
 
-function isJsonType(mt: string): boolean {
-  return mt === 'application/json' || mt === 'text/json' || /^[a-z]+\/[\w.+-]*\+json$/.test(mt);
-}
+const isJsonType = isJsonMediaType;
 
 function isTextType(mt: string): boolean {
   return (

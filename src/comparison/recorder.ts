@@ -5,7 +5,9 @@
  * headers that shape the call, and the bodies — JSON redacted field by field, other text redacted, binary files
  * as size and SHA-256 only. Never a session key, token, cookie or Authorization.
  */
+
 import { createHash } from 'node:crypto';
+import { isJsonContentType } from '../http/media-type.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { redactJson, redactText } from './redact.js';
 
@@ -39,15 +41,10 @@ const REQUEST_HEADERS = [
 ];
 const ANSWER_HEADERS = ['content-type', 'etag', 'location', 'content-disposition'];
 
-function isJson(ct: string | undefined): boolean {
-  const media = (ct ?? '').split(';')[0]!.trim().toLowerCase();
-  return media === 'application/json' || media.endsWith('+json');
-}
-
 /** A body as it is recorded: redacted JSON, redacted text, or (files) its size and hash. */
 export function recordedBody(body: Buffer | undefined, contentType: string | undefined): RecordedBody | undefined {
   if (!body || body.length === 0) return undefined;
-  if (isJson(contentType)) {
+  if (isJsonContentType(contentType)) {
     try {
       return { kind: 'json', json: redactJson(JSON.parse(body.toString('utf8'))) };
     } catch {

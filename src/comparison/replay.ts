@@ -68,7 +68,7 @@ async function sessionFor(rt: Runtime, asid: string, cache: Map<string, string>)
   const known = cache.get(asid);
   if (known) return known;
   const cfg = rt.callers.get(asid)?.config;
-  if (!cfg || cfg.accessMode !== 'application-restricted') return undefined;
+  if (cfg?.accessMode !== 'application-restricted') return undefined;
   const permission = {
     businessFunction: cfg.businessFunction,
     orgIdentifier: cfg.organisation.odsCode,

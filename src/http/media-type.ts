@@ -5,11 +5,18 @@
  */
 import contentType from 'fast-content-type-parse';
 
-/** The lower-cased `type/subtype` of a Content-Type value; undefined when absent or not a valid media type. */
+const TYPE = /^[!#$%&'*+.^\w|~-]+\/[!#$%&'*+.^\w|~-]+$/;
+
+/**
+ * The lower-cased `type/subtype` of a Content-Type value; undefined when absent or not a valid media type. A valid
+ * type with malformed parameters still counts (legacy clients send odd parameters; the type is what matters).
+ */
 export function mediaTypeOf(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const parsed = contentType.safeParse(value);
-  return parsed.type === '' ? undefined : parsed.type;
+  if (parsed.type !== '') return parsed.type;
+  const head = value.split(';')[0]!.trim().toLowerCase();
+  return TYPE.test(head) ? head : undefined;
 }
 
 /** Whether a Content-Type value is a valid media type (absent counts as valid: there is nothing wrong with it). */

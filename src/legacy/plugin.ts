@@ -68,11 +68,6 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
     rt.inFlight++;
     const call: CallInFlight = { rt, started: performance.now(), recorded: false };
     calls.set(req, call);
-    // A client may leave after sending its whole request, while the answer is on its way: fastify then fires neither
-    // onResponse nor onRequestAbort, so the response's close is watched too.
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) ended(req, { aborted: true });
-    });
     let outcome: Awaited<ReturnType<typeof runLegacyCall>> | undefined;
     try {
       outcome = await runLegacyCall(rt, legacyRequestOf(rt, req), log);
@@ -84,6 +79,8 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
     return sendAnswer(reply, outcome.answer);
   };
 
+  // The record step: fastify fires onResponse once an answer is out, and onRequestAbort instead when the client
+  // leaves first (mid-upload, or while APIM is still answering).
   app.addHook('onResponse', async (req, reply) => ended(req, { status: reply.statusCode }));
   app.addHook('onRequestAbort', async (req) => ended(req, { aborted: true }));
 

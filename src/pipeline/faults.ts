@@ -12,6 +12,7 @@ import { RateLimited } from '../apim/rate-limiter.js';
 import { UpstreamError } from '../apim/upstream.js';
 import { TokenRejectedError, TokenUnavailableError } from '../auth/apim-oauth.js';
 import { Cis2Unavailable, type IdTokenProblem, IdTokenRejected } from '../auth/cis2.js';
+import { ClientAborted } from '../http/errors.js';
 import { FHIR_JSON, LegacyError, operationOutcome } from '../legacy/errors.js';
 import { LegacySessionRefused } from '../legacy-host/host.js';
 import { SessionEnded, StoreUnavailableError } from '../sessions/store.js';
@@ -98,6 +99,13 @@ const FAULTS: Rule<Error>[] = [
     (e) => new LegacyError('SESSION_UNKNOWN', `The session ended while ${e.during}; create a new one with A001.`),
   ),
   rule(StoreUnavailableError, () => storeUnavailable()),
+  rule(
+    ClientAborted,
+    () =>
+      new LegacyError('MALFORMED_REQUEST', 'The client closed the connection before its request was complete.', {
+        status: 400,
+      }),
+  ),
 ];
 
 /** The legacy error for anything thrown, or undefined when it is not a known fault (a bug: see internalError). */

@@ -7,6 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { CapturedAnswer } from '../comparison/types.js';
+import type { EndpointDef } from '../legacy/endpoints.js';
 import { type Identified, identify } from '../legacy/identify.js';
 import { createSession, deleteSession, readSessionBody, type SessionDeps, selectRole } from '../legacy/session-api.js';
 import type { Caller } from '../runtime/caller.js';
@@ -16,8 +18,8 @@ import { correlationIdFor } from '../translation/request.js';
 import type { BaseUrls } from '../translation/response.js';
 import { prepareBodies } from './bodies.js';
 import { faultFor, knownFault, renderOutcome } from './faults.js';
-import { decideMode } from './mode.js';
-import { captureAnswer, countShadowSkip, launchShadow, planShadow, type ShadowPlan } from './shadow.js';
+import { decideMode, type SideName } from './mode.js';
+import { captureAnswer, countShadowSkip, launchShadow, planShadow, type ShadowJob, type ShadowPlan } from './shadow.js';
 import { type SideCall, sidesFor } from './sides.js';
 import {
   apimAccessProblem,
@@ -30,48 +32,65 @@ import {
 } from './steps.js';
 import type { CallOutcome, CallRecord, LegacyAnswer, LegacyRequest } from './types.js';
 
-/** One legacy call, from request to answer. */
+/**
+ * One legacy call, from request to answer. `seen` is what the record step will say about the call; it grows as
+ * the steps learn things (the A-code, the ASID, the session, the side), so that a call refused half-way is still
+ * recorded with all that was known.
+ */
 export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logger): Promise<CallOutcome> {
   const { shared, rules } = rt;
   let seen: CallRecord = { aCode: '-', route: '-' };
   try {
-    const correlationId = correlationIdFor(req.headers, randomUUID); // pure: the client's X-Correlation-ID, or a new one
+    // pure: the client's X-Correlation-ID, or a new one
+    const correlationId = correlationIdFor(req.headers, randomUUID);
     seen = { ...seen, correlationId };
-    const target = identify(req.method, req.rawUrl); // pure: the operation (A-code) and its path parameters
-    refuse(refusalOf(target)); // pure: a path or method that is no e-RS operation ers-bridge serves
+    // pure: the operation (A-code) and its path parameters; anything else is refused
+    const target = identify(req.method, req.rawUrl);
+    refuse(refusalOf(target));
     seen = { ...seen, ...routeOf(target) };
-    const caller = requireCaller(rt.callers, rules.environment, req.headers); // pure: XAPI_ASID → a configured caller
+    // pure: XAPI_ASID → a configured caller
+    const caller = requireCaller(rt.callers, rules.environment, req.headers);
     seen = { ...seen, asid: caller.asid };
-    if (target.kind === 'session') return await sessionCall(rt, caller, target, req, seen); // store: A001–A003
+    // store: A001–A003 are answered by ers-bridge itself
+    if (target.kind === 'session') return await sessionCall(rt, caller, target, req, seen);
     if (target.kind !== 'endpoint') throw refusalOf({ kind: 'not-legacy' });
-    const { endpoint } = target;
-    const lookup = { asid: caller.asid, requireRole: true, userRestricted: isUser(caller) };
-    const { key, session } = await loadSession(shared.store, req.headers, lookup); // store: the caller's session
+    const { endpoint, params, query } = target;
+    // store: the caller's session, with a role selected
+    const { key, session } = await loadSession(shared.store, req.headers, sessionLookup(caller));
     seen = { ...seen, session: sessionKeyTag(key) };
-    refuse(messageSetProblem(endpoint, caller.asid, caller.config)); // pure: the ASID's message sets
-    const mode = decideMode(rules.modes, endpoint, { sessionKey: key, asid: caller.asid }); // pure: the answering side
+    // pure: the ASID's message sets
+    refuse(messageSetProblem(endpoint, caller.asid, caller.config));
+    // pure: the side that answers (translate, passthrough, shadow, canary)
+    const mode = decideMode(rules.modes, endpoint, { sessionKey: key, asid: caller.asid });
     seen = { ...seen, mode: mode.mode, side: mode.primary };
-    if (mode.primary === 'apim') refuse(apimAccessProblem(endpoint, caller.asid, roleOf(session))); // pure: APIM's rules
-    rt.comparisons?.recordCall(caller.asid, endpoint.code); // memory: readiness counts every call
-    const urls = baseUrlsOf(rt, req.legacyBase); // pure: the bases links are rewritten between
-    const who = { asid: caller.asid, role: roleOf(session) };
-    const shadow = planShadow(mode, endpoint, productionOf(rt), who, Math.random()); // pure: a compared copy, or why not
-    countShadowSkip(shadow, shared.shadow, shared.metrics); // memory: copies left out
-    const recording = rt.recorder?.wants(endpoint.code) === true; // pure: whether this call is recorded for replay
-    const limit = rules.server.maxRequestBodyBytes;
-    const bodies = await prepareBodies(endpoint, req.headers, req.body, limit, urls, 'plan' in shadow || recording); // client
-    const { params, query } = target;
-    const callSide = sidesFor({ rt, caller, key, session, endpoint, params, query, req, urls, bodies }); // pure: how sides are reached
+    // pure: APIM's access rules, before any body is read
+    if (mode.primary === 'apim') refuse(apimAccessProblem(endpoint, caller.asid, roleOf(session)));
+    // memory: readiness counts every call
+    rt.comparisons?.recordCall(caller.asid, endpoint.code);
+    // pure: a compared copy to the other side, or why not; and whether the call is recorded for replay
+    const shadow = planShadow(mode, endpoint, productionOf(rt), { asid: caller.asid, role: roleOf(session) }, random());
+    countShadowSkip(shadow, shared.shadow, shared.metrics);
+    const recording = rt.recorder?.wants(endpoint.code) === true;
+    // client: the request body, bounded, as each side needs it
+    const urls = baseUrlsOf(rt, req.legacyBase);
+    const readWhole = 'plan' in shadow || recording;
+    const bodies = await prepareBodies(endpoint, req.headers, req.body, bodyLimit(rt), urls, readWhole);
+    // upstream: the answering side — rewrite, send, rewrite back
+    const callSide = sidesFor({ rt, caller, key, session, endpoint, params, query, req, urls, bodies });
     const started = performance.now();
-    const primary = await callSide(mode.primary, correlationId, req.signal); // upstream: rewrite → send → rewrite back
+    const primary = await callSide(mode.primary, correlationId, req.signal);
     seen = { ...seen, ...primary.facts, ...('skipped' in shadow ? { shadow: shadow.skipped } : {}) };
     if (!('plan' in shadow) && !recording) return { answer: primary.answer, record: seen };
-    const kept = await captureAnswer(primary.answer, mode.primary, rules.server.maxResponseRewriteBytes, started); // upstream: read whole, to copy
-    if (recording) recordForReplay(rt, req, seen, bodies.whole, kept); // memory: the call, redacted, for replay
-    if ('plan' in shadow)
-      launchShadow(shadowSinks(rt, log), shadowJob(shadow.plan, kept.captured, callSide, seen, endpoint, urls, rt)); // upstream, later: the copy
-    return { answer: kept.answer, record: { ...seen, ...('plan' in shadow ? { shadow: 'sent' } : {}) } };
+    // upstream: the answer read whole, so it can also be recorded and compared
+    const kept = await captureAnswer(primary.answer, mode.primary, rules.server.maxResponseRewriteBytes, started);
+    // memory: the call, redacted, for `ers-bridge replay`
+    if (recording) recordForReplay(rt, req, seen, bodies.whole, kept);
+    if (!('plan' in shadow)) return { answer: kept.answer, record: seen };
+    // upstream, after the answer: the copy to the other side, compared
+    launchShadow(shadowSinks(rt, log), shadowJob(rt, shadow.plan, kept.captured, callSide, endpoint, urls, seen));
+    return { answer: kept.answer, record: { ...seen, shadow: 'sent' } };
   } catch (e) {
+    // The fault table: whatever a step threw, as the legacy answer a client gets.
     return faultOutcome(e, seen, log);
   }
 }
@@ -120,8 +139,17 @@ function routeOf(target: Identified): Pick<CallRecord, 'aCode' | 'route'> {
   return { aCode: '-', route: '-' };
 }
 
-function isUser(caller: Caller): boolean {
-  return caller.config.accessMode === 'user-restricted';
+function sessionLookup(caller: Caller) {
+  return { asid: caller.asid, requireRole: true, userRestricted: caller.config.accessMode === 'user-restricted' };
+}
+
+function bodyLimit(rt: Runtime): number {
+  return rt.rules.server.maxRequestBodyBytes;
+}
+
+/** Shadow sampling's draw. */
+function random(): number {
+  return Math.random();
 }
 
 function sessionDepsOf(rt: Runtime, caller: Caller): SessionDeps {
@@ -178,25 +206,25 @@ function shadowSinks(rt: Runtime, log: Logger | undefined) {
 
 /** The copy of this call for the other side, compared with the primary's answer once it is back. */
 function shadowJob(
-  plan: ShadowPlan,
-  primary: Awaited<ReturnType<typeof captureAnswer>>['captured'],
-  callSide: SideCall,
-  seen: CallRecord,
-  endpoint: import('../legacy/endpoints.js').EndpointDef,
-  urls: BaseUrls,
   rt: Runtime,
-) {
+  plan: ShadowPlan,
+  primary: CapturedAnswer,
+  callSide: SideCall,
+  endpoint: EndpointDef,
+  urls: BaseUrls,
+  seen: CallRecord,
+): ShadowJob {
   const correlationId = seen.correlationId!;
   return {
     endpoint,
     asid: seen.asid!,
     correlationId,
     primary,
-    primarySide: primary.side as 'apim' | 'legacy',
+    primarySide: primary.side as SideName,
     secondarySide: plan.secondary,
     settings: plan.settings,
     baseUrls: [urls.legacyBase, urls.hscnBase!, rt.legacy.baseUrl.href.replace(/\/+$/, '')],
-    callSide: async (side: 'apim' | 'legacy', signal: AbortSignal): Promise<LegacyAnswer> =>
+    callSide: async (side: SideName, signal: AbortSignal): Promise<LegacyAnswer> =>
       (await callSide(side, `${correlationId}.${side}`, signal)).answer,
   };
 }

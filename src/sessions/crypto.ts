@@ -62,7 +62,7 @@ export class Keyring {
 
   open(record: unknown, aad: string): string {
     const r = record as Partial<SealedRecord> | null;
-    if (!r || r.v !== 1 || typeof r.kid !== 'string' || !r.iv || !r.tag || !r.ct)
+    if (r?.v !== 1 || typeof r.kid !== 'string' || !r.iv || !r.tag || !r.ct)
       throw new UnreadableRecordError('not a sealed record');
     const key = this.keys.get(r.kid);
     if (!key) throw new UnreadableRecordError(`sealed with key ${r.kid}, which is not in the keyring`);

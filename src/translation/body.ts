@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { readWhole } from '../http/bounded.js';
+import { ClientAborted } from '../http/errors.js';
 import { LegacyError } from '../legacy/errors.js';
 
 export function tooLarge(limit: number): LegacyError {
@@ -29,7 +30,12 @@ export function checkDeclaredLength(contentLength: string | undefined, limit: nu
 /** Reads a client's whole body, refusing it as soon as it passes `limit`. */
 export function readBounded(source: Readable, limit: number, tooLargeError = () => tooLarge(limit)): Promise<Buffer> {
   // Stop reading without destroying the request: destroying it would reset the socket before the 413 is sent.
-  return readWhole(source, { limit, tooLarge: tooLargeError, onOverflow: 'keep' });
+  return readWhole(source, {
+    limit,
+    tooLarge: tooLargeError,
+    onOverflow: 'keep',
+    onSourceError: () => new ClientAborted(),
+  });
 }
 
 /** A streamed body that can be sent a second time: the first send streams it, a later one replays the bytes. */
@@ -64,7 +70,15 @@ export class ReplayableBody {
     if (this.failure) throw this.failure;
     if (this.done) return undefined;
     // Pull by hand (not for-await) so that a consumer stopping early does not destroy the client's stream.
-    const { value, done } = await this.iterator.next();
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await this.iterator.next();
+    } catch {
+      this.failure = new ClientAborted();
+      this.done = true;
+      throw this.failure;
+    }
+    const { value, done } = next;
     if (done) {
       this.done = true;
       return undefined;

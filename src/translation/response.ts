@@ -107,10 +107,3 @@ export function rewriteLegacyUrls(text: string, urls: BaseUrls): string {
   }
   return replaceAll(text, list);
 }
-
-/** Whether a content type is JSON (FHIR or plain), i.e. a body whose links are rewritten. */
-export function isJsonContentType(ct: string | undefined): boolean {
-  if (!ct) return false;
-  const media = ct.split(';')[0]!.trim().toLowerCase();
-  return media === 'application/json' || media.endsWith('+json');
-}

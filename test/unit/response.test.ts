@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { isJsonContentType } from '../../src/http/media-type.js';
 import {
   type BaseUrls,
-  isJsonContentType,
   legacyResponseHeaders,
   rewriteApimUrls,
   rewriteLegacyUrls,
