@@ -122,7 +122,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     tokenUrlPath,
     accessTokenTtlSeconds: ttl,
     refreshWindowSeconds,
-    now: options.clock ?? Date.now,
+    now: nowOf(options.clock),
     apps: new Map(),
     users: new Map(),
     cis2: options.cis2 === undefined ? undefined : new Cis2Keys(options.cis2),
@@ -227,4 +227,9 @@ export async function startApimStandIn(options: StandInOptions): Promise<ApimSta
   const built = await buildApimStandIn(options);
   await built.listen();
   return built;
+}
+
+function nowOf(clock: StandInOptions['clock']): () => number {
+  if (clock === undefined) return Date.now;
+  return typeof clock === 'function' ? clock : () => clock.now();
 }

@@ -1,4 +1,5 @@
 import type { JsonWebKey } from 'node:crypto';
+import type { Clock } from '../runtime/clock.js';
 
 /** The access modes an APIM application can have for the e-RS API products. */
 export type AccessMode = 'application-restricted' | 'user-restricted';
@@ -89,8 +90,11 @@ export interface StandInOptions {
    * 12 h APIM uses for CIS2). `refresh_token_expires_in` is the number of seconds left in it.
    */
   refreshWindowSeconds?: number;
-  /** Milliseconds since the epoch (default `Date.now`). Tests move it forward instead of waiting. */
-  clock?: () => number;
+  /**
+   * The stand-in's time: a Clock (the one ers-bridge runs on, in tests) or a function giving milliseconds since the
+   * epoch (default `Date.now`). Tests move it forward instead of waiting.
+   */
+  clock?: Clock | (() => number);
 }
 
 export interface ApimStandIn {
