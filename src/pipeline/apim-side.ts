@@ -9,7 +9,7 @@ import { type ApimCall, type ApimDispatch, composeApim, type RequestBody } from 
 import { forwardTo } from '../apim/forward.js';
 import type { RateLimiter, RetryBudget } from '../apim/rate-limiter.js';
 import type { Upstream } from '../apim/upstream.js';
-import { UpstreamError } from '../apim/upstream.js';
+import { classifyTransport, UpstreamError } from '../apim/upstream.js';
 import { apimPause } from '../apim/wrappers/apim-pause.js';
 import { bearerToken, type TokenSource } from '../apim/wrappers/bearer-token.js';
 import { connectionRetry } from '../apim/wrappers/connection-retry.js';

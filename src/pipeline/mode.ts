@@ -28,7 +28,7 @@ interface RouteSettings {
   canary: CanaryConfig | undefined;
 }
 
-/** The mode settings that apply to an endpoint: its route entry (by A-code, then by legacy path), or the default. */
+/** The mode settings that apply to an endpoint: its route entry (by legacy path, then by A-code), or the default. */
 export function routeSettings(modes: ModeSettings, endpoint: EndpointDef): RouteSettings {
   const entry = modes.routes[endpoint.legacyPath] ?? modes.routes[endpoint.code];
   if (entry === undefined) return { mode: modes.default, shadow: modes.shadow, canary: modes.canary };

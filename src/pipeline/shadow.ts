@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
-import { UpstreamError } from '../apim/upstream.js';
+import { classifyTransport, UpstreamError } from '../apim/upstream.js';
 import { compareAnswers, noisePathsBetween } from '../comparison/diff.js';
 import type { ComparisonStore } from '../comparison/store.js';
 import type { CapturedAnswer, ComparisonRecord } from '../comparison/types.js';
@@ -77,10 +77,13 @@ export async function captureAnswer(
   let body: Buffer = Buffer.alloc(0);
   if (Buffer.isBuffer(answer.body)) body = answer.body;
   else if (answer.body) {
+    const upstream = side === 'apim' ? 'APIM' : 'the legacy e-RS host';
     body = await readWhole(answer.body as Readable, {
       limit,
       onOverflow: 'destroy',
-      tooLarge: () => new UpstreamError('too-large', side, '', '', false, { bytes: limit, purpose: 'compare' }),
+      tooLarge: () => new UpstreamError('too-large', upstream, '', '', false, { bytes: limit, purpose: 'compare' }),
+      // A stall or a reset while the answer is read is the upstream's fault, as on the way straight through.
+      onSourceError: (e) => classifyTransport(e, upstream, ''),
     });
   }
   const headers: Record<string, string> = {};
