@@ -20,8 +20,9 @@ export function tooLarge(limit: number): LegacyError {
 /** Refuses at once a body whose declared Content-Length is over the limit. */
 export function checkDeclaredLength(contentLength: string | undefined, limit: number): void {
   if (contentLength === undefined) return;
-  const n = Number(contentLength);
-  if (!Number.isSafeInteger(n) || n < 0) {
+  // Digits only (RFC 9110): Number() alone would take "0x10" or "1e3".
+  const n = /^\d{1,16}$/.test(contentLength) ? Number(contentLength) : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
     throw new LegacyError('BAD_HEADER', 'The Content-Length header is not a valid length.');
   }
   if (n > limit) throw tooLarge(limit);

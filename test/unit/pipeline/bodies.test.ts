@@ -160,3 +160,14 @@ describe('prepareBodies', () => {
     expect(e.reason).toBe('BODY_TOO_LARGE');
   });
 });
+
+describe('checkDeclaredLength', () => {
+  it('takes digits only: hex, exponent and signed forms are not lengths', async () => {
+    const { checkDeclaredLength } = await import('../../../src/translation/body.js');
+    for (const bad of ['0x10', '1e3', '+5', '-1', ' 5', '5.0', '']) {
+      expect(() => checkDeclaredLength(bad, 100), bad).toThrow(/not a valid length/);
+    }
+    expect(() => checkDeclaredLength('100', 100)).not.toThrow();
+    expect(() => checkDeclaredLength('101', 100)).toThrow(/larger than 100 bytes/);
+  });
+});
