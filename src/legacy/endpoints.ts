@@ -641,13 +641,6 @@ export const ENDPOINTS: readonly EndpointDef[] = [
   }),
 ];
 
-/** Operations retired on HSCN before the withdrawal, with what replaced them. */
-export const RETIRED_CODES: Record<string, string> = {
-  A009: 'A009 (generic service search) was retired in October 2019; use A010.',
-  A017: 'A017 (defer booking) was folded into A016 in December 2020.',
-  A018: 'A018 (re-book) was retired in June 2020; use A016.',
-};
-
 /**
  * DSTU2 data calls (`/ers-api/v1/<resource>`, A004–A008) were withdrawn in August 2024 with no APIM equivalent.
  * Each entry names the STU3 call that replaces it, for the diagnostics of the refusal.

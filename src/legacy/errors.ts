@@ -150,19 +150,16 @@ export interface OperationOutcome {
 export class LegacyError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
-  /** The call never reached the upstream's application (refused or reset connection): safe to send again. */
-  readonly retryable: boolean;
 
   constructor(
     readonly reason: ReasonCode,
     readonly diagnostics: string,
-    options: { status?: number; headers?: Record<string, string>; retryable?: boolean } = {},
+    options: { status?: number; headers?: Record<string, string> } = {},
   ) {
     super(`${reason}: ${diagnostics}`);
     this.name = 'LegacyError';
     this.status = options.status ?? REASONS[reason].status;
     this.headers = options.headers ?? {};
-    this.retryable = options.retryable ?? false;
   }
 
   toOutcome(): OperationOutcome {
