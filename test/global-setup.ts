@@ -3,10 +3,15 @@
  * processes) is kept in a temporary folder, and after the last test it is scanned for what must never be logged —
  * private keys, bearer tokens, JWTs (ID tokens, client assertions), raw session keys, and the NHS numbers of the
  * example patients. A hit fails the run, naming the file and line, never the secret.
+ *
+ * It is the root config's global setup, so it runs once per run whichever projects are selected. A run of the unit
+ * project alone captures no log line, and that is expected: "no line captured" fails the run only when a project
+ * whose tests run ers-bridge servers took part (test/helpers/logs-expected.ts says so).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LOGS_EXPECTED } from './helpers/logs-expected.js';
 
 function fixtureNhsNumbers(): Set<string> {
   const root = new URL('../fixtures/ers-api/examples/', import.meta.url);
@@ -57,6 +62,10 @@ export default function setup(): () => void {
       return;
     }
     if (lines === 0) {
+      if (!process.env[LOGS_EXPECTED]) {
+        console.log('log scan: nothing to check (only the unit project ran: no ers-bridge logged)');
+        return;
+      }
       console.error('log scan FAILED: no log line was captured; the capture is broken');
       process.exitCode = 1;
       return;

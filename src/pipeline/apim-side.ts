@@ -157,18 +157,8 @@ function readApimBody(res: Dispatcher.ResponseData, limit: number): Promise<Buff
     limit,
     onOverflow: 'destroy',
     tooLarge: () => new UpstreamError('too-large', 'APIM', '', '', false, { bytes: limit, purpose: 'translate' }),
-    onSourceError: (e) =>
-      new UpstreamError(classifyBodyFailure(e), 'APIM', '', (e as NodeJS.ErrnoException)?.code ?? ''),
+    onSourceError: (e) => classifyTransport(e, 'APIM', ''),
   });
-}
-
-/** How reading an answer's body failed: a stall (body timeout), a reset, or anything else. */
-function classifyBodyFailure(e: unknown): 'body-timeout' | 'reset' | 'unreadable' {
-  const code = (e as NodeJS.ErrnoException)?.code ?? '';
-  if (code === 'UND_ERR_BODY_TIMEOUT') return 'body-timeout';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED')
-    return 'reset';
-  return 'unreadable';
 }
 
 /** APIM sometimes answers errors with no body (STU3 401/429, app-restricted 403): give the client a legacy one. */

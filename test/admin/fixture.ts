@@ -12,13 +12,13 @@ export const READY_ASID = '999000000001';
 export const NOT_READY_ASID = '999000000002';
 export const XSS = '<script>alert(1)</script>';
 
-export const NAMES: Record<string, string> = {
+const NAMES: Record<string, string> = {
   A004: 'Retrieve reference data',
   A005: 'Retrieve referral request',
   A011: 'Create referral',
 };
 
-export function craftedSummary(): ComparisonSummary {
+function craftedSummary(): ComparisonSummary {
   return {
     since: '2025-01-06T09:00:00.000Z',
     records: 32,
@@ -104,7 +104,7 @@ function record(at: string, overrides: Partial<ComparisonRecord>): ComparisonRec
   };
 }
 
-export function craftedSamples(): ComparisonRecord[] {
+function craftedSamples(): ComparisonRecord[] {
   const older = record('2025-01-06T09:10:00.000Z', {
     correlationId: 'corr-older',
     result: {

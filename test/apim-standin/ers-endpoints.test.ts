@@ -2,16 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltApimStandIn, buildApimStandIn } from '../../src/apim-standin/index.js';
-import {
-  ALL_BUSINESS_FUNCTIONS,
-  appRestrictedApp,
-  firstIssue,
-  getAccessToken,
-  http,
-  issueUserToken,
-  makeKey,
-  type TestKey,
-} from './helpers.js';
+import { type ApimApp, newApimApp, type SigningKey } from '../helpers/apim-app.js';
+import { ALL_BUSINESS_FUNCTIONS, firstIssue, getAccessToken, http, issueUserToken } from './helpers.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'fixtures', 'ers-api', 'examples');
 const API_KEY = 'ers-app-key';
@@ -20,7 +12,8 @@ const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const STU3_PROFILE = 'https://fhir.nhs.uk/STU3/StructureDefinition/eRS-OperationOutcome-1';
 
 let standIn: BuiltApimStandIn;
-let key: TestKey;
+let key: SigningKey;
+let ersApp: ApimApp;
 let appToken: string;
 let userToken: string;
 
@@ -45,10 +38,11 @@ function user(headers: Record<string, string> = {}) {
 const url = (path: string) => `${standIn.baseUrl}${path}`;
 
 beforeAll(async () => {
-  key = await makeKey('ers-1');
+  ersApp = await newApimApp({ apiKey: API_KEY, kid: 'ers-1' });
+  key = ersApp.key;
   standIn = await buildApimStandIn({
     apps: [
-      appRestrictedApp(API_KEY, key),
+      ersApp.standInApp,
       { apiKey: USER_API_KEY, asid: '999000000009', jwks: { keys: [] }, accessMode: 'user-restricted' },
     ],
     users: {
@@ -100,7 +94,7 @@ describe('APIM authorisation', () => {
   });
 
   it('401 with an empty body once tokens are revoked', async () => {
-    const own = await buildApimStandIn({ apps: [appRestrictedApp(API_KEY, key)] });
+    const own = await buildApimStandIn({ apps: [ersApp.standInApp] });
     await own.listen();
     try {
       const token = await getAccessToken({ apiKey: API_KEY, tokenUrl: own.tokenUrl, key });

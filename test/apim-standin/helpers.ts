@@ -1,33 +1,7 @@
-import { KeyObject, randomUUID, sign } from 'node:crypto';
-import { type CryptoKey, exportJWK, generateKeyPair } from 'jose';
+import { type KeyObject, randomUUID, sign } from 'node:crypto';
 import { request } from 'undici';
-import type { StandInApp, StandInState } from '../../src/apim-standin/index.js';
-
-export interface TestKey {
-  kid: string;
-  privateKey: KeyObject;
-  /** The jose CryptoKey, for signing with jose itself. */
-  cryptoKey: CryptoKey;
-  publicJwk: StandInApp['jwks']['keys'][number];
-}
-
-export async function makeKey(kid: string): Promise<TestKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS512', { modulusLength: 2048, extractable: true });
-  const publicJwk = { ...(await exportJWK(publicKey)), kid, use: 'sig' };
-  return { kid, privateKey: KeyObject.from(privateKey), cryptoKey: privateKey, publicJwk };
-}
-
-export function appRestrictedApp(apiKey: string, key: TestKey, extra: Partial<StandInApp> = {}): StandInApp {
-  return {
-    apiKey,
-    asid: '999000000001',
-    jwks: { keys: [key.publicJwk] },
-    accessMode: 'application-restricted',
-    odsCode: 'R69',
-    businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
-    ...extra,
-  };
-}
+import type { StandInState } from '../../src/apim-standin/index.js';
+import type { SigningKey } from '../helpers/apim-app.js';
 
 /** Every value of `NHSD-eRS-Business-Function` (e-RS specification). */
 export const ALL_BUSINESS_FUNCTIONS = [
@@ -58,7 +32,7 @@ export function issueUserToken(state: StandInState, apiKey: string, sub: string,
 }
 
 /** Builds and RS512-signs a compact JWT from exactly the header and payload given (no defaults, no validation). */
-export function signJwt(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject): string {
+function signJwt(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject): string {
   const h = Buffer.from(JSON.stringify(header)).toString('base64url');
   const p = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const signature = sign('sha512', Buffer.from(`${h}.${p}`), key).toString('base64url');
@@ -78,7 +52,7 @@ function apply(base: Record<string, unknown>, overrides: Overrides): Record<stri
 }
 
 export function clientAssertion(
-  opts: { apiKey: string; tokenUrl: string; key: TestKey },
+  opts: { apiKey: string; tokenUrl: string; key: SigningKey },
   headerOverrides: Overrides = {},
   claimOverrides: Overrides = {},
   signingKey: KeyObject = opts.key.privateKey,
@@ -130,7 +104,7 @@ export async function postToken(tokenUrl: string, form: string, contentType = 'a
   return http(tokenUrl, { method: 'POST', headers: { 'content-type': contentType }, body: form });
 }
 
-export async function getAccessToken(opts: { apiKey: string; tokenUrl: string; key: TestKey }): Promise<string> {
+export async function getAccessToken(opts: { apiKey: string; tokenUrl: string; key: SigningKey }): Promise<string> {
   const res = await postToken(opts.tokenUrl, tokenForm(clientAssertion(opts)));
   if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${res.text}`);
   return (res.json() as { access_token: string }).access_token;

@@ -2,26 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApimStandIn, startApimStandIn, TOKEN_ERRORS } from '../../src/apim-standin/index.js';
-import {
-  appRestrictedApp,
-  clientAssertion,
-  makeKey,
-  type Overrides,
-  postToken,
-  type TestKey,
-  tokenForm,
-} from './helpers.js';
+import { newApimApp, newSigningKey, type SigningKey } from '../helpers/apim-app.js';
+import { clientAssertion, type Overrides, postToken, tokenForm } from './helpers.js';
 
 const API_KEY = 'standin-api-key-1';
 let standIn: ApimStandIn;
-let key: TestKey;
-let otherKey: TestKey;
+let key: SigningKey;
+let otherKey: SigningKey;
 
 beforeAll(async () => {
-  [key, otherKey] = await Promise.all([makeKey('test-1'), makeKey('other-1')]);
+  const [app, other] = await Promise.all([newApimApp({ apiKey: API_KEY, kid: 'test-1' }), newSigningKey('other-1')]);
+  key = app.key;
+  otherKey = other;
   standIn = await startApimStandIn({
     apps: [
-      appRestrictedApp(API_KEY, key),
+      app.standInApp,
       {
         apiKey: 'user-restricted-key',
         asid: '999000000002',
@@ -84,7 +79,7 @@ describe('token endpoint: success', () => {
       .setJti(randomUUID())
       .setIssuedAt()
       .setExpirationTime('5m')
-      .sign(key.cryptoKey);
+      .sign(key.privateKey);
     const res = await postToken(standIn.tokenUrl, tokenForm(assertion));
     expect(res.status).toBe(200);
   });
@@ -345,7 +340,7 @@ describe('token endpoint: client assertion rules', () => {
   });
 
   it('accepts a key registered later with addApp', async () => {
-    standIn.addApp(appRestrictedApp('later-app', otherKey));
+    standIn.addApp((await newApimApp({ apiKey: 'later-app', key: otherKey })).standInApp);
     const assertion = clientAssertion({ apiKey: 'later-app', tokenUrl: standIn.tokenUrl, key: otherKey });
     expect((await postToken(standIn.tokenUrl, tokenForm(assertion))).status).toBe(200);
   });

@@ -3,12 +3,12 @@
  * rules of the e-RS gateway. ID tokens are signed here (jose SignJWT, or by hand for malformed ones) and their JWKS is
  * served by a loopback node:http server, as CIS2 would serve it.
  */
-import { KeyObject, randomUUID, sign } from 'node:crypto';
+import { randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BuiltApimStandIn,
@@ -17,17 +17,15 @@ import {
   type StandInUser,
   TOKEN_ERRORS,
 } from '../../src/apim-standin/index.js';
+import { newApimApp, newSigningKey, type SigningKey } from '../helpers/apim-app.js';
 import {
-  appRestrictedApp,
   clientAssertion,
   firstIssue,
   type HttpResult,
   http,
   issueUserToken,
-  makeKey,
   type Overrides,
   postToken,
-  type TestKey,
 } from './helpers.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'fixtures', 'ers-api', 'examples');
@@ -54,11 +52,11 @@ const USER_ROLES: StandInUser = {
 
 interface Cis2Key {
   kid: string;
-  key: TestKey;
+  key: SigningKey;
 }
 
 let standIn: BuiltApimStandIn;
-let clientKey: TestKey;
+let clientKey: SigningKey;
 let cis2Key: Cis2Key;
 let impostorKey: Cis2Key;
 let rotatedKey: Cis2Key;
@@ -69,14 +67,12 @@ const servedKeys: object[] = [];
 let clockOffsetMs = 0;
 
 async function makeCis2Key(kid: string): Promise<Cis2Key> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-  const publicJwk = { ...(await exportJWK(publicKey)), kid, use: 'sig' };
-  return { kid, key: { kid, privateKey: KeyObject.from(privateKey), cryptoKey: privateKey, publicJwk } };
+  return { kid, key: await newSigningKey(kid) };
 }
 
 beforeAll(async () => {
   [clientKey, cis2Key, impostorKey, rotatedKey] = await Promise.all([
-    makeKey('client-1'),
+    newSigningKey('client-1'),
     makeCis2Key('cis2-1'),
     makeCis2Key('cis2-1'),
     makeCis2Key('cis2-2'),
@@ -99,7 +95,7 @@ beforeAll(async () => {
         accessMode: 'user-restricted',
         apiSecret: USER_APP_SECRET,
       },
-      appRestrictedApp(APP_APP, clientKey),
+      (await newApimApp({ apiKey: APP_APP, key: clientKey })).standInApp,
     ],
     cis2: { issuer: ISSUER_CONFIGURED, jwksUri },
     users: { [USER]: USER_ROLES },
@@ -151,7 +147,7 @@ function rawIdToken(headerOverrides: Overrides = {}, claimOverrides: Overrides =
 async function joseIdToken(claimOverrides: Overrides = {}, key: Cis2Key = cis2Key): Promise<string> {
   return new SignJWT(idTokenClaims(claimOverrides))
     .setProtectedHeader({ alg: 'RS256', kid: key.kid })
-    .sign(key.key.cryptoKey);
+    .sign(key.key.privateKey);
 }
 
 function exchangeForm(subjectToken: string | undefined, overrides: Overrides = {}, apiKey = USER_APP): string {
@@ -629,7 +625,7 @@ describe('refresh', () => {
       'client_id is missing',
     );
     // An app without an API secret cannot refresh; nor can another app redeem this app's refresh token.
-    standIn.addApp({ ...appRestrictedApp('other-app', clientKey), apiSecret: 'other-secret' });
+    standIn.addApp((await newApimApp({ apiKey: 'other-app', key: clientKey, apiSecret: 'other-secret' })).standInApp);
     expectError(
       await refresh(first.refresh_token, { client_id: APP_APP, client_secret: '' }),
       401,

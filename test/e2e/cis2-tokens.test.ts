@@ -171,12 +171,17 @@ describe('user token lifecycle', () => {
 
   it('APIM refusing the refresh (window over at APIM) ends the session with the sign-in-again 403', async () => {
     let clock = Date.now();
-    h = await startUserHarness({ now: () => clock, refreshWindowSeconds: 1 });
+    let standInAhead = 0;
+    h = await startUserHarness({
+      now: () => clock,
+      standInNow: () => Date.now() + standInAhead,
+      refreshWindowSeconds: 1,
+    });
     const key = await userSession(h);
-    // ers-bridge still believes the window is open; the stand-in's real clock says it is over.
+    // ers-bridge still believes the window is open; the stand-in's clock says it is over.
     const s = (await h.runtime.shared.store.get(key))!;
     await h.runtime.shared.store.update(key, { ...s, apim: { ...s.apim!, refreshExpiresAt: clock + 3600_000 } });
-    await new Promise((r) => setTimeout(r, 1100));
+    standInAhead += 1100;
     clock += 580_000;
     const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: USER_ASID, HTTP_X_SESSION_KEY: key });
     expectLegacyOutcome(res, 403, 'SESSION_SIGN_IN_AGAIN');

@@ -7,14 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { canaryBucket } from '../../src/pipeline/mode.js';
-import { parseRules } from '../../src/rules/load.js';
 import type { Rules } from '../../src/rules/schema.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime } from '../../src/runtime/runtime.js';
+import { newApimApp } from '../helpers/apim-app.js';
 import { launchChromium } from '../helpers/browser.js';
 import {
   APP_ASID,
@@ -28,6 +27,7 @@ import {
 } from '../helpers/harness.js';
 import { type LegacyStandIn, startLegacyStandIn } from '../helpers/legacy-standin.js';
 import { CLIENT_CERT_CN, makeTestPki } from '../helpers/pki.js';
+import { rulesFor } from '../helpers/rules.js';
 
 const A005 = '/ers-api/STU3/v1/ReferralRequest/000000070000';
 const A013 = '/ers-api/STU3/v1/ReferralRequest/000000070000/$ers.acceptReferral';
@@ -47,60 +47,32 @@ async function startModesHarness(legacyOptions: Parameters<typeof startLegacySta
     networkBaseUrl: NETWORK_BASE,
     ...legacyOptions,
   });
-  const { generateKeyPairSync } = await import('node:crypto');
-  const privateKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 })
-    .privateKey.export({ type: 'pkcs8', format: 'pem' })
-    .toString();
-  const apiKey = randomBytes(16).toString('hex');
-  const standIn: ApimStandIn = await startApimStandIn({
-    apps: [
-      {
-        apiKey,
-        asid: APP_ASID,
-        jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'test-1')] },
-        accessMode: 'application-restricted',
-        odsCode: 'R69',
-        businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
-      },
-    ],
-  });
+  const app = await newApimApp({ asid: APP_ASID });
+  const standIn: ApimStandIn = await startApimStandIn({ apps: [app.standInApp] });
   const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-modes-'));
   const compareFile = join(dir, 'compare.jsonl');
-  const rules = parseRules(
-    `
-environment: test-modes
-legacy:
-  host: api.int1.ers.ncrs.nhs.uk
-  baseUrl: ${legacy.baseUrl}
-  tls: { certificate: "env:LEGACY_CERT", privateKey: "env:LEGACY_KEY", ca: "env:LEGACY_CA" }
-apim:
-  baseUrl: ${standIn.baseUrl}
-  tokenUrl: ${standIn.tokenUrl}
-  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
-modes:
-  default: translate
-  shadow: { timeoutMs: 1000 }
-comparison: { file: ${compareFile} }
-admin: { token: "env:ADMIN_TOKEN" }
-asids:
-  "${APP_ASID}":
-    accessMode: application-restricted
-    apim: { apiKey: "env:API_KEY", keyId: test-1, privateKey: "env:PRIVATE_KEY" }
-    organisation: { odsCode: R69, name: TEST NHS TRUST }
-    businessFunction: SERVICE_PROVIDER_CLINICIAN
-`,
-    'test-modes.yaml',
-  );
-  const runtime = await buildRuntime('test-modes.yaml', rules, {
-    resolveSecret: secretResolver({
-      LEGACY_CERT: pki.clientCertPem,
-      LEGACY_KEY: pki.clientKeyPem,
-      LEGACY_CA: pki.caPem,
-      ADMIN_TOKEN,
-      API_KEY: apiKey,
-      PRIVATE_KEY: privateKeyPem,
-    }),
+  const rules = rulesFor({
+    file: 'test-modes.yaml',
+    environment: 'test-modes',
+    legacy: {
+      host: 'api.int1.ers.ncrs.nhs.uk',
+      baseUrl: legacy.baseUrl,
+      tls: { certificate: 'env:LEGACY_CERT', privateKey: 'env:LEGACY_KEY', ca: 'env:LEGACY_CA' },
+    },
+    apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl },
+    modes: { default: 'translate', shadow: { timeoutMs: 1000 } },
+    comparison: { file: compareFile },
+    admin: { token: 'env:ADMIN_TOKEN' },
+    asids: { [APP_ASID]: { apim: app.apim } },
   });
+  const env = {
+    LEGACY_CERT: pki.clientCertPem,
+    LEGACY_KEY: pki.clientKeyPem,
+    LEGACY_CA: pki.caPem,
+    ADMIN_TOKEN,
+    ...app.env,
+  };
+  const runtime = await buildRuntime('test-modes.yaml', rules, { resolveSecret: secretResolver(env) });
   const bridge = await listenBridge(runtime);
   return {
     ...bridge,
@@ -109,7 +81,8 @@ asids:
     legacy,
     rules,
     compareFile,
-    secrets: { apiKey, privateKeyPem },
+    secrets: { apiKey: app.apiKey, privateKeyPem: app.privateKeyPem },
+    env,
     async close() {
       await bridge.close();
       await standIn.close();
@@ -118,15 +91,9 @@ asids:
   };
 }
 
-async function eventually<T>(f: () => T | undefined, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** The value `f` gives once it gives one (comparisons are recorded after the answer). */
+const eventually = <T extends object | true>(f: () => T | undefined, ms = 5000) =>
+  vi.waitUntil(f, { timeout: ms, interval: 25 });
 
 describe('migration modes', () => {
   let h: ModesHarness;

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Metrics } from '../../src/admin/metrics.js';
 import { createLogger } from '../../src/logging.js';
-import { parseRules } from '../../src/rules/load.js';
 import { RulesReloader } from '../../src/rules/reload.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime } from '../../src/runtime/runtime.js';
@@ -22,13 +21,14 @@ import {
   captureLogs,
   expectLegacyOutcome,
   type Harness,
+  harnessRules,
   keepForScan,
   LIMITED_ASID,
   legacyCall,
   openSession,
-  rulesYaml,
   startHarness,
 } from '../helpers/harness.js';
+import { rulesFor, rulesText } from '../helpers/rules.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
 const A005 = '/ers-api/STU3/v1/ReferralRequest/000000070000';
@@ -47,8 +47,8 @@ describe('hot reload', () => {
     h = await startHarness();
     dir = mkdtempSync(join(tmpdir(), 'ers-bridge-reload-'));
     file = join(dir, 'rules.yaml');
-    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
-    env = { TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem };
+    writeFileSync(file, rulesText(harnessRules(h.standIn)));
+    env = h.env;
     metrics = new Metrics({ processMetrics: false });
     const capture = captureLogs();
     const logger = createLogger({ destination: capture.destination });
@@ -88,14 +88,19 @@ describe('hot reload', () => {
           );
       }),
     );
+    /** Lets the load run on: waits until `n` more calls have been answered. */
+    const answered = async (n: number) => {
+      const target = statuses.length + n;
+      await vi.waitUntil(() => statuses.length >= target, { timeout: 10_000, interval: 5 });
+    };
     const first = h.holder.current;
     for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 150));
-      const codes = i === 2 ? '[A004, A005, A007]' : `[A004, A005${', A004'.repeat(i + 1)}]`;
-      writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace('[A004, A005]', codes));
+      await answered(20);
+      const allowedCodes = i === 2 ? ['A004', 'A005', 'A007'] : ['A004', 'A005', ...Array(i + 1).fill('A004')];
+      writeFileSync(file, rulesText(harnessRules(h.standIn, { asids: { [LIMITED_ASID]: { allowedCodes } } })));
       expect(await reloader.reload('test')).toEqual({ applied: true });
     }
-    await new Promise((r) => setTimeout(r, 150));
+    await answered(20);
     stop = true;
     await load;
     expect(statuses.length).toBeGreaterThan(50);
@@ -125,13 +130,7 @@ describe('hot reload', () => {
   });
 
   it('a change of the listen address or session store is refused until a restart', async () => {
-    writeFileSync(
-      file,
-      rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace(
-        'environment: test',
-        'environment: test\nserver: { port: 9999 }',
-      ),
-    );
+    writeFileSync(file, rulesText(harnessRules(h.standIn, { server: { port: 9999 } })));
     const result = await reloader.reload('test');
     expect(result.applied).toBe(false);
     expect(result.error).toMatch(/restart/);
@@ -139,13 +138,11 @@ describe('hot reload', () => {
 
   it('a change to the file is picked up by itself (debounced), and SIGHUP reloads too', async () => {
     const before = h.holder.current;
-    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
-    for (let i = 0; i < 100 && h.holder.current === before; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(h.holder.current).not.toBe(before);
+    writeFileSync(file, rulesText(harnessRules(h.standIn)));
+    await vi.waitFor(() => expect(h.holder.current).not.toBe(before), { timeout: 2_000, interval: 20 });
     const again = h.holder.current;
     process.emit('SIGHUP', 'SIGHUP');
-    for (let i = 0; i < 100 && h.holder.current === again; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(h.holder.current).not.toBe(again);
+    await vi.waitFor(() => expect(h.holder.current).not.toBe(again), { timeout: 2_000, interval: 20 });
   });
 });
 
@@ -181,14 +178,10 @@ describe('metrics and readiness', () => {
 
   it('/metrics of a serving process includes token fetches per application and Node process metrics', async () => {
     const metrics = new Metrics();
-    const rt = await buildRuntime(
-      'test.yaml',
-      parseRules(rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl), 'test.yaml'),
-      {
-        resolveSecret: secretResolver({ TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem }),
-        metrics,
-      },
-    );
+    const rt = await buildRuntime('test.yaml', rulesFor(harnessRules(h.standIn)), {
+      resolveSecret: secretResolver(h.env),
+      metrics,
+    });
     await [...rt.tokenProviders.values()][0]!.get();
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/ers_bridge_token_fetches_total\{application="[0-9a-f]{8}",outcome="ok"\} 1/);
@@ -221,6 +214,8 @@ describe('graceful shutdown of ers-bridge serve', () => {
   let slow: Server;
   let child: ChildProcess | undefined;
   let output = '';
+  /** Calls the slow APIM has received (and is holding). */
+  let slowHits = 0;
   afterEach(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
   });
@@ -228,6 +223,7 @@ describe('graceful shutdown of ers-bridge serve', () => {
     h = await startHarness();
     // APIM that takes 1.5 s to answer: the calls are in flight when SIGTERM arrives.
     slow = createServer((_req, res) => {
+      slowHits++;
       setTimeout(
         () => res.writeHead(200, { 'content-type': 'application/fhir+json' }).end('{"resourceType":"ReferralRequest"}'),
         1500,
@@ -244,13 +240,12 @@ describe('graceful shutdown of ers-bridge serve', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-stop-'));
     const file = join(dir, 'rules.yaml');
     const slowBase = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/referrals/FHIR`;
-    writeFileSync(file, rulesYaml(slowBase, h.standIn.tokenUrl));
+    writeFileSync(file, rulesText(harnessRules({ baseUrl: slowBase, tokenUrl: h.standIn.tokenUrl })));
     child = spawn(process.execPath, [BIN, 'serve', '--rules', file, '--port', '0'], {
       env: {
         ...process.env,
         ERS_BRIDGE_FROM_SOURCE: '1',
-        TEST_API_KEY: h.secrets.apiKey,
-        TEST_PRIVATE_KEY: h.secrets.privateKeyPem,
+        ...h.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -260,17 +255,14 @@ describe('graceful shutdown of ers-bridge serve', () => {
     child.stderr!.on('data', (d) => {
       output += d;
     });
-    const base = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`serve did not start:\n${output}`)), 15_000);
-      const check = setInterval(() => {
+    const base = await vi.waitFor(
+      () => {
         const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-        if (m) {
-          clearInterval(check);
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      }, 20);
-    });
+        if (!m) throw new Error(`serve did not start:\n${output}`);
+        return m[1]!;
+      },
+      { timeout: 15_000, interval: 20 },
+    );
     const harness = { ...h, bridgeUrl: base } as Harness;
     const key = await openSession(harness);
     const exited = new Promise<number | null>((r) => child!.on('exit', (code) => r(code)));
@@ -279,17 +271,20 @@ describe('graceful shutdown of ers-bridge serve', () => {
         legacyCall(harness, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key }),
       ),
     );
-    await new Promise((r) => setTimeout(r, 400));
+    await vi.waitUntil(() => slowHits === 5, { timeout: 5_000, interval: 10 }); // all five held at APIM
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    // A new connection (a fresh client, so no kept-alive socket is reused) must be refused.
-    const fresh = new Agent({ connect: { timeout: 2000 } });
-    const refused = await request(`${base}/healthz`, { dispatcher: fresh }).then(
-      () => 'answered',
-      (e: NodeJS.ErrnoException) => e.code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error',
-    );
-    await fresh.close();
-    expect(refused).toBe('ECONNREFUSED');
+    // A new connection (a fresh client, so no kept-alive socket is reused) must be refused once the signal is
+    // handled, well before the calls in flight (1.5 s at APIM) are answered.
+    const connectFresh = async () => {
+      const fresh = new Agent({ connect: { timeout: 2000 } });
+      const refused = await request(`${base}/healthz`, { dispatcher: fresh }).then(
+        () => 'answered',
+        (e: NodeJS.ErrnoException) => e.code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error',
+      );
+      await fresh.close();
+      return refused;
+    };
+    await vi.waitFor(async () => expect(await connectFresh()).toBe('ECONNREFUSED'), { timeout: 1_000, interval: 50 });
     const results = await inFlight;
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(await exited).toBe(0);

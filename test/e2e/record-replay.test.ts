@@ -12,11 +12,12 @@ import {
   FIXTURES,
   fixtureBytes,
   type Harness,
+  harnessRules,
   legacyCall,
   openSession,
-  rulesYaml,
   startHarness,
 } from '../helpers/harness.js';
+import { rulesText } from '../helpers/rules.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-replay-'));
 const recording = join(dir, 'traffic.jsonl');
@@ -49,11 +50,7 @@ describe('record and replay', () => {
   let sessionKey: string;
 
   beforeAll(async () => {
-    h = await startHarness({
-      rulesExtra: (rules) => {
-        rules.record = { file: recording, maxBytes: 10 * 1024 * 1024, maxFiles: 2 };
-      },
-    });
+    h = await startHarness({ rules: { record: { file: recording, maxBytes: 10 * 1024 * 1024, maxFiles: 2 } } });
     // Recording is set up when the runtime is built; the harness built it with the record block above.
     sessionKey = await openSession(h);
     const hdr = { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: sessionKey };
@@ -75,13 +72,13 @@ describe('record and replay', () => {
     ).toBe(200);
     await h.runtime.recorder!.flush();
     rulesFile = join(dir, 'rules.yaml');
-    writeFileSync(rulesFile, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
+    writeFileSync(rulesFile, rulesText(harnessRules(h.standIn)));
   }, 30_000);
   afterAll(async () => {
     await h?.close();
   });
 
-  const env = () => ({ TEST_API_KEY: h.secrets.apiKey, TEST_PRIVATE_KEY: h.secrets.privateKeyPem });
+  const env = () => h.env;
 
   it('records one redacted line per data call: no NHS number, session key or token', () => {
     const text = readFileSync(recording, 'utf8');

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   APP_ASID,
   expectLegacyOutcome,
@@ -71,8 +71,8 @@ describe('application-restricted tokens', () => {
     await call();
     clock += 560_000; // past renewal point (≈539 s), before expiry (599 s)
     expect((await call()).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(h.standIn.tokenRequests).toHaveLength(2);
+    // The renewal runs in the background, after the answer: wait for it to reach the token endpoint.
+    await vi.waitFor(() => expect(h!.standIn.tokenRequests).toHaveLength(2), { timeout: 2_000, interval: 10 });
   });
 
   it('an APIM 401 causes one renewal and one retry, invisible to the client', async () => {
@@ -97,11 +97,7 @@ describe('application-restricted tokens', () => {
       hits++;
       res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end();
     });
-    h = await startHarness({
-      rulesExtra: (rules) => {
-        rules.apim.baseUrl = `${upstream}/referrals/FHIR`;
-      },
-    });
+    h = await startHarness({ rules: { apim: { baseUrl: `${upstream}/referrals/FHIR` } } });
     const key = await openSession(h);
     const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
     const issue = expectLegacyOutcome(res, 502, 'ACCESS_TOKEN_REFUSED');
@@ -131,11 +127,7 @@ describe('application-restricted tokens', () => {
       calls++;
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable"}');
     });
-    h = await startHarness({
-      rulesExtra: (rules) => {
-        rules.apim.tokenUrl = `${tokenServer}/oauth2/token`;
-      },
-    });
+    h = await startHarness({ rules: { apim: { tokenUrl: `${tokenServer}/oauth2/token` } } });
     const key = await openSession(h);
     const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
     expectLegacyOutcome(res, 503, 'TOKEN_ENDPOINT_UNAVAILABLE');

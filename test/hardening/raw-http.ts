@@ -146,7 +146,7 @@ export function rawHead(method: string, target: string, headers: Array<[string, 
   return `${method} ${target} HTTP/1.1\r\n${headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`;
 }
 
-export const ERS_PROFILE = 'https://fhir.nhs.uk/STU3/StructureDefinition/eRS-OperationOutcome-1';
+const ERS_PROFILE = 'https://fhir.nhs.uk/STU3/StructureDefinition/eRS-OperationOutcome-1';
 
 /**
  * Whether an answer is an eRS OperationOutcome (JSON, the eRS profile). With `bridge`, it must also carry a
@@ -190,7 +190,7 @@ export function bridgeReason(res: { body: Buffer }): string | undefined {
 }
 
 /** A header name as compared: lower case, `_` read as `-`. */
-export const normName = (name: string): string => name.toLowerCase().replaceAll('_', '-');
+const normName = (name: string): string => name.toLowerCase().replaceAll('_', '-');
 
 /**
  * What is wrong with the headers of one request the stand-in received, if anything. `allowedTokens` decides which

@@ -26,6 +26,7 @@ import {
   OTHER_ASID,
   startHarness,
 } from '../helpers/harness.js';
+import { prng } from '../unit/support.js'; // seeded, so a run's mix can be repeated
 
 const SECONDS = Number(process.env['ERS_BRIDGE_SOAK_SECONDS'] ?? 120);
 const RATE = 40; // requests per second, all clients together
@@ -36,18 +37,6 @@ const MB = 1024 * 1024;
 const SESSION_PATH = '/ers-api/v1/ProfessionalSession';
 const A001_BODY = JSON.stringify({ typeInfo: 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession', token: 'soak' });
 const WORKLIST = fixtureBytes('stu3/retrieveWorklist/requests/MinimalReferralsForReview.json');
-
-/** A small seeded PRNG (mulberry32), so a run's mix can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,8 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { expect } from 'vitest';
+import { type Agent, getGlobalDispatcher } from 'undici';
+import { expect, vi } from 'vitest';
 import { APP_ASID, type Harness, type LegacyResponse, legacyCall } from '../helpers/harness.js';
 
 export const A005 = (ubrn = '000000070000') => `/ers-api/STU3/v1/ReferralRequest/${ubrn}`;
@@ -153,6 +154,25 @@ export function expectNothingLeaked(res: LegacyResponse, secrets: Array<string |
   expect(text).not.toMatch(/\n\s+at \S+/); // a stack frame
   expect(text).not.toMatch(/node_modules|\.ts:\d+|\.js:\d+/);
   for (const s of secrets) if (s) expect(text).not.toContain(s);
+}
+
+/**
+ * Closes the test client's idle keep-alive connections to ers-bridge (they are not ers-bridge's) and waits until
+ * both ends are gone: the bridge's server holds no connection and the client's pool none to the bridge.
+ */
+export async function closeClientConnections(h: Harness): Promise<void> {
+  h.bridge.server.closeIdleConnections();
+  const origin = new URL(h.bridgeUrl).origin;
+  await vi.waitFor(
+    async () => {
+      const atServer = await new Promise<number>((resolve, reject) =>
+        h.bridge.server.getConnections((e, n) => (e ? reject(e) : resolve(n))),
+      );
+      const atClient = Number((getGlobalDispatcher() as Agent).stats[origin]?.connected ?? 0);
+      if (atServer + atClient > 0) throw new Error(`${atServer} + ${atClient} client connections still open`);
+    },
+    { timeout: 5_000, interval: 10 },
+  );
 }
 
 /** Open TCP socket handles of this process (both ends of in-process loopback connections count). */

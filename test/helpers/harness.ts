@@ -2,20 +2,19 @@
  * Test harness: a real APIM stand-in and a real ers-bridge, both on loopback, with keys generated at test time.
  * Logs are captured so tests can assert on them (and scan them for secrets).
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { createLogger } from '../../src/logging.js';
-import { parseRules } from '../../src/rules/load.js';
 import type { Rules } from '../../src/rules/schema.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime, closeRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
 import { buildServer, type RuntimeHolder } from '../../src/server.js';
+import { newApimApp } from './apim-app.js';
+import { type RulesOptions, rulesFor } from './rules.js';
 
 export const APP_ASID = '999000000001';
 export const OTHER_ASID = '999000000002';
@@ -31,11 +30,19 @@ export interface Harness {
   runtime: Runtime;
   logs: string[];
   secrets: { apiKey: string; privateKeyPem: string };
+  /** The secrets by the environment variable names the rules refer to (TEST_API_KEY, TEST_PRIVATE_KEY). */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
+/** Changes to the harness's rules: each section replaces the harness's, but `apim` and `asids` are merged. */
+export type RulesOverrides = Partial<Omit<RulesOptions, 'apim'>> & { apim?: Partial<RulesOptions['apim']> };
+
 export interface HarnessOptions {
   accessTokenTtlSeconds?: number;
+  /** Rules besides the harness's (validated with them), e.g. `{ apim: { baseUrl: fake, rateLimit } }`. */
+  rules?: RulesOverrides;
+  /** Changes the validated rules in place (not checked again): prefer `rules`. */
   rulesExtra?: (rules: Rules) => void;
   runtime?: Partial<RuntimeOptions>;
   /** Omit the stand-in's app registration, to provoke token refusals. */
@@ -43,60 +50,36 @@ export interface HarnessOptions {
   keyIdAtStandIn?: string;
 }
 
-export function rulesYaml(baseUrl: string, tokenUrl: string): string {
-  return `
-environment: test
-legacy:
-  host: api.int1.ers.ncrs.nhs.uk
-apim:
-  baseUrl: ${baseUrl}
-  tokenUrl: ${tokenUrl}
-  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
-asids:
-  "${APP_ASID}":
-    accessMode: application-restricted
-    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
-    organisation: { odsCode: R69, name: TEST NHS TRUST }
-    businessFunction: SERVICE_PROVIDER_CLINICIAN
-  "${OTHER_ASID}":
-    accessMode: application-restricted
-    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
-    organisation: { odsCode: R69, name: TEST NHS TRUST }
-    businessFunction: SERVICE_PROVIDER_CLINICIAN
-  "${LIMITED_ASID}":
-    accessMode: application-restricted
-    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
-    organisation: { odsCode: R69, name: TEST NHS TRUST }
-    businessFunction: SERVICE_PROVIDER_CLINICIAN
-    allowedCodes: [A004, A005]
-`;
+/**
+ * The harness's rules as rulesFor options: three application-restricted ASIDs (APP_ASID, OTHER_ASID and
+ * LIMITED_ASID, allowed A004 and A005 only) sharing the application registered for APP_ASID (TEST_API_KEY,
+ * TEST_PRIVATE_KEY, kid test-1), in front of the stand-in.
+ */
+export function harnessRules(
+  standIn: { baseUrl: string; tokenUrl: string },
+  overrides: RulesOverrides = {},
+): RulesOptions {
+  const { apim, asids, ...rest } = overrides;
+  return {
+    apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl, ...apim },
+    asids: { [APP_ASID]: {}, [OTHER_ASID]: {}, [LIMITED_ASID]: { allowedCodes: ['A004', 'A005'] }, ...asids },
+    ...rest,
+  };
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const apiKey = randomBytes(16).toString('hex');
+  const app = await newApimApp({
+    asid: APP_ASID,
+    ...(options.keyIdAtStandIn !== undefined ? { kidAtStandIn: options.keyIdAtStandIn } : {}),
+  });
   const standIn = await startApimStandIn({
-    apps:
-      options.registerApp === false
-        ? []
-        : [
-            {
-              apiKey,
-              asid: APP_ASID,
-              jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, options.keyIdAtStandIn ?? 'test-1')] },
-              accessMode: 'application-restricted',
-              odsCode: 'R69',
-              businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
-            },
-          ],
+    apps: options.registerApp === false ? [] : [app.standInApp],
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
   });
-  const rules = parseRules(rulesYaml(standIn.baseUrl, standIn.tokenUrl), 'test.yaml');
+  const rules = rulesFor(harnessRules(standIn, options.rules));
   options.rulesExtra?.(rules);
-  const env = { TEST_API_KEY: apiKey, TEST_PRIVATE_KEY: privateKeyPem };
   const runtime = await buildRuntime('test.yaml', rules, {
-    resolveSecret: secretResolver(env),
+    resolveSecret: secretResolver(app.env),
     tokenRetries: 1,
     tokenBackoffMs: 20,
     ...options.runtime,
@@ -106,7 +89,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...bridge,
     standIn,
     runtime,
-    secrets: { apiKey, privateKeyPem },
+    secrets: { apiKey: app.apiKey, privateKeyPem: app.privateKeyPem },
+    env: app.env,
     async close() {
       await bridge.close();
       await standIn.close();

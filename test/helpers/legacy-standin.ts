@@ -139,11 +139,11 @@ export interface LegacyStandIn {
 
 // ─── constants ──────────────────────────────────────────────────────────────────────────────────────────────────
 
-export const LEGACY_BASE_PATH = '/ers-api';
+const LEGACY_BASE_PATH = '/ers-api';
 export const SESSION_TYPE_INFO = 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession';
 /** The CIS1 ticket A001 refuses (403), as an expired or logged-out smartcard session. */
 export const EXPIRED_TICKET = 'expired-ticket';
-export const TRANSACTION_ID_HEADER = 'X_ERS_TRANSACTION_ID';
+const TRANSACTION_ID_HEADER = 'X_ERS_TRANSACTION_ID';
 
 /** The user behind every CIS1 ticket not named in `users`: a provider clinician at R69 and a referrer at R68. */
 export const DEFAULT_LEGACY_USER: LegacyUser = {

@@ -33,8 +33,8 @@ export interface TestPki {
 }
 
 export const CLIENT_CERT_CN = 'legacy-client.example.nhs.uk';
-export const OTHER_CLIENT_CERT_CN = 'intruder.example.org';
-export const TEST_CA_CN = 'ers-bridge test CA';
+const OTHER_CLIENT_CERT_CN = 'intruder.example.org';
+const TEST_CA_CN = 'ers-bridge test CA';
 
 const VALIDITY_DAYS = '2';
 

@@ -70,8 +70,6 @@ export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<voi
   if (keys.length > 0) await redis.del(...keys);
 }
 
-export { freePort };
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -88,7 +86,7 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   if (await waitForExit(child, graceMs)) return;

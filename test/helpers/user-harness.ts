@@ -3,14 +3,13 @@
  * exchange, refresh and per-user roles, and ers-bridge with a user-restricted ASID — all on loopback, keys and
  * secrets generated at test time.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
-import { parseRules } from '../../src/rules/load.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { newApimApp } from './apim-app.js';
 import { type Cis2StandIn, type Cis2User, startCis2 } from './cis2.js';
 import { type Harness, listenBridge } from './harness.js';
+import { rulesFor } from './rules.js';
 
 export const USER_ASID = '999000000010';
 export const OTHER_USER_ASID = '999000000011';
@@ -35,24 +34,17 @@ export interface UserHarness extends Harness {
 
 export interface UserHarnessOptions {
   now?: () => number;
+  /** The APIM stand-in's clock (default Date.now). */
+  standInNow?: () => number;
   refreshWindowSeconds?: number;
   accessTokenTtlSeconds?: number;
 }
 
 export async function startUserHarness(options: UserHarnessOptions = {}): Promise<UserHarness> {
   const cis2 = await startCis2(CIS2_USERS);
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const apiKey = randomBytes(16).toString('hex');
-  const apiSecret = randomBytes(16).toString('hex');
-  const app = {
-    apiKey,
-    apiSecret,
-    jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'user-1')] },
-    accessMode: 'user-restricted' as const,
-  };
+  const app = await newApimApp({ asid: USER_ASID, accessMode: 'user-restricted' });
   const standIn: ApimStandIn = await startApimStandIn({
-    apps: [{ ...app, asid: USER_ASID }],
+    apps: [app.standInApp],
     cis2: { issuer: cis2.issuer, jwks: cis2.jwks as never },
     users: {
       [CLINICIAN]: {
@@ -68,32 +60,27 @@ export async function startUserHarness(options: UserHarnessOptions = {}): Promis
     },
     ...(options.refreshWindowSeconds !== undefined ? { refreshWindowSeconds: options.refreshWindowSeconds } : {}),
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+    ...(options.standInNow ? { clock: options.standInNow } : {}),
   });
-  const yaml = `
-environment: test-users
-legacy: { host: api.int1.ers.ncrs.nhs.uk }
-apim:
-  baseUrl: ${standIn.baseUrl}
-  tokenUrl: ${standIn.tokenUrl}
-  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
-cis2:
-  issuer: ${cis2.issuer}
-  clientId: ${cis2.clientId}
-  clientAuth: { method: client_secret_post, secret: "env:CIS2_SECRET" }
-  redirectUri: http://127.0.0.1:1/login/callback
-  returnTo: ["${RETURN_TO}"]
-  organisationNames: { R68: REFERRING PRACTICE, R69: PROVIDER TRUST }
-sessions: { idleTimeoutSeconds: 86400, absoluteTimeoutSeconds: 172800 }
-asids:
-  "${USER_ASID}":
-    accessMode: user-restricted
-    apim: { apiKey: "env:API_KEY", apiSecret: "env:API_SECRET", keyId: user-1, privateKey: "env:PRIVATE_KEY" }
-  "${OTHER_USER_ASID}":
-    accessMode: user-restricted
-    apim: { apiKey: "env:API_KEY", apiSecret: "env:API_SECRET", keyId: user-1, privateKey: "env:PRIVATE_KEY" }
-`;
-  const rules = parseRules(yaml, 'test-users.yaml');
-  const env = { CIS2_SECRET: cis2.clientSecret, API_KEY: apiKey, API_SECRET: apiSecret, PRIVATE_KEY: privateKeyPem };
+  const rules = rulesFor({
+    file: 'test-users.yaml',
+    environment: 'test-users',
+    apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl },
+    cis2: {
+      issuer: cis2.issuer,
+      clientId: cis2.clientId,
+      clientAuth: { method: 'client_secret_post', secret: 'env:CIS2_SECRET' },
+      redirectUri: 'http://127.0.0.1:1/login/callback',
+      returnTo: [RETURN_TO],
+      organisationNames: { R68: 'REFERRING PRACTICE', R69: 'PROVIDER TRUST' },
+    },
+    sessions: { idleTimeoutSeconds: 86400, absoluteTimeoutSeconds: 172800 },
+    asids: {
+      [USER_ASID]: { accessMode: 'user-restricted', apim: app.apim },
+      [OTHER_USER_ASID]: { accessMode: 'user-restricted', apim: app.apim },
+    },
+  });
+  const env = { CIS2_SECRET: cis2.clientSecret, ...app.env };
   const runtime = await buildRuntime('test-users.yaml', rules, {
     resolveSecret: secretResolver(env),
     tokenRetries: 1,
@@ -110,7 +97,8 @@ asids:
     cis2,
     standIn,
     runtime,
-    secrets: { apiKey, privateKeyPem },
+    secrets: { apiKey: app.apiKey, privateKeyPem: app.privateKeyPem },
+    env,
     async close() {
       await bridge.close();
       await standIn.close();

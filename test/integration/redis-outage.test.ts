@@ -4,16 +4,15 @@
  * readiness says so, liveness does not, and nothing crashes; once Redis is back (same data), ers-bridge recovers
  * by itself: the old session works again and new ones can be made.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { createLogger } from '../../src/logging.js';
-import { parseRules } from '../../src/rules/load.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime } from '../../src/runtime/runtime.js';
-import { APP_ASID, expectLegacyOutcome, listenBridge, rulesYaml } from '../helpers/harness.js';
+import { newApimApp } from '../helpers/apim-app.js';
+import { APP_ASID, expectLegacyOutcome, harnessRules, listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
   a001Body,
@@ -22,9 +21,9 @@ import {
   expectStatus,
   type RedisServerProcess,
   SESSION_PATH,
-  sleep,
   uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
+import { rulesFor } from '../helpers/rules.js';
 
 let redis: RedisServerProcess | undefined;
 let standIn: ApimStandIn | undefined;
@@ -79,33 +78,19 @@ beforeAll(async () => {
   redis = await dedicatedRedis();
   await redis.start();
 
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const apiKey = randomBytes(16).toString('hex');
-  standIn = await startApimStandIn({
-    apps: [
-      {
-        apiKey,
-        asid: APP_ASID,
-        jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'test-1')] },
-        accessMode: 'application-restricted',
-        odsCode: 'R69',
-        businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
+  const app = await newApimApp({ asid: APP_ASID });
+  standIn = await startApimStandIn({ apps: [app.standInApp] });
+  const rules = rulesFor({
+    ...harnessRules(standIn, {
+      sessions: {
+        store: 'redis',
+        redis: { url: redis.url, keyPrefix: uniqueKeyPrefix(), timeoutMs: 1000 },
+        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
       },
-    ],
+    }),
+    file: 'outage.yaml',
   });
-  const yaml = `${rulesYaml(standIn.baseUrl, standIn.tokenUrl)}
-sessions:
-  store: redis
-  redis: { url: "${redis.url}", keyPrefix: "${uniqueKeyPrefix()}", timeoutMs: 1000 }
-  encryption: { current: k1, keys: { k1: "env:SESSION_KEY_1" } }
-`;
-  const rules = parseRules(yaml, 'outage.yaml');
-  const env = {
-    SESSION_KEY_1: randomBytes(32).toString('base64'),
-    TEST_API_KEY: apiKey,
-    TEST_PRIVATE_KEY: privateKeyPem,
-  };
+  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
   const logger = createLogger({
     level: 'info',
     destination: new Writable({
@@ -178,11 +163,10 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     const lines = [...runtimeLogs, ...bridge!.logs].map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.msg === 'internal error')).toEqual([]);
     // The outage is logged once a reconnection attempt has failed (ioredis retries after a short backoff).
-    const logged = Date.now() + 5_000;
-    while (!runtimeLogs.some((l) => l.includes('session store (Redis) unavailable')) && Date.now() < logged) {
-      await sleep(100);
-    }
-    expect(runtimeLogs.some((l) => JSON.parse(l).msg === 'session store (Redis) unavailable')).toBe(true);
+    await vi.waitFor(
+      () => expect(runtimeLogs.some((l) => JSON.parse(l).msg === 'session store (Redis) unavailable')).toBe(true),
+      { timeout: 5_000, interval: 100 },
+    );
     expect(lines.filter((l) => l.msg === 'legacy call' && l.status === 503).length).toBeGreaterThanOrEqual(3);
     expect([...runtimeLogs, ...bridge!.logs].join('\n')).not.toContain(sessionKey);
   });
@@ -191,14 +175,11 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     dumpOnFailure();
     await redis!.start(); // same arguments: the append-only file brings the data back
 
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await callBridge(base, 'GET', '/readyz')).status;
-      if (status === 200) break;
-      await sleep(200);
-    }
-    expect(status, '/readyz within 10 s of Redis restarting').toBe(200);
+    await vi.waitFor(
+      async () =>
+        expect((await callBridge(base, 'GET', '/readyz')).status, '/readyz within 10 s of Redis restarting').toBe(200),
+      { timeout: 10_000, interval: 200 },
+    );
 
     const old = expectStatus(await a005(sessionKey), 200, 'A005 with the session from before the outage');
     expect(old.json()).toMatchObject({ resourceType: 'ReferralRequest', id: '000000070000' });

@@ -4,15 +4,15 @@
  * a session made on one replica works and ends on the other; concurrent renewals on both replicas spend the
  * single-use refresh token exactly once; and what Redis holds is sealed, under hashed keys, with an idle TTL.
  */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { type BuiltApimStandIn, buildApimStandIn } from '../../src/apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../../src/auth/keys.js';
 import { Keyring } from '../../src/sessions/crypto.js';
+import { newApimApp } from '../helpers/apim-app.js';
 import { type Cis2StandIn, startCis2 } from '../helpers/cis2.js';
 import { expectLegacyOutcome } from '../helpers/harness.js';
 import {
@@ -30,6 +30,7 @@ import {
   TEST_REDIS_URL,
   uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
+import { rulesText } from '../helpers/rules.js';
 
 const APP_ASID = '999000000001';
 const USER_ASID = '999000000010';
@@ -95,29 +96,12 @@ beforeAll(async () => {
       authentication_assurance_level: 3,
     },
   });
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const appKey = randomBytes(16).toString('hex');
-  const userKey = randomBytes(16).toString('hex');
-  const userSecret = randomBytes(16).toString('hex');
+  const [app, userApp] = await Promise.all([
+    newApimApp({ asid: APP_ASID }),
+    newApimApp({ asid: USER_ASID, accessMode: 'user-restricted', envPrefix: 'USER' }),
+  ]);
   standIn = await buildApimStandIn({
-    apps: [
-      {
-        apiKey: appKey,
-        asid: APP_ASID,
-        jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'test-1')] },
-        accessMode: 'application-restricted',
-        odsCode: 'R69',
-        businessFunction: 'SERVICE_PROVIDER_CLINICIAN',
-      },
-      {
-        apiKey: userKey,
-        apiSecret: userSecret,
-        asid: USER_ASID,
-        jwks: { keys: [publicJwkFromPrivatePem(privateKeyPem, 'user-1')] },
-        accessMode: 'user-restricted',
-      },
-    ],
+    apps: [app.standInApp, userApp.standInApp],
     cis2: { issuer: cis2.issuer, jwks: cis2.jwks as never },
     users: {
       [CLINICIAN]: {
@@ -146,45 +130,32 @@ beforeAll(async () => {
   const rulesFile = join(dir, 'replicas.yaml');
   writeFileSync(
     rulesFile,
-    `
-environment: test-replicas
-legacy: { host: api.int1.ers.ncrs.nhs.uk }
-apim:
-  baseUrl: ${standIn.baseUrl}
-  tokenUrl: ${standIn.tokenUrl}
-  timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000 }
-cis2:
-  issuer: ${cis2.issuer}
-  clientId: ${cis2.clientId}
-  clientAuth: { method: client_secret_post, secret: "env:CIS2_SECRET" }
-  redirectUri: http://127.0.0.1:1/login/callback
-  organisationNames: { R69: PROVIDER TRUST }
-sessions:
-  store: redis
-  redis: { url: "${TEST_REDIS_URL}", keyPrefix: "${prefix}" }
-  encryption: { current: k1, keys: { k1: "env:SESSION_KEY_1" } }
-  idleTimeoutSeconds: ${IDLE_TIMEOUT_S}
-  absoluteTimeoutSeconds: 3600
-asids:
-  "${APP_ASID}":
-    accessMode: application-restricted
-    apim: { apiKey: "env:TEST_API_KEY", keyId: test-1, privateKey: "env:TEST_PRIVATE_KEY" }
-    organisation: { odsCode: R69, name: TEST NHS TRUST }
-    businessFunction: SERVICE_PROVIDER_CLINICIAN
-  "${USER_ASID}":
-    accessMode: user-restricted
-    apim: { apiKey: "env:USER_API_KEY", apiSecret: "env:USER_API_SECRET", keyId: user-1, privateKey: "env:TEST_PRIVATE_KEY" }
-`,
+    rulesText({
+      file: 'replicas.yaml',
+      environment: 'test-replicas',
+      apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl },
+      cis2: {
+        issuer: cis2.issuer,
+        clientId: cis2.clientId,
+        clientAuth: { method: 'client_secret_post', secret: 'env:CIS2_SECRET' },
+        redirectUri: 'http://127.0.0.1:1/login/callback',
+        organisationNames: { R69: 'PROVIDER TRUST' },
+      },
+      sessions: {
+        store: 'redis',
+        redis: { url: TEST_REDIS_URL, keyPrefix: prefix },
+        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
+        idleTimeoutSeconds: IDLE_TIMEOUT_S,
+        absoluteTimeoutSeconds: 3600,
+      },
+      asids: {
+        [APP_ASID]: { apim: app.apim },
+        [USER_ASID]: { accessMode: 'user-restricted', apim: userApp.apim },
+      },
+    }),
   );
   sessionKey1 = randomBytes(32).toString('base64');
-  const env = {
-    SESSION_KEY_1: sessionKey1,
-    TEST_API_KEY: appKey,
-    TEST_PRIVATE_KEY: privateKeyPem,
-    USER_API_KEY: userKey,
-    USER_API_SECRET: userSecret,
-    CIS2_SECRET: cis2.clientSecret,
-  };
+  const env = { SESSION_KEY_1: sessionKey1, ...app.env, ...userApp.env, CIS2_SECRET: cis2.clientSecret };
   const started = await Promise.allSettled([
     spawnBridge('replica-1', rulesFile, env),
     spawnBridge('replica-2', rulesFile, env),

@@ -1,49 +1,18 @@
 /**
- * One contract, two stores: everything ers-bridge relies on from a session store, run against the in-memory store
- * and against the Redis store on a real Redis (127.0.0.1:6379, its own key prefix, cleaned up afterwards).
+ * The session store contract (test/helpers/session-store-contract.ts) on the Redis store over a real Redis
+ * (127.0.0.1:6379, its own key prefix, cleaned up afterwards), and what only the Redis store does: records sealed
+ * under hashed keys, Redis's own expiry, tampering, key rotation, ephemeral records. The same contract runs on the
+ * in-memory store in the unit project.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring } from '../../src/sessions/crypto.js';
-import { MemoryEphemeralStore } from '../../src/sessions/ephemeral-store.js';
-import { MemorySessionStore } from '../../src/sessions/memory-store.js';
 import { connectRedis, RedisEphemeralStore, RedisSessionStore } from '../../src/sessions/redis-store.js';
-import { newSessionKey, type Session, sessionKeyHash } from '../../src/sessions/session.js';
-import type { SessionStore } from '../../src/sessions/store.js';
+import { newSessionKey, sessionKeyHash } from '../../src/sessions/session.js';
+import { clock, IDLE_S, session, sessionStoreContract } from '../helpers/session-store-contract.js';
 
 const REDIS_URL = process.env['ERS_BRIDGE_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
-const IDLE_S = 60;
-
-/** A clock the test moves; Redis TTLs use real time, so Redis expiry is tested with short real waits instead. */
-let clock = Date.now();
-
-function session(overrides: Partial<Session> = {}): Session {
-  return {
-    asid: '999000000001',
-    accessMode: 'user-restricted',
-    legacyToken: 'legacy-ticket',
-    user: {
-      identifier: '555000000101',
-      firstName: 'Alex',
-      lastName: 'Example',
-      middleName: null,
-      permissions: [{ businessFunction: 'REFERRING_CLINICIAN', orgIdentifier: 'R68', orgName: 'PRACTICE' }],
-    },
-    permission: null,
-    apim: {
-      accessToken: `at-${randomUUID()}`,
-      accessExpiresAt: clock + 599_000,
-      refreshToken: `rt-${randomUUID()}`,
-      refreshExpiresAt: clock + 43_199_000,
-    },
-    onBehalfOf: null,
-    createdAt: clock,
-    lastUsedAt: clock,
-    expiresAt: clock + 3_600_000,
-    ...overrides,
-  };
-}
 
 async function redisOrFail(): Promise<Redis> {
   const probe = new Redis(REDIS_URL, {
@@ -65,27 +34,21 @@ async function redisOrFail(): Promise<Redis> {
   }
 }
 
-interface Subject {
-  name: string;
-  make(): Promise<SessionStore>;
-  /** Lets real time pass for stores that expire by real time (Redis), or moves the test clock (memory). */
-  advance(ms: number): Promise<void>;
-  cleanup(): Promise<void>;
-}
-
 const prefix = `ers-bridge-test:${randomBytes(6).toString('hex')}:`;
 let admin: Redis;
 const keyring = new Keyring({ k1: randomBytes(32).toString('base64') }, 'k1');
 
-const subjects: Subject[] = [
-  {
-    name: 'memory',
-    make: async () => new MemorySessionStore({ idleTimeoutSeconds: IDLE_S, maxSessions: 1000, now: () => clock }),
-    advance: async (ms) => {
-      clock += ms;
-    },
-    cleanup: async () => undefined,
-  },
+beforeAll(async () => {
+  admin = await redisOrFail();
+});
+afterAll(async () => {
+  if (!admin) return;
+  const keys = await admin.keys(`${prefix}*`);
+  if (keys.length) await admin.del(...keys);
+  admin.disconnect();
+});
+
+sessionStoreContract([
   {
     name: 'redis',
     make: async () =>
@@ -94,106 +57,19 @@ const subjects: Subject[] = [
         keyPrefix: prefix,
         keyring,
         idleTimeoutSeconds: IDLE_S,
-        now: () => clock,
+        now: () => clock.now,
       }),
     // Redis expiry is Redis's own clock: for TTL checks the tests read PTTL instead of waiting.
     advance: async (ms) => {
-      clock += ms;
+      clock.now += ms;
     },
-    cleanup: async () => {
-      const keys = await admin.keys(`${prefix}*`);
-      if (keys.length) await admin.del(...keys);
+    // A lock's PX runs on Redis's clock: real time has to pass.
+    expireLocks: async (ms) => {
+      await new Promise((r) => setTimeout(r, ms));
+      clock.now += ms;
     },
   },
-];
-
-beforeAll(async () => {
-  admin = await redisOrFail();
-});
-afterAll(async () => {
-  for (const s of subjects) await s.cleanup();
-  admin?.disconnect();
-});
-
-describe.each(subjects)('session store contract: $name', (subject) => {
-  let store: SessionStore;
-  beforeAll(async () => {
-    store = await subject.make();
-  });
-  afterAll(async () => {
-    await store.close();
-  });
-
-  it('create, get, update, delete', async () => {
-    const key = newSessionKey();
-    const s = session();
-    await store.create(key, s);
-    expect(await store.get(key)).toEqual(s);
-    const updated = { ...s, permission: s.user.permissions[0]! };
-    expect(await store.update(key, updated)).toBe(true);
-    expect(await store.get(key)).toEqual(updated);
-    expect(await store.delete(key)).toBe(true);
-    expect(await store.get(key)).toBeUndefined();
-    expect(await store.delete(key)).toBe(false);
-  });
-
-  it('update of an unknown or deleted session returns false and does not create it', async () => {
-    const key = newSessionKey();
-    expect(await store.update(key, session())).toBe(false);
-    expect(await store.get(key)).toBeUndefined();
-  });
-
-  it('a session past its absolute lifetime is gone, whatever the activity', async () => {
-    const key = newSessionKey();
-    await store.create(key, session({ expiresAt: clock + 5_000 }));
-    expect(await store.get(key)).toBeDefined();
-    await subject.advance(6_000);
-    expect(await store.get(key)).toBeUndefined();
-  });
-
-  it('keys are independent, and a similar key is not the same session', async () => {
-    const a = newSessionKey();
-    const b = `${a.slice(0, -1)}${a.endsWith('0') ? '1' : '0'}`;
-    await store.create(a, session());
-    expect(await store.get(b)).toBeUndefined();
-  });
-
-  it('lock: exclusive until released or expired', async () => {
-    const key = newSessionKey();
-    const release = await store.lock(key, 10_000);
-    expect(release).toBeTypeOf('function');
-    expect(await store.lock(key, 10_000)).toBeUndefined();
-    await release!();
-    const again = await store.lock(key, 10_000);
-    expect(again).toBeTypeOf('function');
-    await again!();
-  });
-
-  it("lock: a release by a former holder does not free a newer holder's lock", async () => {
-    const key = newSessionKey();
-    const first = (await store.lock(key, 50))!;
-    await new Promise((r) => setTimeout(r, 80));
-    await subject.advance(80);
-    const second = (await store.lock(key, 10_000))!; // the first expired
-    expect(second).toBeTypeOf('function');
-    await first(); // late release: must not remove the second holder's lock
-    expect(await store.lock(key, 10_000)).toBeUndefined();
-    await second();
-  });
-
-  it('ping answers', async () => {
-    expect(await store.ping()).toBe(true);
-  });
-
-  it('size counts live sessions', async () => {
-    const before = await store.size();
-    const keys = [newSessionKey(), newSessionKey(), newSessionKey()];
-    for (const k of keys) await store.create(k, session());
-    expect(await store.size()).toBe(before + 3);
-    for (const k of keys) await store.delete(k);
-    expect(await store.size()).toBe(before);
-  });
-});
+]);
 
 describe('redis store specifics', () => {
   let store: RedisSessionStore;
@@ -203,7 +79,7 @@ describe('redis store specifics', () => {
       keyPrefix: prefix,
       keyring,
       idleTimeoutSeconds: IDLE_S,
-      now: () => clock,
+      now: () => clock.now,
     });
   });
   afterAll(async () => {
@@ -235,7 +111,7 @@ describe('redis store specifics', () => {
   it('Redis expires sessions itself: TTL = idle timeout, capped by the absolute lifetime, renewed on read', async () => {
     const key = newSessionKey();
     const redisKey = `${prefix}session:${sessionKeyHash(key)}`;
-    await store.create(key, session({ expiresAt: clock + 3_600_000 }));
+    await store.create(key, session({ expiresAt: clock.now + 3_600_000 }));
     const ttl = await admin.pttl(redisKey);
     expect(ttl).toBeGreaterThan((IDLE_S - 2) * 1000);
     expect(ttl).toBeLessThanOrEqual(IDLE_S * 1000);
@@ -243,7 +119,7 @@ describe('redis store specifics', () => {
     await store.get(key);
     expect(await admin.pttl(redisKey)).toBeGreaterThan(50_000); // the read renewed the idle timer
     const shortKey = newSessionKey();
-    await store.create(shortKey, session({ expiresAt: clock + 10_000 }));
+    await store.create(shortKey, session({ expiresAt: clock.now + 10_000 }));
     expect(await admin.pttl(`${prefix}session:${sessionKeyHash(shortKey)}`)).toBeLessThanOrEqual(10_000);
   });
 
@@ -272,14 +148,14 @@ describe('redis store specifics', () => {
       keyPrefix: p,
       keyring: new Keyring({ k1 }, 'k1'),
       idleTimeoutSeconds: IDLE_S,
-      now: () => clock,
+      now: () => clock.now,
     });
     const rotated = new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
       url: REDIS_URL,
       keyPrefix: p,
       keyring: new Keyring({ k1, k2 }, 'k2'),
       idleTimeoutSeconds: IDLE_S,
-      now: () => clock,
+      now: () => clock.now,
     });
     try {
       const key = newSessionKey();
@@ -311,18 +187,5 @@ describe('redis store specifics', () => {
     } finally {
       await redis.close();
     }
-  });
-});
-
-describe('memory ephemeral store', () => {
-  it('takes once and expires by its clock', async () => {
-    let now = 1_000_000;
-    const eph = new MemoryEphemeralStore<{ v: number }>(10, () => now);
-    await eph.put('a', { v: 1 }, 1000);
-    await eph.put('b', { v: 2 }, 1000);
-    expect(await eph.take('a')).toEqual({ v: 1 });
-    expect(await eph.take('a')).toBeUndefined();
-    now += 1001;
-    expect(await eph.take('b')).toBeUndefined();
   });
 });

@@ -9,17 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   APP_ASID,
   type Harness,
+  harnessRules,
   keepForScan,
   legacyCall,
   openSession,
-  rulesYaml,
   startHarness,
 } from '../helpers/harness.js';
 import { connectTestRedisOrFail, deleteKeysUnder, TEST_REDIS_URL, uniqueKeyPrefix } from '../helpers/redis-replicas.js';
+import { rulesText } from '../helpers/rules.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
 
@@ -48,8 +49,7 @@ describe('serve --workers', () => {
       env: {
         ...process.env,
         ERS_BRIDGE_FROM_SOURCE: '1',
-        TEST_API_KEY: h.secrets.apiKey,
-        TEST_PRIVATE_KEY: h.secrets.privateKeyPem,
+        ...h.env,
         SESSION_KEY_1: randomBytes(32).toString('base64'),
         ...extraEnv,
       },
@@ -70,19 +70,22 @@ describe('serve --workers', () => {
     const file = join(dir, 'rules.yaml');
     writeFileSync(
       file,
-      rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl).replace(
-        'environment: test',
-        `environment: test\nsessions:\n  store: redis\n  redis: { url: "${TEST_REDIS_URL}", keyPrefix: "${prefix}" }\n  encryption: { current: k1, keys: { k1: "env:SESSION_KEY_1" } }`,
+      rulesText(
+        harnessRules(h.standIn, {
+          sessions: {
+            store: 'redis',
+            redis: { url: TEST_REDIS_URL, keyPrefix: prefix },
+            encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
+          },
+        }),
       ),
     );
     const { child, output } = spawnServe(file);
     try {
-      let addresses: string[] = [];
-      for (let i = 0; i < 300 && addresses.length < 2; i++) {
-        addresses = [...output().matchAll(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(addresses.length, output()).toBe(2);
+      const listening = () =>
+        [...output().matchAll(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/g)].map((m) => m[1]!);
+      await vi.waitFor(() => expect(listening().length, output()).toBe(2), { timeout: 15_000, interval: 50 });
+      const addresses = listening();
       expect(addresses[0]).toBe(addresses[1]); // one port, shared
       const harness = { ...h, bridgeUrl: addresses[0]! } as Harness;
       const key = await openSession(harness);
@@ -96,13 +99,16 @@ describe('serve --workers', () => {
         ),
       );
       expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-      await new Promise((r) => setTimeout(r, 200));
-      const pids = new Set(
+      // Each call is logged by the worker that answered it; the lines reach the pipe after the answers.
+      const a005Lines = () =>
         output()
           .split('\n')
-          .filter((l) => l.includes('"aCode":"A005"'))
-          .map((l) => JSON.parse(l).pid as number),
-      );
+          .filter((l) => l.includes('"aCode":"A005"'));
+      await vi.waitUntil(() => a005Lines().filter((l) => l.includes('"msg":"legacy call"')).length >= 20, {
+        timeout: 5_000,
+        interval: 20,
+      });
+      const pids = new Set(a005Lines().map((l) => JSON.parse(l).pid as number));
       expect(pids.size).toBe(2); // both workers answered, with sessions from Redis
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
       child.kill('SIGTERM');
@@ -115,7 +121,7 @@ describe('serve --workers', () => {
 
   it('several workers with the in-memory store are refused (exit 2): they could not share sessions', async () => {
     const file = join(dir, 'memory.yaml');
-    writeFileSync(file, rulesYaml(h.standIn.baseUrl, h.standIn.tokenUrl));
+    writeFileSync(file, rulesText(harnessRules(h.standIn)));
     const { child, output } = spawnServe(file);
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(code).toBe(2);

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { newSigningKey } from '../helpers/apim-app.js';
 import { makeTempDir, projectPath } from './support.js';
 
 const RULES_DIR = projectPath('rules');
@@ -289,10 +290,7 @@ describe('ers-bridge serve with unusable configuration', () => {
   });
 
   it('jwks prints a public JWKS for a private key and refuses a missing --kid', async () => {
-    const { generateKeyPairSync } = await import('node:crypto');
-    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
-      .privateKey.export({ type: 'pkcs8', format: 'pem' })
-      .toString();
+    const { privateKeyPem: pem } = await newSigningKey('any');
     const file = join(tmp.dir, 'key.pem');
     writeFileSync(file, pem);
     expect(await main(['jwks', file, '--kid', 'int-1'])).toBe(0);

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildApimStandIn } from '../../src/apim-standin/index.js';
 import { parseRules, RulesError } from '../../src/rules/load.js';
-import { appRestrictedApp, clientAssertion, makeKey, tokenForm } from '../apim-standin/helpers.js';
+import { clientAssertion, tokenForm } from '../apim-standin/helpers.js';
+import { newApimApp } from '../helpers/apim-app.js';
 
 const DEPLOY = new URL('../../deploy/', import.meta.url);
 const COMPOSE_TEXT = readFileSync(new URL('docker-compose.yml', DEPLOY), 'utf8');
@@ -136,13 +137,13 @@ describe('deploy/compose-rules.yaml', () => {
 describe('emulate-apim --host 0.0.0.0 --public-url (a stand-in reachable from other containers)', () => {
   // The stand-in must know the URL clients use: its token URL is the `aud` of every client assertion.
   it('accepts a client assertion addressed to the token URL a client on the network uses', async () => {
-    const key = await makeKey('demo-1');
     const apiKey = 'compose-demo-api-key';
+    const { key, standInApp } = await newApimApp({ apiKey, kid: 'demo-1' });
     const standIn = await buildApimStandIn({
       host: '0.0.0.0',
       port: 9000,
       publicUrl: 'http://apim-standin:9000',
-      apps: [appRestrictedApp(apiKey, key)],
+      apps: [standInApp],
     });
     try {
       const tokenUrl = 'http://apim-standin:9000/oauth2/token';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { baseUrlFolder, compareAnswers, noisePathsBetween } from '../../src/comparison/diff.js';
-import type { FieldDifference } from '../../src/comparison/types.js';
+import { baseUrlFolder, compareAnswers, noisePathsBetween } from '../../../src/comparison/diff.js';
+import type { FieldDifference } from '../../../src/comparison/types.js';
 import { fixture, fixtureBytes, json, patient, raw } from './support.js';
 
 const UNBOOKED = 'stu3/retrieveReferralRequest/responses/Unbooked.json';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { flatten } from '../../src/comparison/paths.js';
-import { redactJson, redactText, redactValue } from '../../src/comparison/redact.js';
+import { flatten } from '../../../src/comparison/paths.js';
+import { redactJson, redactText, redactValue } from '../../../src/comparison/redact.js';
 import { EXAMPLES, exampleFiles, NHS_NUMBER_PATTERN, PATIENT_SECRETS, patient } from './support.js';
 
 const FILES = exampleFiles('.json');

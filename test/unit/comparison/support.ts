@@ -1,9 +1,9 @@
 /** Builders of captured answers and records for the comparison tests. */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CapturedAnswer, ComparisonRecord, ComparisonResult } from '../../src/comparison/types.js';
+import type { CapturedAnswer, ComparisonRecord, ComparisonResult } from '../../../src/comparison/types.js';
 
-export const EXAMPLES = join(import.meta.dirname, '../../fixtures/ers-api/examples');
+export const EXAMPLES = join(import.meta.dirname, '../../../fixtures/ers-api/examples');
 
 export function json(value: unknown, extra: Partial<CapturedAnswer> = {}): CapturedAnswer {
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatRate, formatSummary, readinessVerdict } from '../../src/comparison/report.js';
-import { ComparisonStore } from '../../src/comparison/store.js';
-import type { ComparisonSummary } from '../../src/comparison/types.js';
+import { formatRate, formatSummary, readinessVerdict } from '../../../src/comparison/report.js';
+import { ComparisonStore } from '../../../src/comparison/store.js';
+import type { ComparisonSummary } from '../../../src/comparison/types.js';
 import { record, result } from './support.js';
 
 function summary(): ComparisonSummary {

@@ -3,9 +3,9 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { compareAnswers } from '../../src/comparison/diff.js';
-import { ComparisonStore, failedOnApim, redactRecord } from '../../src/comparison/store.js';
-import type { ComparisonRecord, FieldDifference } from '../../src/comparison/types.js';
+import { compareAnswers } from '../../../src/comparison/diff.js';
+import { ComparisonStore, failedOnApim, redactRecord } from '../../../src/comparison/store.js';
+import type { ComparisonRecord, FieldDifference } from '../../../src/comparison/types.js';
 import { fixture, json, NHS_NUMBER_PATTERN, PATIENT_SECRETS, patient, record, result } from './support.js';
 
 let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flatten, formatPath, globToMatcher, nameGlobToMatcher, parsePath } from '../../src/comparison/paths.js';
+import { flatten, formatPath, globToMatcher, nameGlobToMatcher, parsePath } from '../../../src/comparison/paths.js';
 
 describe('flatten', () => {
   it('maps every leaf to its path, in document order; empty objects and arrays are leaves', () => {
