@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Rules, RulesSchema } from './schema.js';
+import { trustProblems } from './trust.js';
 
 export class RulesError extends Error {
   constructor(
@@ -43,6 +44,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return message.startsWith('expected') ? message : `expected ${message}`;
 }
 
+/** Refuses rules that may not be served on `listenHost` (see trust.ts), naming the first problem. */
+export function checkTrust(rules: Rules, file: string, listenHost: string = rules.server.host): void {
+  const [problem] = trustProblems(rules, listenHost);
+  if (problem) throw new RulesError(file, formatPath(problem.path), problem.message);
+}
+
 /** Parses and validates rules text. Throws RulesError on the first problem. */
 export function parseRules(text: string, file: string): Rules {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -61,6 +68,7 @@ export function parseRules(text: string, file: string): Rules {
     const issue = parsed.error.issues[0]!;
     throw new RulesError(file, formatPath(issue.path), describeIssue(issue));
   }
+  checkTrust(parsed.data, file);
   return parsed.data;
 }
 

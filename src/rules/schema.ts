@@ -70,6 +70,55 @@ const ApimApplication = z
   })
   .strict();
 
+/**
+ * How a calling system proves it is the ASID it names. An ASID is not a secret: without one of these, whoever can
+ * reach ers-bridge can act as the ASID.
+ */
+const CallerAuth = z
+  .object({
+    certificates: z
+      .array(
+        z.union(
+          [
+            z
+              .object({
+                sha256: z
+                  .string()
+                  .regex(/^(sha256:)?[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$/, {
+                    message: 'expected a SHA-256 certificate fingerprint: 64 hex digits, colons allowed',
+                  })
+                  .describe(
+                    'The SHA-256 fingerprint of the client certificate (DER), as openssl x509 -fingerprint shows.',
+                  ),
+              })
+              .strict(),
+            z
+              .object({
+                subject: Hostname.describe(
+                  'The endpoint FQDN: matched against the certificate subject CN and its SAN DNS names.',
+                ),
+              })
+              .strict(),
+          ],
+          { message: 'expected { sha256: <fingerprint> } or { subject: <endpoint FQDN> }' },
+        ),
+      )
+      .min(1, { message: 'expected at least one certificate' })
+      .optional()
+      .describe(
+        'The client certificates (Spine endpoint certificates) allowed to call as this ASID; any one may match. Every call, A001 to data calls, is refused without one.',
+      ),
+    a001Secret: SecretRef.optional().describe(
+      'For systems that cannot present a certificate (application-restricted ASIDs only): the A001 token must equal this secret.',
+    ),
+    networkOnly: z
+      .string()
+      .min(10, { message: 'expected the reason, in words, why the network alone is trusted for this ASID' })
+      .optional()
+      .describe('No caller authentication, on purpose: the written reason why the network placement is enough.'),
+  })
+  .strict();
+
 const ApplicationRestrictedAsid = z
   .object({
     accessMode: z.literal('application-restricted'),
@@ -97,6 +146,7 @@ const ApplicationRestrictedAsid = z
       .array(ACodeSchema)
       .optional()
       .describe('The A-codes (message sets) this ASID may call. Absent: every operation its access mode allows.'),
+    callerAuth: CallerAuth.optional(),
   })
   .strict();
 
@@ -116,6 +166,7 @@ const UserRestrictedAsid = z
       .array(ACodeSchema)
       .optional()
       .describe('The A-codes (message sets) this ASID may call. Absent: every operation.'),
+    callerAuth: CallerAuth.omit({ a001Secret: true }).optional(),
   })
   .strict();
 
@@ -173,6 +224,17 @@ const Cis2Rules = z
       .record(z.string(), z.string())
       .default({})
       .describe('Organisation names by ODS code, for the A001 permissions (A030 gives only ODS codes).'),
+    limits: z
+      .object({
+        pendingPerAsid: z.number().int().min(1).max(1_000_000).default(1_000),
+        pendingPerAddress: z.number().int().min(1).max(100_000).default(20),
+        loginsPerMinutePerAddress: z.number().int().min(1).max(100_000).default(30),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Sign-ins in progress at most per ASID and per client address, and /login starts per minute per address.',
+      ),
   })
   .strict();
 
@@ -306,7 +368,31 @@ export const RulesSchema = z
           ),
         ca: SecretRef.optional().describe('Extra CA certificates (PEM) to trust for APIM, e.g. a stand-in on TLS.'),
         tokenUrl: httpsOrLoopbackUrl('the APIM token URL (ending in /oauth2/token)').optional(),
-        connections: z.number().int().min(1).max(1024).default(64),
+        connections: z
+          .number()
+          .int()
+          .min(1)
+          .max(1024)
+          .default(64)
+          .describe('Connections to APIM per APIM application (each application has its own pool).'),
+        concurrency: z
+          .object({
+            perApplication: z.number().int().min(1).max(1024).default(32),
+            maxQueue: z.number().int().min(0).max(100_000).default(64),
+            maxWaitMs: z.number().int().min(0).max(60_000).default(5_000),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'Calls in flight to APIM at most per APIM application, and how many may wait for a slot: hung calls of one application never hold up another.',
+          ),
+        maxPauseSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3_600)
+          .default(60)
+          .describe("The longest ers-bridge pauses an application after APIM's 429, whatever its Retry-After says."),
         rateLimit: z
           .object({
             requestsPerSecond: z.number().positive().max(10_000),
@@ -335,6 +421,73 @@ export const RulesSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        opsHost: z.string().optional().describe('Where /healthz, /readyz and /metrics listen. Default: server.host.'),
+        opsPort: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(8081)
+          .describe('The port of /healthz, /readyz and /metrics, apart from the legacy port (env OPS_PORT overrides).'),
+        allowedHosts: z
+          .array(Hostname)
+          .min(1)
+          .optional()
+          .describe(
+            'The Host values the legacy port answers (host or host:port, any case). Default: the host of legacy.publicBaseUrl; any other Host gets 421.',
+          ),
+        trustedProxies: z
+          .object({
+            addresses: z
+              .array(z.string().min(1))
+              .min(1, { message: 'expected at least one proxy address or CIDR range' })
+              .describe(
+                'Addresses (or CIDR ranges) of the TLS-terminating proxies whose forwarded certificate is trusted.',
+              ),
+            clientCertificateHeader: z
+              .enum(['x-forwarded-client-cert', 'ssl-client-cert'], {
+                message: 'expected x-forwarded-client-cert (Envoy) or ssl-client-cert (ingress-nginx)',
+              })
+              .describe("The header the proxy puts the verified client certificate in: Envoy's or ingress-nginx's."),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'Behind a TLS-terminating ingress: the client certificate it verified, accepted only from these addresses (dropped from anyone else).',
+          ),
+        tls: z
+          .object({
+            certificate: SecretRef.describe("ers-bridge's server certificate chain (PEM)."),
+            privateKey: SecretRef.describe('Its private key (PEM).'),
+            minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+            clientCertificates: z
+              .enum(['required', 'optional', 'off'], {
+                message: 'expected clientCertificates: required, optional or off',
+              })
+              .default('off')
+              .describe(
+                'Mutual TLS: required (no handshake without a certificate from clientCa), optional (asked for; ASIDs with a certificate binding still need one), off.',
+              ),
+            clientCa: SecretRef.optional().describe(
+              'The CA certificates (PEM) client certificates must chain to: the Spine CA chain, or your own.',
+            ),
+          })
+          .strict()
+          .optional()
+          .describe('TLS on the legacy port (reloaded with the rules), optionally with client certificates.'),
+        limits: z
+          .object({
+            connections: z.number().int().min(1).max(1_000_000).default(4_096),
+            connectionsPerAddress: z.number().int().min(1).max(100_000).default(256),
+            headersTimeoutMs: z.number().int().min(1_000).max(300_000).default(15_000),
+            requestTimeoutMs: z.number().int().min(1_000).max(600_000).default(120_000),
+            keepAliveTimeoutMs: z.number().int().min(1_000).max(600_000).default(10_000),
+          })
+          .strict()
+          .prefault({})
+          .describe(
+            'Connections at most (in all, and per client address), and how long a client may take to send its headers and its whole request.',
+          ),
         maxRequestBodyBytes: z
           .number()
           .int()
@@ -431,6 +584,28 @@ export const RulesSchema = z
           .max(7 * 86_400)
           .default(43_200),
         maxSessions: z.number().int().min(1).max(10_000_000).default(200_000),
+        maxPerAsid: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .default(20_000)
+          .describe("Live sessions at most per ASID; beyond it that ASID's own oldest sessions end first."),
+        maxRecordBytes: z
+          .number()
+          .int()
+          .min(1_024)
+          .max(1_048_576)
+          .default(32_768)
+          .describe('The largest session record ers-bridge stores.'),
+        a001PerSecondPerAsid: z
+          .object({
+            rate: z.number().positive().max(100_000).default(20),
+            burst: z.number().int().min(1).max(1_000_000).default(100),
+          })
+          .strict()
+          .prefault({})
+          .describe('A001 (create session) calls per second per ASID, with a burst.'),
       })
       .strict()
       .prefault({})

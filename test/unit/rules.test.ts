@@ -259,7 +259,7 @@ describe('broken variants of int.yaml', () => {
   });
 
   it('a type error reads "expected <type>", not a doubled "expected Invalid input"', async () => {
-    const { err } = await loadError('port-as-string', `${INT}server:\n  port: "8080"\n`);
+    const { err } = await loadError('port-as-string', INT.replace('server:\n', 'server:\n  port: "8080"\n'));
     expect(err.fieldPath).toBe('server.port');
     expect(err.message).toMatch(/server\.port: expected .*number/);
     expect(err.message).not.toMatch(/expected Invalid input/);
