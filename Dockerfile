@@ -2,6 +2,8 @@
 # read-only root filesystem (nothing is written at run time; logs go to stdout). Mount rules and keys:
 #   docker run -p 8080:8080 -v $PWD/rules:/app/rules:ro -v /secure/keys:/run/secrets:ro \
 #     -e ERS_INT_API_KEY=... ers-bridge serve --rules rules/int.yaml --host 0.0.0.0
+# Ports: 8080 the legacy API (PORT), 8081 the ops surface: /healthz, /readyz, /metrics (OPS_PORT). Publish 8081
+# only to the orchestrator and monitoring.
 FROM node:26-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -21,8 +23,8 @@ COPY rules ./rules
 COPY schema ./schema
 COPY fixtures ./fixtures
 USER node
-EXPOSE 8080
+EXPOSE 8080 8081
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.OPS_PORT||8081)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/ers-bridge.js"]
 CMD ["serve", "--host", "0.0.0.0"]

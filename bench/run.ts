@@ -10,7 +10,9 @@
  *
  * Writes docs/benchmarks.md and bench/results/latest.json. Knobs (environment): BENCH_QUICK=1 (short runs, to try
  * the harness), BENCH_FROM_SOURCE=1 (ers-bridge from src/ through tsx instead of the compiled dist/),
- * BENCH_CONNECTIONS, BENCH_DURATION, BENCH_REDIS (default redis://127.0.0.1:6379).
+ * BENCH_CONNECTIONS, BENCH_DURATION, BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_ONLY (a comma-separated list
+ * of parts — compare, tokens, rss, flood, workers, profile — to run only those: the figures are printed, and neither
+ * docs/benchmarks.md nor latest.json is written, since a part-run is not the whole page).
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -33,6 +35,7 @@ import { Redis } from 'ioredis';
 import { Pool, request } from 'undici';
 import { type ApimStandIn, startApimStandIn } from '../src/apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../src/auth/keys.js';
+import { LIVE_SESSIONS_MAX_AGE_MS } from '../src/ops/live-sessions.js';
 import { parseRules } from '../src/rules/load.js';
 import { cpuSnapshot, foreignCpuPct, pidsNamed } from './lib/cpu.js';
 import { combine, type LoadResult, type LoadRun, runLoad } from './lib/load.js';
@@ -59,6 +62,9 @@ import {
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.env['BENCH_QUICK'] === '1';
+const ONLY = process.env['BENCH_ONLY']?.split(',').map((p) => p.trim()) ?? undefined;
+/** Whether this part of the bench runs (all of them unless BENCH_ONLY names some). */
+const runs = (part: string) => ONLY === undefined || ONLY.includes(part);
 export const CONFIG = {
   connections: Number(process.env['BENCH_CONNECTIONS'] ?? 50),
   /** Throughput: the rounds of every target are interleaved (A B C …, then B C … A), so a disturbance hits all. */
@@ -70,6 +76,9 @@ export const CONFIG = {
   tokenBatch: 1000,
   sessionsSmall: QUICK ? 2_000 : 10_000,
   sessionsLarge: QUICK ? 20_000 : 100_000,
+  /** The A001 flood: this many A001s, each with a token of floodTokenBytes, on one ASID. */
+  floodA001: 20_000,
+  floodTokenBytes: 8192,
   profileDurationS: QUICK ? 3 : 8,
   redisUrl: process.env['BENCH_REDIS'] ?? 'redis://127.0.0.1:6379',
 };
@@ -130,6 +139,19 @@ export interface Results {
     heapAfterGc: Record<'start' | 'small' | 'large', HeapFigures>;
     createRatePerS: number;
     sessionErrors: number;
+  };
+  /** An A001 flood on one ASID (memory store, default session limits): RSS before and after, MiB. */
+  flood?: {
+    count: number;
+    tokenBytes: number;
+    statuses: Record<string, number>;
+    beforeMiB: number;
+    afterMiB: number;
+    /** The same, right after a full GC. */
+    beforeGcMiB: number;
+    afterGcMiB: number;
+    heapAfterGcMiB: { before: number; after: number };
+    ratePerS: number;
   };
   shadow?: {
     translate: TargetResult;
@@ -225,6 +247,8 @@ function rulesYaml(o: {
   redisUrl?: string;
   keyPrefix?: string;
   maxSessions?: number;
+  /** Default: maxSessions (the RSS part fills the store from one ASID). */
+  maxPerAsid?: number;
   legacyBase?: string;
   shadow?: boolean;
 }): string {
@@ -242,6 +266,9 @@ ${o.shadow ? 'modes:\n  default: shadow\n  shadow: { primary: apim, sampleRate: 
   store: ${store}
   idleTimeoutSeconds: 86400
   maxSessions: ${o.maxSessions ?? 200000}
+  maxPerAsid: ${o.maxPerAsid ?? o.maxSessions ?? 200000}
+  # The bench creates sessions as fast as it can: the A001 rate per ASID is not what it measures.
+  a001PerSecondPerAsid: { rate: 100000, burst: 1000000 }
 ${
   store === 'redis'
     ? `  redis: { url: "${o.redisUrl}", keyPrefix: "${o.keyPrefix}" }
@@ -446,7 +473,7 @@ async function main(): Promise<number> {
     const apimLink = `${upstream.url}/referrals/FHIR/STU3/CodeSystem/SPECIALTY`;
 
     // 1–6. The comparison: every target up at once, measured in interleaved rounds.
-    {
+    if (runs('compare')) {
       const cands: Candidate[] = [];
       const bridgeLink = (url: string) => `${url}/ers-api/STU3/v1/CodeSystem/SPECIALTY`;
       {
@@ -592,7 +619,7 @@ async function main(): Promise<number> {
               },
             }
           : {}),
-        shadowCopies: metricValues(await getText(`${shadowBridge.url}/metrics`), 'ers_bridge_shadow_copies_total'),
+        shadowCopies: metricValues(await getText(`${shadowBridge.opsUrl}/metrics`), 'ers_bridge_shadow_copies_total'),
         legacySeen: await getJson<Record<string, number>>(`${legacy.url}/__stats`),
       };
       results.upstream = await getJson<Record<string, number>>(`${upstream.url}/__stats`);
@@ -600,7 +627,7 @@ async function main(): Promise<number> {
     }
 
     // 7. 1000 concurrent cold A005 → token endpoint calls.
-    {
+    if (runs('tokens')) {
       const b = await startBridge(ctx, 'ers-bridge-tokens', translateRules, { logLevel: 'warn' });
       const pool = new Pool(b.url, { connections: CONFIG.tokenBatch, pipelining: 1 });
       try {
@@ -640,7 +667,7 @@ async function main(): Promise<number> {
     }
 
     // 8. RSS with 10k and 100k live sessions (memory store).
-    {
+    if (runs('rss')) {
       const rules = writeRules(ctx, 'rss', rulesYaml({ ...base, maxSessions: CONFIG.sessionsLarge + 10_000 }));
       const b = await startBridge(ctx, 'ers-bridge-rss', rules, { logLevel: 'warn', gcOnSignal: true });
       const pool = new Pool(b.url, { connections: 32, pipelining: 1 });
@@ -650,7 +677,7 @@ async function main(): Promise<number> {
         await res.body.dump();
         let errors = 0;
         const heap = async (): Promise<HeapFigures> => {
-          const text = await getText(`${b.url}/metrics`);
+          const text = await getText(`${b.opsUrl}/metrics`);
           const v = (name: string) => (metricValues(text, name)[''] ?? Number.NaN) / 1024 ** 2;
           return {
             heapUsedMiB: v('ers_bridge_nodejs_heap_size_used_bytes'),
@@ -686,7 +713,9 @@ async function main(): Promise<number> {
         await create(CONFIG.sessionsSmall, CONFIG.sessionsLarge);
         createMs += performance.now() - t1;
         const large = await checkpoint();
-        const live = metricValues(await getText(`${b.url}/metrics`), 'ers_bridge_sessions_live');
+        // The live-sessions gauge is a count at most 15 s old: wait that long, so the next scrape counts anew.
+        await sleep(LIVE_SESSIONS_MAX_AGE_MS);
+        const live = metricValues(await getText(`${b.opsUrl}/metrics`), 'ers_bridge_sessions_live');
         results.rss = {
           startMiB: start.rss,
           afterSmallMiB: small.rss,
@@ -709,8 +738,72 @@ async function main(): Promise<number> {
       }
     }
 
+    // 8b. An A001 flood on one ASID: 20 000 A001s with 8 KB tokens, the memory store with the default session
+    // limits (maxPerAsid 20 000) — RSS before and after, as is and after a full GC.
+    if (runs('flood')) {
+      const rules = writeRules(ctx, 'flood', rulesYaml({ ...base, maxPerAsid: 20_000 }));
+      const b = await startBridge(ctx, 'ers-bridge-flood', rules, { logLevel: 'warn', gcOnSignal: true });
+      const pool = new Pool(b.url, { connections: 32, pipelining: 1 });
+      try {
+        await openSession(b.url);
+        const heapUsed = async () =>
+          (metricValues(await getText(`${b.opsUrl}/metrics`), 'ers_bridge_nodejs_heap_size_used_bytes')[''] ??
+            Number.NaN) /
+          1024 ** 2;
+        const checkpoint = async () => {
+          await sleep(2000);
+          const rss = rssMiB(b.proc.pid);
+          b.proc.child.kill('SIGUSR2');
+          await sleep(1000);
+          return { rss, rssAfterGc: rssMiB(b.proc.pid), heapAfterGc: await heapUsed() };
+        };
+        const body = JSON.stringify({
+          typeInfo: 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession',
+          token: 'T'.repeat(CONFIG.floodTokenBytes),
+        });
+        const statuses: Record<string, number> = {};
+        const before = await checkpoint();
+        log(`flood: ${CONFIG.floodA001} A001 with ${CONFIG.floodTokenBytes}-byte tokens on one ASID`);
+        const t0 = performance.now();
+        await runPool(CONFIG.floodA001, 32, async () => {
+          try {
+            const res = await request(`${b.url}/ers-api/v1/ProfessionalSession`, {
+              method: 'POST',
+              headers: { XAPI_ASID: ASID, 'content-type': 'application/json' },
+              body,
+              dispatcher: pool,
+            });
+            await res.body.dump();
+            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+          } catch (e) {
+            const code = (e as { code?: string }).code ?? 'error';
+            statuses[code] = (statuses[code] ?? 0) + 1;
+          }
+        });
+        const wallMs = performance.now() - t0;
+        const after = await checkpoint();
+        results.flood = {
+          count: CONFIG.floodA001,
+          tokenBytes: CONFIG.floodTokenBytes,
+          statuses,
+          beforeMiB: before.rss,
+          afterMiB: after.rss,
+          beforeGcMiB: before.rssAfterGc,
+          afterGcMiB: after.rssAfterGc,
+          heapAfterGcMiB: { before: before.heapAfterGc, after: after.heapAfterGc },
+          ratePerS: CONFIG.floodA001 / (wallMs / 1000),
+        };
+        log(
+          `flood: RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB (after a full GC ${before.rssAfterGc.toFixed(1)} → ${after.rssAfterGc.toFixed(1)}); statuses ${JSON.stringify(statuses)}`,
+        );
+      } finally {
+        await pool.close().catch(() => undefined);
+        await b.proc.stop();
+      }
+    }
+
     // 9. One process per core (--workers) against one process, both on the Redis session store.
-    {
+    if (runs('workers')) {
       const workers = Math.max(2, availableParallelism());
       const redis = new Redis(CONFIG.redisUrl, {
         lazyConnect: true,
@@ -779,7 +872,7 @@ async function main(): Promise<number> {
     }
 
     // 10. CPU profiles under the same load: ers-bridge, and @fastify/http-proxy as the baseline to compare with.
-    {
+    if (runs('profile')) {
       const profiled = async (
         name: string,
         start: (dir: string) => Promise<{ proc: Proc; url: string; headers: Record<string, string> }>,
@@ -853,6 +946,10 @@ async function main(): Promise<number> {
   evaluateTargets(results);
   const elapsedS = (Date.now() - started) / 1000;
   process.stdout.write(`${renderTerminal(results)}\n`);
+  if (ONLY !== undefined) {
+    log(`done in ${elapsedS.toFixed(0)} s; BENCH_ONLY=${ONLY.join(',')}: docs/benchmarks.md and latest.json left as they were`);
+    return results.errors.length > 0 ? 1 : 0;
+  }
   writeOutputs(results, elapsedS);
   log(`done in ${elapsedS.toFixed(0)} s; wrote docs/benchmarks.md and bench/results/latest.json`);
   return results.errors.length > 0 ? 1 : 0;
@@ -881,7 +978,7 @@ function evaluateTargets(r: Results): void {
   if (bridge?.throughput && ng?.throughput) {
     const v = bridge.throughput.rps / ng.throughput.rps;
     met.push({ target: 'rps ≥ 0.5× nginx', figure: x(v), met: v >= 0.5 });
-  } else met.push({ target: 'rps ≥ 0.5× nginx', figure: 'nginx skipped', met: undefined });
+  } else if (runs('compare')) met.push({ target: 'rps ≥ 0.5× nginx', figure: 'nginx skipped', met: undefined });
   if (r.tokens) {
     met.push({
       target: `exactly 1 token call for ${r.tokens.batch} concurrent cold A005`,
@@ -895,6 +992,15 @@ function evaluateTargets(r: Results): void {
       target: `RSS ≤ 200 MB at ${r.rss.large} sessions`,
       figure: `${mb(r.rss.afterLargeMiB).toFixed(1)} MB as is (${r.rss.afterLargeMiB.toFixed(1)} MiB); ${mb(r.rss.afterGcMiB.large).toFixed(1)} MB after a full GC`,
       met: mb(r.rss.afterLargeMiB) <= 200,
+    });
+  }
+  if (r.flood) {
+    const mb = (mib: number) => (mib * 1024 ** 2) / 1e6;
+    const grew = mb(r.flood.afterMiB - r.flood.beforeMiB);
+    met.push({
+      target: `RSS grows ≤ 30 MB over ${r.flood.count} A001 with ${r.flood.tokenBytes / 1024} KB tokens on one ASID`,
+      figure: `${r.flood.beforeMiB.toFixed(1)} → ${r.flood.afterMiB.toFixed(1)} MiB (+${grew.toFixed(1)} MB); after a full GC ${r.flood.beforeGcMiB.toFixed(1)} → ${r.flood.afterGcMiB.toFixed(1)} MiB`,
+      met: grew <= 30 && (r.flood.statuses['201'] ?? 0) === r.flood.count,
     });
   }
   if (r.shadow) {

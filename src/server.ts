@@ -1,23 +1,28 @@
 /**
  * The HTTP server: one fastify instance, and one plugin per surface — the legacy API (`/ers-api/...`), the CIS2
- * sign-in page (`/login`), the admin pages (`/admin`), and health and metrics. What no surface answers, and what the
- * HTTP parser or fastify refuse before any surface sees it, still gets a legacy-shaped answer.
+ * sign-in page (`/login`), the admin pages (`/admin`); health and metrics have a listener of their own
+ * (src/ops/server.ts). What no surface answers, and what the HTTP parser or fastify refuse before any surface sees
+ * it, still gets a legacy-shaped answer.
  */
 
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Metrics } from './admin/metrics.js';
 import { adminPlugin } from './admin/routes.js';
+import { addressKey } from './http/client-address.js';
 import { ENDPOINTS } from './legacy/endpoints.js';
 import { LegacyError } from './legacy/errors.js';
 import { legacyPlugin, sendAnswer } from './legacy/plugin.js';
-import { opsPlugin } from './ops/plugin.js';
 import { HTTP_FAULTS, internalError, rawHttpAnswer, renderOutcome } from './pipeline/faults.js';
 import { newTransactionId } from './pipeline/flow.js';
 import { refusalOf } from './pipeline/steps.js';
-import type { RuntimeHolder } from './runtime/runtime.js';
+import { fromTrustedProxy, hostAllowed, type ListenerSettings } from './runtime/listener.js';
+import type { Runtime, RuntimeHolder } from './runtime/runtime.js';
 import { signInPlugin } from './signin/routes.js';
 import { type IncomingHeaders, legacyHeader } from './translation/request.js';
 
@@ -29,10 +34,26 @@ export interface ServerOptions {
   metrics?: Metrics;
 }
 
+/** TLS options for the legacy listener: the server certificate, and the client certificates it asks for. */
+function tlsOptionsOf(tls: NonNullable<ListenerSettings['tls']>): SecureContextOptions & TlsOptions {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    minVersion: tls.minVersion,
+    requestCert: tls.clientCertificates !== 'off',
+    // required: no handshake without a certificate from the CA; optional: asked for, checked per ASID binding.
+    rejectUnauthorized: tls.clientCertificates === 'required',
+  };
+}
+
 export async function buildServer(holder: RuntimeHolder, options: ServerOptions): Promise<FastifyInstance> {
   const log = options.logger;
   const metrics = options.metrics ?? new Metrics({ processMetrics: false });
+  const { limits } = holder.current.rules.server;
+  const tls = holder.current.listener.tls;
   const app = Fastify({
+    ...(tls ? { https: tlsOptionsOf(tls) } : {}),
     loggerInstance: log as FastifyBaseLogger,
     // ers-bridge logs one line per call itself (the record step), so fastify's own request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
@@ -41,8 +62,10 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     return503OnClosing: true,
     exposeHeadRoutes: false,
     bodyLimit: holder.current.rules.server.maxRequestBodyBytes,
-    // Fastify leaves Node's request timeout off; a bound protects against clients that never finish a request.
-    requestTimeout: 300_000,
+    // Fastify leaves Node's request timeout off; bounds protect against clients that never finish a request or
+    // hold connections open (server.limits; the header timeout is set on the server below).
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Requests Node's HTTP parser refuses (smuggling attempts, oversized or invalid headers, bad framing) still get
     // a legacy-shaped answer, and the connection is closed.
     clientErrorHandler: (err, socket) => answerClientError(err as NodeJS.ErrnoException, socket),
@@ -52,6 +75,19 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
       const status = (err as { statusCode?: number }).statusCode;
       void sendAnswer(reply, ownAnswer(HTTP_FAULTS.framework(err.code, status), req));
     },
+  });
+
+  applyListenerSettings(app, holder.current);
+  limitConnectionsPerAddress(
+    app.server,
+    () => holder.current.rules.server.limits.connectionsPerAddress,
+    // A trusted proxy carries many clients' connections: its own are not one client's.
+    (address) => fromTrustedProxy(holder.current.listener, address),
+  );
+  // Only the names ers-bridge is published under: nothing is built from any other Host (DNS rebinding).
+  app.addHook('onRequest', async (req, reply) => {
+    if (hostAllowed(holder.current.listener, req.headers.host)) return;
+    return sendAnswer(reply, ownAnswer(misdirected(), req));
   });
 
   app.setNotFoundHandler((req, reply) => sendAnswer(reply, ownAnswer(refusalOf({ kind: 'not-legacy' })!, req)));
@@ -72,10 +108,53 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     token: () => holder.current.adminToken,
     open: () => holder.current.rules.admin?.open === true,
     comparisons: () => holder.current.comparisons,
+    trustedProxy: (address) => fromTrustedProxy(holder.current.listener, address),
     names: Object.fromEntries(ENDPOINTS.map((e) => [e.code, e.name.replace(/ \(versioned\)$/, '')])),
+    clock: holder.current.shared.clock,
   });
-  await app.register(opsPlugin, { holder, metrics });
   return app;
+}
+
+/**
+ * What a reload may change on a listening server: its certificates (a new secure context for new handshakes), its
+ * timeouts and its connection bound. TLS on or off and the client-certificate mode need a restart (reload.ts).
+ */
+export function applyListenerSettings(app: FastifyInstance, rt: Runtime): void {
+  const server = app.server as Server & { setSecureContext?: (o: SecureContextOptions) => void };
+  const { limits } = rt.rules.server;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.connections;
+  if (rt.listener.tls && server.setSecureContext) server.setSecureContext(tlsOptionsOf(rt.listener.tls));
+}
+
+/** Connections from one client address at most; beyond it new ones are closed at once. */
+function limitConnectionsPerAddress(server: Server, max: () => number, exempt: (address: string) => boolean): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (exempt(peer)) return;
+    const address = addressKey(peer); // IPv6 by /64, IPv4-mapped as IPv4: as the other per-address limits count
+    const n = (open.get(address) ?? 0) + 1;
+    if (n > max()) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, n);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+}
+
+function misdirected(): LegacyError {
+  return new LegacyError(
+    'MISDIRECTED_REQUEST',
+    'This ers-bridge does not serve the host named in the Host header. Call it by the name it is published under.',
+  );
 }
 
 /** An error answer ers-bridge makes itself, outside the flow (the router, fastify), echoing a safe correlation id. */

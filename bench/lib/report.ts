@@ -143,6 +143,16 @@ function sideFigures(r: Results): string[] {
         `heap total ${x.heapAfterGc.large.heapTotalMiB.toFixed(1)} MiB after GC; ${int(x.createRatePerS)} session calls/s; ${x.sessionErrors} errors`,
     );
   }
+  if (r.flood) {
+    const f = r.flood;
+    out.push(
+      `A001 flood (memory store, maxPerAsid 20,000): ${int(f.count)} A001 with ${f.tokenBytes / 1024} KB tokens on one ASID → ` +
+        `RSS ${f.beforeMiB.toFixed(1)} → ${f.afterMiB.toFixed(1)} MiB as is, ${f.beforeGcMiB.toFixed(1)} → ${f.afterGcMiB.toFixed(1)} MiB after a full GC ` +
+        `(V8 heap used after GC ${f.heapAfterGcMiB.before.toFixed(1)} → ${f.heapAfterGcMiB.after.toFixed(1)} MiB: ` +
+        `≈ ${(((f.heapAfterGcMiB.after - f.heapAfterGcMiB.before) * 1024 * 1024) / f.count).toFixed(0)} B per session); ` +
+        `statuses ${JSON.stringify(f.statuses)}; ${int(f.ratePerS)} A001/s`,
+    );
+  }
   if (r.shadow) {
     const s = r.shadow;
     out.push(
@@ -364,11 +374,14 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       'absolute numbers understate every proxy; compare the ratios, measured in the same run.',
     `- **Token stampede**: a fresh ers-bridge, one session (A001+A002), then ${c.tokenBatch} A005 at once ` +
       `(undici, up to ${c.tokenBatch} connections) before any token exists.`,
-    `- **Memory**: a fresh ers-bridge (memory store, maxSessions ${c.sessionsLarge + 10_000}, idle timeout 24 h); ` +
+    `- **Memory**: a fresh ers-bridge (memory store, maxSessions and maxPerAsid ${c.sessionsLarge + 10_000}, the A001 rate raised, idle timeout 24 h); ` +
       `VmRSS from /proc/<pid>/status 2 s after creating ${c.sessionsSmall} and ${c.sessionsLarge} sessions ` +
       '(A001 for all, A002 for half; 32 connections) — the figure the target is judged on — then again after a ' +
       'full GC (that process alone is started with `--expose-gc --require bench/gc-on-signal.cjs`, and SIGUSR2 ' +
       'runs `gc()`), with V8 heap figures from its /metrics.',
+    `- **A001 flood**: a fresh ers-bridge (memory store, the default session limits: maxPerAsid 20,000, maxRecordBytes 32 KB; ` +
+      `the A001 rate raised so the flood reaches the store); ${c.floodA001} A001 with ${c.floodTokenBytes}-byte tokens on one ASID ` +
+      '(32 connections); VmRSS 2 s before and after — the figure the target is judged on — and again after a full GC.',
     '- **Shadow**: `modes: { default: shadow, shadow: { primary: apim, sampleRate: 1 } }` with a legacy fake ' +
       '(`bench/upstream.ts legacy`, own process: A001/A002 and the same A005) as `legacy.baseUrl`, measured in the ' +
       'same interleaved rounds as ers-bridge (translate). The legacy fake and the comparison compete for the same CPUs, so the throughput ' +

@@ -60,6 +60,8 @@ export interface BridgeOptions {
 export interface Bridge {
   proc: Proc;
   url: string;
+  /** Its ops surface (/healthz, /readyz, /metrics). */
+  opsUrl: string;
   logFile: string;
 }
 
@@ -72,6 +74,7 @@ export async function startBridge(
 ): Promise<Bridge> {
   const workers = options.workers ?? 1;
   const port = workers > 1 ? await freePort() : 0;
+  const opsPort = workers > 1 ? await freePort() : 0;
   const nodeArgs = [
     ...(options.cpuProfDir ? cpuProfArgs(options.cpuProfDir) : []),
     ...(options.gcOnSignal ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs')] : []),
@@ -84,6 +87,8 @@ export async function startBridge(
     rulesFile,
     '--port',
     String(port),
+    '--ops-port',
+    String(opsPort),
     ...(workers > 1 ? ['--workers', String(workers)] : []),
   ];
   const env: NodeJS.ProcessEnv = { ...ctx.bridgeEnv, LOG_LEVEL: options.logLevel ?? 'warn' };
@@ -97,7 +102,13 @@ export async function startBridge(
     40_000,
     workers,
   );
-  return { proc, url: m[1]!, logFile };
+  const ops = await waitForOutput(
+    proc,
+    /ers-bridge ops surface \(\/healthz, \/readyz, \/metrics\) on (http:\/\/127\.0\.0\.1:\d+)/,
+    40_000,
+    workers,
+  );
+  return { proc, url: m[1]!, opsUrl: ops[1]!, logFile };
 }
 
 /** nginx with a generated config under `prefix`: the static path and header rewrite, upstream keep-alive. */

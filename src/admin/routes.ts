@@ -12,11 +12,21 @@
  * compared in constant time. The guard reads the token when each request arrives, so a rules reload that changes it
  * takes effect at once. Without a token the admin surface does not exist (404), unless it is explicitly open (the
  * demo). The pages show traffic metadata: never cached, no script, not framed.
+ *
+ * Guessing is throttled per client address (src/http/client-address.ts): more than 10 wrong tokens in a minute and
+ * the address gets 429 with Retry-After for every admin request, the right token included, until that minute is
+ * over, so guessing gains nothing; logged at warn once per window, with the address and never what was presented.
+ * Only a presented token counts (Bearer <token>, or Basic for the user admin): a request without credentials (a
+ * browser's first try before it prompts), for another user, or malformed, could never have matched. The token is
+ * checked for strength when the rules are loaded (src/admin/token-strength.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ComparisonRecord, ComparisonSummary } from '../comparison/types.js';
+import { FailureWindows } from '../http/address-limits.js';
+import { clientAddress } from '../http/client-address.js';
 import { PAGE_SECURITY_HEADERS, sendPage } from '../http/page.js';
+import { type Clock, systemClock } from '../runtime/clock.js';
 import {
   A_CODE,
   ADMIN_STYLE_CSS,
@@ -45,12 +55,20 @@ export interface AdminOptions {
   comparisons: () => AdminSource | undefined;
   /** Endpoint names by A-code, for display. */
   names?: Record<string, string>;
+  /** The clock the failed-attempt windows run on (the runtime's; default the system clock). */
+  clock?: Clock;
+  /** Whether an address is a trusted TLS-terminating proxy (its X-Forwarded-For names the client). */
+  trustedProxy?: (address: string) => boolean;
 }
 
 /** The user name a browser sends with the token as password. */
 export const ADMIN_USER = 'admin';
 export const REALM = 'ers-bridge admin';
 const CHALLENGE = `Basic realm="${REALM}", charset="UTF-8"`;
+
+/** Wrong tokens allowed per client address in a window; one more and the address is refused until it ends. */
+export const ADMIN_FAILURES_ALLOWED = 10;
+export const ADMIN_FAILURE_WINDOW_MS = 60_000;
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
@@ -66,13 +84,21 @@ function sha256(s: string): Buffer {
  * are hashed first so that the comparison is constant-time over equal lengths whatever was sent.
  */
 export function credentialsMatch(header: string | undefined, token: string): boolean {
-  if (typeof header !== 'string' || header.length > 8192) return false;
+  const presented = presentedToken(header);
+  return presented !== undefined && timingSafeEqual(sha256(presented), sha256(token));
+}
+
+/**
+ * The token an Authorization header presents: `Bearer <token>`, or `Basic base64(admin:<token>)`; undefined when it
+ * presents none (absent, malformed, another scheme, another user), i.e. when it could never match any token.
+ */
+export function presentedToken(header: string | undefined): string | undefined {
+  if (typeof header !== 'string' || header.length > 8192) return undefined;
   const m = /^(Bearer|Basic) +([^\s]+) *$/i.exec(header);
-  if (!m) return false;
-  const scheme = m[1]!.toLowerCase();
-  const presented = scheme === 'bearer' ? m[2]! : Buffer.from(m[2]!, 'base64').toString('utf8');
-  const expected = scheme === 'bearer' ? token : `${ADMIN_USER}:${token}`;
-  return timingSafeEqual(sha256(presented), sha256(expected));
+  if (!m) return undefined;
+  if (m[1]!.toLowerCase() === 'bearer') return m[2]!;
+  const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
+  return decoded.startsWith(`${ADMIN_USER}:`) ? decoded.slice(ADMIN_USER.length + 1) : undefined;
 }
 
 function one(v: unknown): string | undefined {
@@ -143,7 +169,18 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
   const json = (reply: FastifyReply, status: number, body: unknown) =>
     secure(reply).code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
 
-  /** Runs before every admin route: 404 when the admin surface is off, 401 without the right token. */
+  const failures = new FailureWindows(options.clock ?? systemClock, ADMIN_FAILURES_ALLOWED, ADMIN_FAILURE_WINDOW_MS);
+  const refuse = (reply: FastifyReply, ms: number) =>
+    secure(reply)
+      .code(429)
+      .header('retry-after', String(Math.max(1, Math.ceil(ms / 1000))))
+      .type('text/plain; charset=utf-8')
+      .send('Too many wrong admin tokens from this address: wait for the time in Retry-After, then try again.\n');
+
+  /**
+   * Runs before every admin route: 404 when the admin surface is off, 429 while the client's address is refused for
+   * guessing, 401 without the right token.
+   */
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const token = currentToken();
     if (token === undefined && !options.open()) {
@@ -151,7 +188,21 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
       return reply.callNotFound();
     }
     if (token === undefined) return; // open (the demo)
-    if (credentialsMatch(req.headers.authorization, token)) return;
+    const address = clientAddress(req, options.trustedProxy);
+    const refusedMs = failures.refusedFor(address);
+    if (refusedMs > 0) return refuse(reply, refusedMs);
+    const presented = presentedToken(req.headers.authorization);
+    if (presented !== undefined && timingSafeEqual(sha256(presented), sha256(token))) return;
+    if (presented !== undefined) {
+      const outcome = failures.fail(address);
+      if (outcome.newlyRefused) {
+        req.log.warn(
+          { address, failures: outcome.failures, windowSeconds: ADMIN_FAILURE_WINDOW_MS / 1000 },
+          'admin: too many wrong tokens from one address; refusing it until the window ends',
+        );
+      }
+      if (outcome.refusedMs > 0) return refuse(reply, outcome.refusedMs);
+    }
     return secure(reply)
       .code(401)
       .header('www-authenticate', CHALLENGE)

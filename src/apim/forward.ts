@@ -1,8 +1,8 @@
-/** The forward step: the call, as the wrappers left it, sent to APIM through the pool. */
+/** The forward step: the call, as the wrappers left it, sent to APIM through the application's pool partition. */
 import type { ApimDispatch } from './dispatch.js';
 import type { Upstream } from './upstream.js';
 
-export function forwardTo(upstream: Upstream): ApimDispatch {
+export function forwardTo(upstream: Upstream, partition?: string): ApimDispatch {
   return async (call) => ({
     response: await upstream.request({
       method: call.request.method,
@@ -10,6 +10,7 @@ export function forwardTo(upstream: Upstream): ApimDispatch {
       headers: call.request.headers,
       body: await call.body.next(),
       ...(call.signal ? { signal: call.signal } : {}),
+      ...(partition ? { partition } : {}),
     }),
   });
 }

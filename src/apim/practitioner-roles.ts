@@ -51,15 +51,15 @@ export function permissionsFromBundle(bundle: unknown, names: Record<string, str
 
 /** Calls A030 with a user's access token. */
 export async function fetchPermissions(
-  upstream: Upstream,
-  apimBase: URL,
+  apim: { upstream: Upstream; apimBase: URL; partition?: string | undefined },
   accessToken: string,
   correlationId: string,
   names: Record<string, string>,
 ): Promise<ProfessionalPermission[]> {
-  const res = await upstream.request({
+  const res = await apim.upstream.request({
+    ...(apim.partition ? { partition: apim.partition } : {}),
     method: 'GET',
-    path: `${apimBase.pathname.replace(/\/+$/, '')}/R4/PractitionerRole`,
+    path: `${apim.apimBase.pathname.replace(/\/+$/, '')}/R4/PractitionerRole`,
     headers: {
       accept: 'application/fhir+json',
       authorization: `Bearer ${accessToken}`,

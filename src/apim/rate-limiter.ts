@@ -88,6 +88,16 @@ export class RateLimiter {
     this.queue.splice(0, this.queue.length, ...keep);
   }
 
+  /** Forgets APIM's pause (a rules reload starts afresh: an operator may be reacting to a wrong Retry-After). */
+  clearPause(): void {
+    this.pausedUntil = 0;
+    if (this.queue.length > 0) {
+      this.timer?.cancel();
+      this.timer = undefined;
+      this.schedule();
+    }
+  }
+
   private refuse(waitMs: number): Promise<never> {
     this.refused++;
     return Promise.reject(new RateLimited(Math.max(1, Math.ceil(waitMs / 1000))));

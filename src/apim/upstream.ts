@@ -33,29 +33,47 @@ export interface UpstreamRequest {
   headers: Record<string, string>;
   body: UpstreamBody;
   signal?: AbortSignal;
+  /**
+   * The pool partition (an APIM application's tag): each partition has its own connections, so one application's
+   * hung calls never take another's. Absent: the default partition.
+   */
+  partition?: string;
 }
 
+/** Partitions at most (one per APIM application of the rules; a bound against a runaway caller). */
+const MAX_PARTITIONS = 1_000;
+
 export class Upstream {
-  private readonly pool: Pool;
+  private readonly pools = new Map<string, Pool>();
 
   constructor(
     readonly origin: string,
     private readonly options: UpstreamOptions,
     readonly name = 'APIM',
-  ) {
-    this.pool = new Pool(origin, {
-      connections: options.connections,
-      pipelining: 1,
-      keepAliveTimeout: 4_000,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-      connect: {
-        timeout: options.connectTimeoutMs,
-        rejectUnauthorized: true,
-        ...(options.ca ? { ca: options.ca } : {}),
-        ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
-      },
-    });
+  ) {}
+
+  private poolFor(partition = ''): Pool {
+    let pool = this.pools.get(partition);
+    if (!pool) {
+      if (this.pools.size >= MAX_PARTITIONS)
+        throw new Error(`${this.name}: more than ${MAX_PARTITIONS} pool partitions`);
+      const o = this.options;
+      pool = new Pool(this.origin, {
+        connections: o.connections,
+        pipelining: 1,
+        keepAliveTimeout: 4_000,
+        headersTimeout: o.headersTimeoutMs,
+        bodyTimeout: o.bodyTimeoutMs,
+        connect: {
+          timeout: o.connectTimeoutMs,
+          rejectUnauthorized: true,
+          ...(o.ca ? { ca: o.ca } : {}),
+          ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
+        },
+      });
+      this.pools.set(partition, pool);
+    }
+    return pool;
   }
 
   /** Sends a request; resolves with the answer (any status), rejects with an UpstreamError on transport failure. */
@@ -69,7 +87,7 @@ export class Upstream {
         body: (req.body ?? null) as Dispatcher.RequestOptions['body'],
         signal: req.signal,
       } satisfies Dispatcher.RequestOptions;
-      return await this.pool.request(options);
+      return await this.poolFor(req.partition).request(options);
     } catch (e) {
       throw this.transportError(e);
     }
@@ -80,13 +98,22 @@ export class Upstream {
     return classifyTransport(e, this.name, this.origin);
   }
 
+  /** The pools' figures, summed over every partition. */
   stats(): { connected: number; free: number; pending: number; running: number; size: number } {
-    const s = this.pool.stats;
-    return { connected: s.connected, free: s.free, pending: s.pending, running: s.running, size: s.size };
+    const out = { connected: 0, free: 0, pending: 0, running: 0, size: 0 };
+    for (const pool of this.pools.values()) {
+      const s = pool.stats;
+      out.connected += s.connected;
+      out.free += s.free;
+      out.pending += s.pending;
+      out.running += s.running;
+      out.size += s.size;
+    }
+    return out;
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
   }
 
   get timeouts(): UpstreamOptions {

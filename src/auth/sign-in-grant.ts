@@ -22,6 +22,8 @@ export interface GrantTarget {
   asid: string;
   userTokens: ApimUserTokens | undefined;
   upstream: Upstream;
+  /** The APIM application's pool partition. */
+  partition?: string;
   apimBase: URL;
   organisationNames: Record<string, string>;
 }
@@ -44,13 +46,8 @@ export async function grantForIdToken(
   }
   const tokens = await target.userTokens.exchange(idToken);
   const names = target.organisationNames;
-  const permissions = await fetchPermissions(
-    target.upstream,
-    target.apimBase,
-    tokens.accessToken,
-    correlationId,
-    names,
-  );
+  const a030 = { upstream: target.upstream, apimBase: target.apimBase, partition: target.partition };
+  const permissions = await fetchPermissions(a030, tokens.accessToken, correlationId, names);
   if (permissions.length === 0) {
     throw new LegacyError(
       'NO_ERS_ROLES',

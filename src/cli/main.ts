@@ -4,8 +4,9 @@
  */
 import cluster from 'node:cluster';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Metrics } from '../admin/metrics.js';
@@ -15,12 +16,14 @@ import { progressBar, readRecordedCalls, replayCalls } from '../comparison/repla
 import { formatSummary } from '../comparison/report.js';
 import { ComparisonStore } from '../comparison/store.js';
 import { createLogger } from '../logging.js';
-import { loadRulesFile, RulesError } from '../rules/load.js';
+import { buildOpsServer } from '../ops/server.js';
+import { checkTrust, loadRulesFile, RulesError } from '../rules/load.js';
 import { RulesReloader } from '../rules/reload.js';
 import type { Rules } from '../rules/schema.js';
 import { secretResolver } from '../rules/secrets.js';
 import { buildRuntime, closeRuntime, type Runtime } from '../runtime/runtime.js';
-import { buildServer, type RuntimeHolder } from '../server.js';
+import { applyListenerSettings, buildServer, type RuntimeHolder } from '../server.js';
+import { DEMO_CLIENT_FQDN, type DemoPki, makeDemoPki } from './demo-pki.js';
 import { explain } from './explain.js';
 
 export class UsageError extends Error {}
@@ -42,24 +45,35 @@ Commands:
 
 Run 'ers-bridge <command> --help' for a command's options.
 Exit codes: 0 success, 1 run-time failure, 2 usage or configuration error.`,
-  serve: `Usage: ers-bridge serve --rules <file> [--host <addr>] [--port <n>] [--workers <n>|auto]
+  serve: `Usage: ers-bridge serve --rules <file> [--host <addr>] [--port <n>] [--ops-port <n>] [--workers <n>|auto]
 
-Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM; /healthz, /readyz, /metrics and
-/admin beside it. The rules file is reloaded on SIGHUP and when it changes (invalid rules are refused and the old
-ones stay). SIGTERM or SIGINT: stop accepting, finish calls in flight (up to 25 s), exit 0.
+Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM, with /admin beside it; /healthz,
+/readyz and /metrics on a port of their own (the ops port). The rules file is reloaded on SIGHUP and when it
+changes (invalid rules are refused and the old ones stay). SIGTERM or SIGINT: stop accepting, finish calls in
+flight (up to 25 s), close the ops port last, exit 0.
   --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES)
   --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1)
   --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
+  --ops-port <n>   the ops port: /healthz, /readyz, /metrics (default: $OPS_PORT, else server.opsPort in the rules,
+                   else 8081), on server.opsHost in the rules, else the listen address
   --workers <n>    one process per core sharing the port (default: $ERS_BRIDGE_WORKERS, else 1; auto = one per
                    core); needs the Redis session store
 Environment: LOG_LEVEL (default info); ERS_BRIDGE_SESSION_STORE; the secrets the rules file references (env:NAME).`,
-  demo: `Usage: ers-bridge demo [--port <n>] [--apim-port <n>] [--rules <file>]
+  demo: `Usage: ers-bridge demo [--port <n>] [--ops-port <n>] [--apim-port <n>] [--rules <file>] [--mtls [--pki-dir <dir>]]
 
 Starts the APIM stand-in on the address in rules/local.yaml (127.0.0.1:9000) and ers-bridge on 127.0.0.1:8080,
-with an RSA key pair and API key generated at start and passed in memory (nothing secret is written).
+with an RSA key pair and API key generated at start and passed in memory (nothing secret is written);
+/healthz, /readyz and /metrics on 127.0.0.1:8081.
   --port <n>        ers-bridge's port (default: $PORT, else 8080; 0 picks a free one)
+  --ops-port <n>    the ops port: /healthz, /readyz, /metrics (default: $OPS_PORT, else 8081; 0 picks a free one)
   --apim-port <n>   the stand-in's port (default: the port in the rules' apim.baseUrl; 0 picks a free one)
-  --rules <file>    another local rules file (default: rules/local.yaml)`,
+  --rules <file>    another local rules file (default: rules/local.yaml)
+  --mtls            serve the legacy port over TLS requiring client certificates, as HSCN did: makes a demo CA, a
+                    server certificate for 127.0.0.1/localhost and client certificates for the demo ASID's system
+                    and for one unbound system (needs openssl), binds the demo ASID to its system's certificate and
+                    prints the curl commands
+  --pki-dir <dir>   where --mtls writes ca.pem, client.pem + client-key.pem, other.pem + other-key.pem, server.pem
+                    (default: a new temporary folder)`,
   'rules check': `Usage: ers-bridge rules check <file>... [--resolve-secrets]
 
 Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
@@ -125,6 +139,15 @@ function portFrom(value: string | undefined, what: string): number | undefined {
   return n;
 }
 
+/** The ops port (/healthz, /readyz, /metrics): --ops-port, else $OPS_PORT, else server.opsPort in the rules. */
+function opsPortFrom(flag: string | undefined, rules: Rules, legacyPort: number): number {
+  const port = portFrom(flag, '--ops-port') ?? portFrom(process.env['OPS_PORT'], 'OPS_PORT') ?? rules.server.opsPort;
+  if (port !== 0 && port === legacyPort) {
+    throw new UsageError(`--ops-port: the ops surface needs a port of its own, not the legacy port ${legacyPort}`);
+  }
+  return port;
+}
+
 async function rulesCheck(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { 'resolve-secrets': { type: 'boolean' } });
   if (values['help']) return print(HELP['rules check']!);
@@ -160,6 +183,7 @@ async function startBridge(
   rules: Rules,
   host: string,
   port: number,
+  opsPort: number,
   env: NodeJS.ProcessEnv = process.env,
   options: { reload?: boolean } = {},
 ) {
@@ -175,13 +199,37 @@ async function startBridge(
     });
   const holder: RuntimeHolder = { current: await build(rules) };
   const app = await buildServer(holder, { logger, metrics });
-  const address = await app.listen({ host, port });
+  const ops = await buildOpsServer(holder, { logger, metrics });
+  let address: string;
+  let opsAddress: string;
+  try {
+    address = await app.listen({ host, port });
+    opsAddress = await ops.listen({
+      host: rules.server.opsHost ?? host,
+      port: opsPort,
+      listenTextResolver: (a) => `Ops surface (/healthz, /readyz, /metrics) listening at ${a}`,
+    });
+  } catch (e) {
+    await Promise.all([app.close(), ops.close()]);
+    await closeRuntime(holder.current);
+    throw e;
+  }
   const reloader = options.reload
-    ? new RulesReloader({ file, holder, logger, metrics, build: (r, previous) => build(r, previous) })
+    ? new RulesReloader({
+        file,
+        holder,
+        logger,
+        metrics,
+        build: (r, previous) => build(r, previous),
+        onApplied: (next) => applyListenerSettings(app, next),
+        listenHost: host,
+      })
     : undefined;
   await reloader?.start();
   return {
     address,
+    /** Where /healthz, /readyz and /metrics are served. */
+    opsAddress,
     /** Stops accepting, lets calls in flight finish (up to the deadline), then closes pools and the store. */
     async close(deadlineMs = 25_000) {
       reloader?.stop();
@@ -194,6 +242,8 @@ async function startBridge(
       await app.close();
       clearInterval(idle);
       clearTimeout(timer);
+      // The ops surface last: probes and scrapes are answered while the legacy calls drain.
+      await ops.close();
       await closeRuntime(holder.current);
       logger.info('ers-bridge stopped');
     },
@@ -205,6 +255,7 @@ async function serve(args: string[]): Promise<number> {
     rules: { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
+    'ops-port': { type: 'string' },
     workers: { type: 'string' },
   });
   if (values['help']) return print(HELP['serve']!);
@@ -216,6 +267,9 @@ async function serve(args: string[]): Promise<number> {
     portFrom(process.env['PORT'], 'PORT') ??
     rules.server.port;
   const host = (values['host'] as string | undefined) ?? rules.server.host;
+  // The rules were checked for the host they name; --host may open ers-bridge wider, so check again for it.
+  checkTrust(rules, file, host);
+  const opsPort = opsPortFrom(values['ops-port'] as string | undefined, rules, port);
   const workers = workersFrom((values['workers'] as string | undefined) ?? process.env['ERS_BRIDGE_WORKERS']);
   if (workers > 1 && cluster.isPrimary) {
     const store = process.env['ERS_BRIDGE_SESSION_STORE'] ?? rules.sessions.store;
@@ -226,10 +280,11 @@ async function serve(args: string[]): Promise<number> {
     }
     return runPrimary(workers);
   }
-  const bridge = await startBridge(file, rules, host, port, process.env, { reload: true });
+  const bridge = await startBridge(file, rules, host, port, opsPort, process.env, { reload: true });
   console.error(
     `ers-bridge serving environment ${rules.environment} on ${bridge.address} (APIM ${rules.apim.baseUrl})`,
   );
+  console.error(`ers-bridge ops surface (/healthz, /readyz, /metrics) on ${bridge.opsAddress}`);
   await waitForSignal();
   await bridge.close();
   // A cluster worker's channel to the primary would keep it alive: let go of it once closed.
@@ -342,16 +397,21 @@ async function emulateApim(args: string[]): Promise<number> {
 async function demo(args: string[]): Promise<number> {
   const { values } = parse(args, {
     port: { type: 'string' },
+    'ops-port': { type: 'string' },
     'apim-port': { type: 'string' },
     rules: { type: 'string' },
+    mtls: { type: 'boolean' },
+    'pki-dir': { type: 'string' },
   });
   if (values['help']) return print(HELP['demo']!);
+  if (values['pki-dir'] && !values['mtls']) throw new UsageError('demo: --pki-dir goes with --mtls');
   const file = (values['rules'] as string | undefined) ?? new URL('../../rules/local.yaml', import.meta.url).pathname;
   const rules = await loadRulesFile(file);
   const port =
     portFrom(values['port'] as string | undefined, '--port') ??
     portFrom(process.env['PORT'], 'PORT') ??
     rules.server.port;
+  const opsPort = opsPortFrom(values['ops-port'] as string | undefined, rules, port);
   const base = new URL(rules.apim.baseUrl);
   const apimPort = portFrom(values['apim-port'] as string | undefined, '--apim-port') ?? Number(base.port || 9000);
 
@@ -362,6 +422,7 @@ async function demo(args: string[]): Promise<number> {
     ERS_DEMO_API_KEY: randomBytes(16).toString('hex'),
     ERS_DEMO_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
+  const pki = values['mtls'] ? withDemoMtls(rules, (values['pki-dir'] as string | undefined) ?? undefined) : undefined;
   const standIn = await startApimStandIn({
     host: base.hostname,
     port: apimPort,
@@ -372,20 +433,31 @@ async function demo(args: string[]): Promise<number> {
   rules.apim.tokenUrl = standIn.tokenUrl;
   let bridge: Awaited<ReturnType<typeof startBridge>>;
   try {
-    bridge = await startBridge(file, rules, '127.0.0.1', port, env);
+    bridge = await startBridge(file, rules, '127.0.0.1', port, opsPort, env);
   } catch (e) {
     await standIn.close();
     throw e;
   }
   const address = bridge.address;
   if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = `${address}/ers-api`;
-  const asid = Object.keys(rules.asids)[0];
+  const asid = Object.keys(rules.asids)[0]!;
+  const a001 = `-X POST ${address}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\\n       -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"demo"}'`;
   console.log(
     [
       `APIM stand-in: ${standIn.baseUrl} (token endpoint ${standIn.tokenUrl})`,
-      `ers-bridge:    ${address}/ers-api  (demo ASID ${asid})`,
-      `Try: curl -i -X POST ${address}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\`,
-      `       -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"demo"}'`,
+      `ers-bridge:    ${address}/ers-api  (demo ASID ${asid}${pki ? `, bound to the client certificate of ${DEMO_CLIENT_FQDN}` : ''})`,
+      `ops:           ${bridge.opsAddress}  (/healthz, /readyz, /metrics)`,
+      ...(pki
+        ? [
+            `Mutual TLS: certificates in ${pki.dir} (ca.pem, client.pem + client-key.pem, other.pem + other-key.pem)`,
+            "With the demo system's certificate, A001 → 201:",
+            `  curl -i --cacert ${pki.ca} --cert ${pki.client} --key ${pki.clientKey} ${a001}`,
+            'With no certificate, the TLS handshake fails:',
+            `  curl -i --cacert ${pki.ca} ${a001}`,
+            "With another system's certificate, 403 CALLER_CERTIFICATE_REFUSED:",
+            `  curl -i --cacert ${pki.ca} --cert ${pki.other} --key ${pki.otherKey} ${a001}`,
+          ]
+        : [`Try: curl -i ${a001}`]),
       'README.md walks through A001 → A002 → A005 → A003. Ctrl-C stops both.',
     ].join('\n'),
   );
@@ -393,6 +465,25 @@ async function demo(args: string[]): Promise<number> {
   await bridge.close();
   await standIn.close();
   return 0;
+}
+
+/**
+ * `demo --mtls`: a demo PKI in `dir` (or a new temporary folder), the legacy port on TLS requiring client
+ * certificates from the demo CA, and the demo ASID bound to the demo system's certificate.
+ */
+function withDemoMtls(rules: Rules, dir: string | undefined): DemoPki {
+  const pki = makeDemoPki(dir ?? mkdtempSync(join(tmpdir(), 'ers-bridge-demo-pki-')));
+  rules.server.tls = {
+    certificate: `file:${pki.serverCert}`,
+    privateKey: `file:${pki.serverKey}`,
+    minVersion: 'TLSv1.2',
+    clientCertificates: 'required',
+    clientCa: `file:${pki.ca}`,
+  };
+  const asid = Object.keys(rules.asids)[0]!;
+  rules.asids[asid]!.callerAuth = { certificates: [{ subject: DEMO_CLIENT_FQDN }] };
+  if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = rules.legacy.publicBaseUrl.replace(/^http:/, 'https:');
+  return pki;
 }
 
 async function explainCommand(args: string[]): Promise<number> {

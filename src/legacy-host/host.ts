@@ -21,3 +21,14 @@ export class LegacySessionRefused extends Error {
     this.name = 'LegacySessionRefused';
   }
 }
+
+/**
+ * A call for the legacy host on a session that holds no A001 token to open a legacy session with: it was created
+ * while the rules sent nothing to the legacy host (translate only), when ers-bridge keeps no token.
+ */
+export class LegacyTokenMissing extends Error {
+  constructor() {
+    super('the session holds no A001 token for the legacy host');
+    this.name = 'LegacyTokenMissing';
+  }
+}

@@ -3,8 +3,11 @@
  *
  * Legacy clients keep one session, ers-bridge's. A call bound for the legacy host needs a session there too, so
  * ers-bridge opens one on first use — A001 with the client's own A001 token (its CIS1 ticket) and A002 with the role
- * the client selected — keeps its key sealed in the ers-bridge session, and closes it on A003. The call itself goes
- * through unchanged except for the session key and hop-by-hop headers, over mutual TLS as HSCN required.
+ * the client selected — keeps its key sealed in the ers-bridge session, and closes it on A003. The A001 token is kept
+ * in the session only while the rules send calls here (any mode but translate); a session made under translate-only
+ * rules has none, and a call for the legacy host on it is refused (LegacyTokenMissing: create a new session).
+ * The call itself goes through unchanged except for the session key and hop-by-hop headers, over mutual TLS as HSCN
+ * required.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -14,7 +17,7 @@ import type { LegacyAnswer } from '../pipeline/types.js';
 import { updateLocked } from '../sessions/locking.js';
 import { SESSION_TYPE_INFO, type Session } from '../sessions/session.js';
 import { SessionEnded, type SessionStore } from '../sessions/store.js';
-import { type LegacyHost, LegacySessionRefused } from './host.js';
+import { type LegacyHost, LegacySessionRefused, LegacyTokenMissing } from './host.js';
 
 export type { LegacyHost } from './host.js';
 
@@ -108,6 +111,8 @@ function legacySessionError(step: string, status: number, text: string): LegacyS
 
 /** Opens a session at the legacy host for this ers-bridge session (A001, then A002 with the selected role). */
 async function openLegacySession(host: LegacyHost, session: Session, correlationId: string): Promise<string> {
+  const token = session.legacyToken;
+  if (token === undefined) throw new LegacyTokenMissing();
   const base = host.baseUrl.pathname.replace(/\/+$/, '');
   const common = {
     XAPI_ASID: session.asid,
@@ -120,7 +125,7 @@ async function openLegacySession(host: LegacyHost, session: Session, correlation
       method: 'POST',
       path: `${base}/v1/ProfessionalSession`,
       headers: common,
-      body: Buffer.from(JSON.stringify({ typeInfo: SESSION_TYPE_INFO, token: session.legacyToken })),
+      body: Buffer.from(JSON.stringify({ typeInfo: SESSION_TYPE_INFO, token })),
     }),
   );
   const id = a001.json?.['id'];
@@ -131,9 +136,7 @@ async function openLegacySession(host: LegacyHost, session: Session, correlation
       method: 'PUT',
       path: `${base}/v1/ProfessionalSession/${encodeURIComponent(id)}`,
       headers: { ...common, HTTP_X_SESSION_KEY: id },
-      body: Buffer.from(
-        JSON.stringify({ typeInfo: SESSION_TYPE_INFO, token: session.legacyToken, permission: session.permission }),
-      ),
+      body: Buffer.from(JSON.stringify({ typeInfo: SESSION_TYPE_INFO, token, permission: session.permission })),
     }),
   );
   if (a002.status !== 200) throw legacySessionError('A002 (select role)', a002.status, a002.text);

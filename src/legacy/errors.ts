@@ -68,6 +68,19 @@ export const REASONS = {
   BODY_INVALID_JSON: invalid(422, 'invalid'),
   BODY_INVALID_FIELD: invalid(422, 'value'),
   BODY_MISSING_FIELD: { status: 422, issue: 'required', ersCode: 'MISSING_VALUE', ersDisplay: 'Missing value' },
+  // what one caller may hold of what all share: A001s per second per ASID, and the size of a session
+  SESSION_RATE_LIMITED: {
+    status: 429,
+    issue: 'throttled',
+    ersCode: 'TOO_MANY_REQUESTS',
+    ersDisplay: 'Too many requests',
+  },
+  // 422, not 413: the request was within the body limit (413 BODY_TOO_LARGE says when it is not, and closes the
+  // connection); what is too large is the session it would make (a long token kept for the legacy host, a CIS2 user
+  // with very many roles) — a well-formed request that cannot be processed, as the legacy API answered 422 for
+  // session bodies it could not use.
+  SESSION_TOO_LARGE: invalid(422, 'too-costly'),
+  SESSION_STORE_FULL: unavailable(503, 'transient'),
   // CIS2 users (A001 with an ID token or a sign-in code; token lifecycle)
   ID_TOKEN_INVALID: invalid(422, 'invalid'),
   ID_TOKEN_EXPIRED: { ...noAccess(), issue: 'expired' },
@@ -86,6 +99,11 @@ export const REASONS = {
   BUSINESS_FUNCTION_NOT_ALLOWED: forbidden(),
   ENDPOINT_NOT_APP_RESTRICTED: forbidden(),
   ENDPOINT_NOT_ALLOWED_FOR_ASID: forbidden(),
+  // who is calling (the system's certificate, or its A001 secret), and where it thinks it is calling
+  CALLER_CERTIFICATE_REQUIRED: forbidden(),
+  CALLER_CERTIFICATE_REFUSED: forbidden(),
+  A001_SECRET_REFUSED: forbidden(),
+  MISDIRECTED_REQUEST: { status: 421, issue: 'invalid', ersCode: 'INVALID_VALUE', ersDisplay: 'Misdirected request' },
   // request shape
   UNKNOWN_ENDPOINT: {
     status: 404,
@@ -130,6 +148,7 @@ export const REASONS = {
   },
   STORE_UNAVAILABLE: unavailable(503, 'transient'),
   LEGACY_SESSION_FAILED: forbidden(),
+  APPLICATION_BUSY: unavailable(503, 'transient'),
   INTERNAL_ERROR: { status: 500, issue: 'exception', ersCode: 'SERVICE_UNAVAILABLE', ersDisplay: 'Internal error' },
 } as const satisfies Record<string, Reason>;
 
@@ -151,15 +170,19 @@ export class LegacyError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
 
+  /** The reason logged and counted, when it differs from what the client is told (see SESSION_ASID_MISMATCH). */
+  readonly logAs: ReasonCode;
+
   constructor(
     readonly reason: ReasonCode,
     readonly diagnostics: string,
-    options: { status?: number; headers?: Record<string, string> } = {},
+    options: { status?: number; headers?: Record<string, string>; logAs?: ReasonCode } = {},
   ) {
     super(`${reason}: ${diagnostics}`);
     this.name = 'LegacyError';
     this.status = options.status ?? REASONS[reason].status;
     this.headers = options.headers ?? {};
+    this.logAs = options.logAs ?? reason;
   }
 
   toOutcome(): OperationOutcome {

@@ -14,6 +14,7 @@ import { type CallEnd, recordCall } from '../pipeline/record.js';
 import type { CallRecord, LegacyAnswer, LegacyRequest } from '../pipeline/types.js';
 import type { Runtime, RuntimeHolder } from '../runtime/runtime.js';
 import type { IncomingHeaders } from '../translation/request.js';
+import { clientCertificateOf, dropForwardedCertificate } from './client-identity.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
@@ -88,15 +89,19 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
   app.route({ method: METHODS, url: '/*', handler: handle });
 }
 
-/** The call as the flow takes it. */
+/** The call as the flow takes it: who presented which certificate, and the headers without forwarded ones. */
 function legacyRequestOf(rt: Runtime, req: FastifyRequest): LegacyRequest {
+  const headers = req.headers as IncomingHeaders;
+  const clientCertificate = clientCertificateOf(rt.listener, req.raw.socket, headers, rt.shared.clock.now());
+  const rawHeaders = dropForwardedCertificate(headers, req.raw.rawHeaders);
   return {
     method: req.method,
     rawUrl: req.raw.url ?? '/',
-    headers: req.headers as IncomingHeaders,
-    rawHeaders: req.raw.rawHeaders,
+    headers,
+    rawHeaders,
     body: req.raw as Readable,
     legacyBase: legacyBaseFor(rt, req),
+    ...(clientCertificate ? { clientCertificate } : {}),
   };
 }
 

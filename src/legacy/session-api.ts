@@ -1,8 +1,10 @@
 /**
  * The legacy session endpoints, emulated: A001 create, A002 select role, A003 delete. Plain application/json, as
  * the HSCN API used. For application-restricted ASIDs the session's user and permission come from the rules (the
- * organisation and business function registered on the APIM application); the legacy `token` is accepted as opaque.
+ * organisation and business function registered on the APIM application); the legacy `token` is accepted as opaque,
+ * echoed in the answers, and kept only while the rules send calls to the legacy host (see SessionDeps).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Cis2Client } from '../auth/cis2.js';
 import { type GrantTarget, grantForIdToken, type SignInGrant } from '../auth/sign-in-grant.js';
@@ -38,6 +40,11 @@ export interface SessionDeps {
   absoluteTimeoutSeconds: number;
   /** The legacy host, whose session (opened for passthrough, canary, shadow) A003 closes too. */
   legacy: LegacyHost;
+  /**
+   * Whether sessions keep the client's A001 token: only while the rules send calls to the legacy host, which needs
+   * it to open a legacy session. Otherwise nothing the client sent is kept, so a session's size does not depend on it.
+   */
+  keepLegacyToken: boolean;
   clock: Clock;
 }
 
@@ -114,6 +121,20 @@ function applicationUser(cfg: ApplicationRestrictedConfig, asid: string): Profes
   };
 }
 
+/**
+ * For an ASID that authenticates A001 with a secret (systems that cannot present a certificate): the token must be
+ * it. Both sides are hashed first, so the comparison takes the same time whatever was sent.
+ */
+function refuseWrongA001Secret(caller: Caller, token: string): void {
+  if (caller.a001Secret === undefined) return;
+  const digest = (s: string) => createHash('sha256').update(s.trim(), 'utf8').digest();
+  if (timingSafeEqual(digest(token), digest(caller.a001Secret))) return;
+  throw new LegacyError(
+    'A001_SECRET_REFUSED',
+    `A001: ASID ${caller.asid} authenticates its sessions with an A001 secret, and the "token" sent is not it. Send the A001 secret the ers-bridge operators gave this system as the token.`,
+  );
+}
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** A user A001: the legacy `token` is a CIS2 ID token or a one-time sign-in code from ers-bridge's sign-in page. */
@@ -172,13 +193,15 @@ export async function createSession(
   if (token.length > MAX_LEGACY_TOKEN) {
     throw new LegacyError('BODY_INVALID_FIELD', `A001: "token" is longer than ${MAX_LEGACY_TOKEN} characters.`);
   }
+  refuseWrongA001Secret(caller, token);
   const { absoluteTimeoutSeconds } = deps;
+  const kept = deps.keepLegacyToken ? { legacyToken: token } : {};
   let session: Session;
   if (caller.config.accessMode === 'application-restricted') {
     session = {
       asid: caller.asid,
       accessMode: 'application-restricted',
-      legacyToken: token,
+      ...kept,
       user: sharedApplicationUser(caller.config, caller.asid),
       permission: null,
       createdAt: now,
@@ -190,7 +213,7 @@ export async function createSession(
     session = {
       asid: caller.asid,
       accessMode: 'user-restricted',
-      legacyToken: token,
+      ...kept,
       user: grant.user,
       permission: null,
       apim: grant.tokens,
@@ -203,7 +226,8 @@ export async function createSession(
   }
   const key = newSessionKey();
   await deps.store.create(key, session);
-  return { status: 201, body: sessionBody(key, session), sessionKey: key };
+  // The legacy API echoed the client's token: the request's, whether or not the session keeps it.
+  return { status: 201, body: sessionBody(key, session, token), sessionKey: key };
 }
 
 /** The session named in an A002/A003 path (and header), bound to the calling ASID; no role needed yet. */
@@ -264,7 +288,9 @@ export async function selectRole(
     deps.clock,
   );
   if (!updated) throw new SessionEnded('the role was being selected');
-  return { status: 200, body: sessionBody(key, updated), sessionKey: key };
+  // The token echoed: the A002 body's (both shapes real clients send carry one), else the kept one, else "".
+  const echoed = typeof json['token'] === 'string' ? json['token'] : undefined;
+  return { status: 200, body: sessionBody(key, updated, echoed ?? updated.legacyToken ?? ''), sessionKey: key };
 }
 
 /** A003 Delete Professional Session. */

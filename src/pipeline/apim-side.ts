@@ -2,16 +2,19 @@
  * The APIM side of a call: the request rewritten for APIM (pure), sent through the APIM wrappers around the
  * forward step, and APIM's answer rewritten back for the legacy client.
  *
- *   rate-limit slot → APIM 429 pause → timing → bearer token (one renewal on 401) → connection retry → forward
+ *   rate-limit slot → concurrency slot → APIM 429 pause → timing → bearer token (one renewal on 401)
+ *     → connection retry → forward (the application's pool partition)
  */
 import type { Dispatcher } from 'undici';
+import type { ConcurrencySlots } from '../apim/concurrency.js';
 import { type ApimCall, type ApimDispatch, composeApim, type RequestBody } from '../apim/dispatch.js';
 import { forwardTo } from '../apim/forward.js';
 import type { RateLimiter, RetryBudget } from '../apim/rate-limiter.js';
 import type { Upstream } from '../apim/upstream.js';
 import { classifyTransport, UpstreamError } from '../apim/upstream.js';
-import { apimPause } from '../apim/wrappers/apim-pause.js';
+import { apimPause, retryAfterSeconds } from '../apim/wrappers/apim-pause.js';
 import { bearerToken, type TokenSource } from '../apim/wrappers/bearer-token.js';
+import { concurrencySlot } from '../apim/wrappers/concurrency-slot.js';
 import { connectionRetry } from '../apim/wrappers/connection-retry.js';
 import { rateSlot } from '../apim/wrappers/rate-slot.js';
 import { timing } from '../apim/wrappers/timing.js';
@@ -29,10 +32,14 @@ import type { LegacyAnswer, SideAnswer } from './types.js';
 /** APIM's error bodies are small; this bounds what ers-bridge reads of one. */
 const ERROR_BODY_LIMIT = 1024 * 1024;
 
-/** What the APIM side of one call is sent through: the APIM application's limiter, its tokens, the pool. */
+/** What the APIM side of one call is sent through: the APIM application's limiter and slots, its tokens, the pool. */
 export interface ApimRoute {
   upstream: Upstream;
+  /** The APIM application's pool partition. */
+  partition?: string;
   limiter: RateLimiter;
+  slots?: ConcurrencySlots;
+  maxPauseSeconds?: number;
   retryBudget: RetryBudget;
   tokens: TokenSource;
   clock: Clock;
@@ -43,12 +50,13 @@ export function apimDispatch(route: ApimRoute): ApimDispatch {
   return composeApim(
     [
       rateSlot(route.limiter),
-      apimPause(route.limiter, route.clock),
+      ...(route.slots ? [concurrencySlot(route.slots)] : []),
+      apimPause(route.limiter, route.clock, route.maxPauseSeconds),
       timing(),
       bearerToken(route.tokens),
       connectionRetry(route.retryBudget),
     ],
-    forwardTo(route.upstream),
+    forwardTo(route.upstream, route.partition),
   );
 }
 
@@ -96,15 +104,11 @@ export async function callApim(
   call: ApimCall,
   urls: BaseUrls,
   answerLimit: number,
+  retryAfterCap?: { seconds: number; now: number },
 ): Promise<SideAnswer> {
   const result = await dispatch(call);
-  const answer = await rewriteBack(
-    call.endpoint,
-    result.response,
-    urls,
-    call.request.headers['x-correlation-id']!,
-    answerLimit,
-  );
+  const correlationId = call.request.headers['x-correlation-id']!;
+  const answer = await rewriteBack(call.endpoint, result.response, urls, correlationId, answerLimit, retryAfterCap);
   return {
     answer,
     facts: {
@@ -127,16 +131,25 @@ export async function rewriteBack(
   urls: BaseUrls,
   correlationId: string,
   answerLimit: number,
+  retryAfterCap?: { seconds: number; now: number },
 ): Promise<LegacyAnswer> {
   const headers = legacyResponseHeaders(res.headers, urls, correlationId);
   if (res.statusCode === 429) headers['retry-after'] ??= '1'; // legacy clients should always know when to retry
+  // The client is told the wait ers-bridge will really hold the application for, never APIM's extreme values.
+  if (headers['retry-after'] !== undefined && retryAfterCap) {
+    const asked = retryAfterSeconds(headers['retry-after'], retryAfterCap.now);
+    headers['retry-after'] = String(Math.min(asked, retryAfterCap.seconds));
+  }
   const status = res.statusCode;
   const contentType = headers['content-type'];
 
   if (status >= 400) {
+    // Only an OperationOutcome (APIM's and e-RS's own error answer) reaches the client; any other text an upstream
+    // sends (a gateway's HTML page, a stack trace) is replaced by ers-bridge's own legacy answer.
     const raw = await readApimBody(res, ERROR_BODY_LIMIT);
-    if (raw.length === 0 || !isJsonContentType(contentType)) return emptyErrorAnswer(status, headers, raw, endpoint);
-    return { status, headers, body: Buffer.from(rewriteApimUrls(raw.toString('utf8'), urls), 'utf8') };
+    const text = isJsonContentType(contentType) ? raw.toString('utf8') : '';
+    if (!isOperationOutcome(text)) return unexplainedErrorAnswer(status, headers, raw.length === 0, endpoint);
+    return { status, headers, body: Buffer.from(rewriteApimUrls(text, urls), 'utf8') };
   }
   if (endpoint.method === 'HEAD' || status === 204 || status === 304) {
     await res.body.dump();
@@ -161,19 +174,27 @@ function readApimBody(res: Dispatcher.ResponseData, limit: number): Promise<Buff
   });
 }
 
-/** APIM sometimes answers errors with no body (STU3 401/429, app-restricted 403): give the client a legacy one. */
-function emptyErrorAnswer(
+function isOperationOutcome(text: string): boolean {
+  if (!text.includes('OperationOutcome')) return false;
+  try {
+    const body = JSON.parse(text) as { resourceType?: unknown };
+    return body?.resourceType === 'OperationOutcome';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * APIM sometimes answers errors with no body (STU3 401/429, app-restricted 403), and anything in front of it may
+ * answer with something that is not an OperationOutcome: the client gets a legacy one of ers-bridge's own.
+ */
+function unexplainedErrorAnswer(
   status: number,
   headers: Record<string, string>,
-  raw: Buffer,
+  empty: boolean,
   endpoint: EndpointDef,
 ): LegacyAnswer {
-  const text = raw
-    .toString('utf8')
-    .replace(/[^\x20-\x7e]/g, ' ')
-    .trim()
-    .slice(0, 200);
-  const said = text ? ` APIM said: "${text}".` : '';
+  const said = empty ? ' and no explanation.' : ' and an answer that is not an e-RS OperationOutcome (not passed on).';
   const error =
     status === 429
       ? new LegacyError(
@@ -182,7 +203,7 @@ function emptyErrorAnswer(
         )
       : new LegacyError(
           'UPSTREAM_EMPTY_ERROR',
-          `APIM refused ${endpoint.code} (${endpoint.name}) with HTTP ${status} and no explanation.${said} Check the request; if it persists, give the ers-bridge operators the X_ERS_TRANSACTION_ID or X-Correlation-ID of this answer.`,
+          `APIM refused ${endpoint.code} (${endpoint.name}) with HTTP ${status}${said} Check the request; if it persists, give the ers-bridge operators the X_ERS_TRANSACTION_ID or X-Correlation-ID of this answer.`,
           { status },
         );
   return { ...renderOutcome(error, { base: headers }), status };

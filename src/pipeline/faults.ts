@@ -6,6 +6,7 @@
  * empty error answers and replay alike. The model is the FaultRules block of NHS APIM's own e-RS proxy.
  */
 import { STATUS_CODES } from 'node:http';
+import { ApplicationBusy } from '../apim/concurrency.js';
 import { FreshTokenRefused } from '../apim/errors.js';
 import { RolesLookupFailed } from '../apim/practitioner-roles.js';
 import { RateLimited } from '../apim/rate-limiter.js';
@@ -14,8 +15,9 @@ import { TokenRejectedError, TokenUnavailableError } from '../auth/apim-oauth.js
 import { Cis2Unavailable, type IdTokenProblem, IdTokenRejected } from '../auth/cis2.js';
 import { ClientAborted } from '../http/errors.js';
 import { FHIR_JSON, LegacyError, operationOutcome } from '../legacy/errors.js';
-import { LegacySessionRefused } from '../legacy-host/host.js';
-import { SessionEnded, StoreUnavailableError } from '../sessions/store.js';
+import { LegacySessionRefused, LegacyTokenMissing } from '../legacy-host/host.js';
+import { SessionRateLimited } from '../sessions/create-rate.js';
+import { SessionEnded, SessionStoreFull, SessionTooLarge, StoreUnavailableError } from '../sessions/store.js';
 import type { LegacyAnswer } from './types.js';
 
 /** What the flow knows about the call when something fails: it fills in the texts. */
@@ -69,6 +71,15 @@ const FAULTS: Rule<Error>[] = [
         { headers: { 'retry-after': String(e.retryAfterSeconds) } },
       ),
   ),
+  rule(
+    ApplicationBusy,
+    (e) =>
+      new LegacyError(
+        'APPLICATION_BUSY',
+        `Too many calls for this system's APIM application are waiting for APIM just now; wait ${e.retryAfterSeconds} seconds and try again.`,
+        { headers: { 'retry-after': String(e.retryAfterSeconds) } },
+      ),
+  ),
   rule(IdTokenRejected, (e) => idTokenFault(e.problem)),
   rule(Cis2Unavailable, (e) =>
     e.part === 'keys'
@@ -97,6 +108,40 @@ const FAULTS: Rule<Error>[] = [
   rule(
     SessionEnded,
     (e) => new LegacyError('SESSION_UNKNOWN', `The session ended while ${e.during}; create a new one with A001.`),
+  ),
+  rule(
+    LegacyTokenMissing,
+    () =>
+      new LegacyError(
+        'LEGACY_SESSION_FAILED',
+        'This session was created while ers-bridge sent no calls to the legacy e-RS host, so it kept no A001 token (CIS1 ticket) to open a session there. Create a new session with A001 and retry.',
+      ),
+  ),
+  rule(
+    SessionRateLimited,
+    (e, ctx) =>
+      new LegacyError(
+        'SESSION_RATE_LIMITED',
+        `Too many sessions created (A001) for ASID ${ctx.asid ?? '(unknown)'} just now; wait ${e.retryAfterSeconds} seconds and try again. Keep a session and reuse it for many calls rather than creating one per call.`,
+        { headers: { 'retry-after': String(e.retryAfterSeconds) } },
+      ),
+  ),
+  rule(
+    SessionTooLarge,
+    (e) =>
+      new LegacyError(
+        'SESSION_TOO_LARGE',
+        `The session would take ${e.bytes} bytes, more than the ${e.limit} ers-bridge holds for one session; nothing was stored. Send a shorter A001 token; ers-bridge operators: see sessions.maxRecordBytes.`,
+      ),
+  ),
+  rule(
+    SessionStoreFull,
+    (e) =>
+      new LegacyError(
+        'SESSION_STORE_FULL',
+        `ers-bridge holds as many sessions as it may (${e.maxSessions}) and none of them is this system's to give up; try again later. ers-bridge operators: raise sessions.maxSessions to at least the ASIDs × sessions.maxPerAsid.`,
+        { headers: { 'retry-after': '30' } },
+      ),
   ),
   rule(StoreUnavailableError, () => storeUnavailable()),
   rule(

@@ -18,11 +18,12 @@ import { correlationIdFor } from '../translation/request.js';
 import type { BaseUrls } from '../translation/response.js';
 import { prepareBodies } from './bodies.js';
 import { faultFor, knownFault, renderOutcome } from './faults.js';
-import { decideMode, type SideName } from './mode.js';
+import { decideMode, type SideName, sendsToLegacyHost } from './mode.js';
 import { captureAnswer, countShadowSkip, launchShadow, planShadow, type ShadowJob, type ShadowPlan } from './shadow.js';
 import { type SideCall, sidesFor } from './sides.js';
 import {
   apimAccessProblem,
+  callerCertificateProblem,
   loadSession,
   messageSetProblem,
   refusalOf,
@@ -48,9 +49,12 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     const target = identify(req.method, req.rawUrl);
     refuse(refusalOf(target));
     seen = { ...seen, ...routeOf(target) };
-    // pure: XAPI_ASID → a configured caller
+    // pure: XAPI_ASID → a configured caller, who proved it is that ASID when the ASID is bound to certificates
     const caller = requireCaller(rt.callers, rules.environment, req.headers);
     seen = { ...seen, asid: caller.asid };
+    refuse(callerCertificateProblem(caller.asid, caller.config, req.clientCertificate));
+    // memory: the ASID's A001 rate, before any work (no body read, nothing stored)
+    if (target.kind === 'session' && target.op === 'A001') caller.a001Rate.take();
     // store: A001–A003 are answered by ers-bridge itself
     if (target.kind === 'session') return await sessionCall(rt, caller, target, req, seen);
     if (target.kind !== 'endpoint') throw refusalOf({ kind: 'not-legacy' });
@@ -160,6 +164,7 @@ function sessionDepsOf(rt: Runtime, caller: Caller): SessionDeps {
     grantTarget: grantTargetOf(rt, caller),
     absoluteTimeoutSeconds: rt.rules.sessions.absoluteTimeoutSeconds,
     legacy: rt.legacy,
+    keepLegacyToken: sendsToLegacyHost(rt.rules.modes),
     clock: rt.shared.clock,
   };
 }
@@ -242,7 +247,7 @@ function faultOutcome(e: unknown, seen: CallRecord, log: Logger | undefined): Ca
   const error = known ?? faultFor(e);
   const answer = renderOutcome(error, { correlationId: seen.correlationId });
   answer.headers['X_ERS_TRANSACTION_ID'] = newTransactionId();
-  return { answer, record: { ...seen, reason: error.reason } };
+  return { answer, record: { ...seen, reason: error.logAs } };
 }
 
 /** A legacy transaction id for answers ers-bridge makes itself (APIM's own carry X-Request-ID). */

@@ -12,6 +12,8 @@ import { createHash } from 'node:crypto';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import type { CanaryConfig, ModeSettings, ShadowConfig } from '../rules/schema.js';
 
+export { sendsToLegacyHost } from '../rules/modes.js';
+
 export type ModeName = 'translate' | 'passthrough' | 'shadow' | 'canary';
 export type SideName = 'apim' | 'legacy';
 

@@ -40,6 +40,9 @@ export function recordCall(sinks: RecordSinks, record: CallRecord, method: strin
       mode: record.mode,
       side: record.side,
       shadow: record.shadow,
+      // ers-bridge's own reason when it answered with an error (what it logs, e.g. SESSION_ASID_MISMATCH, may be
+      // finer than what the client is told).
+      reason: record.reason,
       ms: Math.round(ms * 1000) / 1000,
       correlationId: record.correlationId,
       transactionId: record.transactionId,

@@ -35,7 +35,10 @@ export function sidesFor(ctx: SideContext): SideCall {
   const { rt, caller, key, session, endpoint, req, bodies } = ctx;
   const dispatch = apimDispatch({
     upstream: rt.upstream,
+    partition: caller.application,
     limiter: caller.limiter,
+    slots: caller.slots,
+    maxPauseSeconds: rt.rules.apim.maxPauseSeconds,
     retryBudget: rt.shared.retryBudget,
     tokens: tokenSourceFor(rt, caller, key, session),
     clock: rt.shared.clock,
@@ -53,7 +56,8 @@ export function sidesFor(ctx: SideContext): SideCall {
         body: bodies.apim,
         signal,
       });
-      return callApim(dispatch, call, ctx.urls, rt.rules.server.maxResponseRewriteBytes);
+      const cap = { seconds: rt.rules.apim.maxPauseSeconds, now: rt.shared.clock.now() };
+      return callApim(dispatch, call, ctx.urls, rt.rules.server.maxResponseRewriteBytes, cap);
     }
     return callLegacySide({
       store: rt.shared.store,

@@ -4,6 +4,7 @@
  * store read in loadSession. Policy steps return a problem (the legacy error to answer) or nothing, so the flow,
  * `explain` and shadow planning ask the same questions and get the same answers.
  */
+import { normaliseFingerprint, type PresentedCertificate } from '../auth/client-certificate.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { Identified } from '../legacy/identify.js';
@@ -104,16 +105,13 @@ export async function loadSession(
   }
   // One store read whatever the key looks like, so unknown and foreign keys take the same time.
   const session = await store.get(key.length <= 200 ? key : key.slice(0, 200));
-  if (!session) {
+  // Another ASID's session is answered exactly as an unknown one, so a key's existence never leaks across ASIDs;
+  // the log and metrics still tell the two apart.
+  if (!session || session.asid !== lookup.asid) {
     throw new LegacyError(
       'SESSION_UNKNOWN',
       `The session in HTTP_X_SESSION_KEY is unknown, has expired or was deleted. ${lookup.userRestricted ? SIGN_IN_AGAIN_USER : SIGN_IN_AGAIN}`,
-    );
-  }
-  if (session.asid !== lookup.asid) {
-    throw new LegacyError(
-      'SESSION_ASID_MISMATCH',
-      'The session in HTTP_X_SESSION_KEY was created by another ASID; a session can only be used with the XAPI_ASID that created it.',
+      session ? { logAs: 'SESSION_ASID_MISMATCH' } : {},
     );
   }
   if (lookup.requireRole && !session.permission) {
@@ -123,6 +121,44 @@ export async function loadSession(
     );
   }
   return { key, session };
+}
+
+/**
+ * Policy (pure): whether the caller proved it is this ASID, when the ASID is bound to certificates — for every call,
+ * A001 to data calls. The diagnostics say which certificate was seen and what the ASID accepts (nothing secret).
+ */
+export function callerCertificateProblem(
+  asid: string,
+  config: AsidConfig,
+  presented: PresentedCertificate | undefined,
+): LegacyError | undefined {
+  const wanted = config.callerAuth?.certificates;
+  if (!wanted) return undefined;
+  const accepts = wanted
+    .map((w) => ('sha256' in w ? `SHA-256 ${normaliseFingerprint(w.sha256)}` : w.subject))
+    .join(', ');
+  if (!presented) {
+    return new LegacyError(
+      'CALLER_CERTIFICATE_REQUIRED',
+      `ASID ${asid} accepts only calls made with its endpoint certificate (mutual TLS), and no client certificate was presented. Configure the system's HTTPS client to present the Spine endpoint certificate it used for HSCN (ASID ${asid} accepts: ${accepts}).`,
+    );
+  }
+  const seen = `CN=${presented.subjectCn ?? '(none)'}, SHA-256 ${presented.sha256}${presented.issuer ? `, issued by ${presented.issuer}` : ''}`;
+  if (!presented.verified) {
+    return new LegacyError(
+      'CALLER_CERTIFICATE_REFUSED',
+      `The client certificate presented (${seen}) could not be verified: ${presented.problem ?? 'not from a trusted CA'}. ASID ${asid} accepts: ${accepts}.`,
+    );
+  }
+  const names = new Set([presented.subjectCn, ...presented.dnsNames].filter((n): n is string => !!n));
+  const match = wanted.some((w) =>
+    'sha256' in w ? normaliseFingerprint(w.sha256) === presented.sha256 : names.has(w.subject.toLowerCase()),
+  );
+  if (match) return undefined;
+  return new LegacyError(
+    'CALLER_CERTIFICATE_REFUSED',
+    `The client certificate presented (${seen}) is not one ASID ${asid} accepts; it accepts: ${accepts}. Present the endpoint certificate of the system this ASID belongs to, or ask the ers-bridge operators to bind this certificate to the ASID.`,
+  );
 }
 
 /** The role a call is made in: the session's access mode and the business function selected with A002. */

@@ -3,6 +3,7 @@
  * surfaces alike, so that no step imports its caller.
  */
 import type { Readable } from 'node:stream';
+import type { PresentedCertificate } from '../auth/client-certificate.js';
 import type { IncomingHeaders } from '../translation/request.js';
 
 export type { IncomingHeaders };
@@ -18,6 +19,8 @@ export interface LegacyRequest {
   body: Readable;
   /** The legacy base URL as this client reaches ers-bridge, e.g. `https://ers-bridge.trust.nhs.uk/ers-api`. */
   legacyBase: string;
+  /** The client certificate the caller presented (directly, or through a trusted proxy), if any. */
+  clientCertificate?: PresentedCertificate | undefined;
   /**
    * Ends the upstream call early (replay and shadow use a timeout). Absent for client calls: a client that goes away
    * leaves the upstream call to finish within its timeouts, which costs less than watching every connection.

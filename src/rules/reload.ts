@@ -3,7 +3,7 @@
  * a symlink, so the file's directory is watched and its content hash compared). A reload validates the new rules and
  * builds a new runtime first; only then does it swap it in. Invalid rules leave the old ones serving, with the error
  * logged and counted. Calls in flight finish on the runtime they started with, which is closed once they are done.
- * Settings that cannot change under a running process (listen address, session store) are refused: restart for them.
+ * Settings that cannot change under a running process (listen addresses, session store) are refused: restart for them.
  */
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
@@ -12,7 +12,7 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
 import { closeRuntime, type Runtime, type RuntimeHolder } from '../runtime/runtime.js';
-import { parseRules, RulesError } from './load.js';
+import { checkTrust, parseRules, RulesError } from './load.js';
 import type { Rules } from './schema.js';
 
 export interface ReloadResult {
@@ -30,6 +30,10 @@ export interface ReloaderOptions {
   debounceMs?: number;
   /** How long a replaced runtime may wait for its calls in flight before it is closed anyway. */
   drainMs?: number;
+  /** Called with the new runtime once it serves (the server takes its certificates, timeouts and limits). */
+  onApplied?: (next: Runtime) => void;
+  /** The address the legacy port really listens on (`--host` may differ from the rules): trust is checked for it. */
+  listenHost?: string;
 }
 
 function fingerprint(text: string): string {
@@ -40,6 +44,13 @@ function fingerprint(text: string): string {
 function needsRestart(old: Rules, next: Rules): string | undefined {
   if (old.server.host !== next.server.host || old.server.port !== next.server.port) {
     return 'server.host/port changed: restart ers-bridge to listen elsewhere';
+  }
+  if (old.server.opsHost !== next.server.opsHost || old.server.opsPort !== next.server.opsPort) {
+    return 'server.opsHost/opsPort changed: restart ers-bridge to serve /healthz, /readyz and /metrics elsewhere';
+  }
+  const tls = (r: Rules) => (r.server.tls ? r.server.tls.clientCertificates : 'no tls');
+  if (tls(old) !== tls(next)) {
+    return 'server.tls (on/off) or its clientCertificates mode changed: restart ers-bridge to apply (new certificates alone are reloaded)';
   }
   const store = (r: Rules) => JSON.stringify({ s: r.sessions.store, r: r.sessions.redis, e: r.sessions.encryption });
   if (store(old) !== store(next)) return 'sessions.store, redis or encryption changed: restart ers-bridge to apply';
@@ -118,6 +129,7 @@ export class RulesReloader {
     let next: Runtime;
     try {
       const rules = parseRules(text, file);
+      if (this.options.listenHost !== undefined) checkTrust(rules, file, this.options.listenHost);
       const old = holder.current;
       const restart = needsRestart(old.rules, rules);
       if (restart) return this.reject(`${file}: ${restart}`, why);
@@ -127,6 +139,7 @@ export class RulesReloader {
     }
     const old = holder.current;
     holder.current = next;
+    this.options.onApplied?.(next);
     this.lastApplied = print;
     metrics?.reloads.inc({ outcome: 'applied' });
     logger.info({ why, environment: next.rules.environment }, 'rules reloaded');

@@ -2,6 +2,7 @@
  * The rules file schema: one YAML file per environment. This zod schema is the single source of truth; the JSON
  * Schema published for editors (schema/rules.schema.json) is generated from it by `npm run schema`.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ALL_CODES, BUSINESS_FUNCTIONS } from '../legacy/endpoints.js';
 
@@ -44,6 +45,16 @@ const httpsOrLoopbackUrl = (what: string) =>
       },
     )
     .transform((s) => s.replace(/\/+$/, ''));
+
+/** An IPv4/IPv6 address, or a CIDR range of one (10.0.0.0/8, fd00::/8). */
+function isAddressOrRange(value: string): boolean {
+  const [address, bits, extra] = value.split('/');
+  if (extra !== undefined) return false;
+  const family = isIP(address ?? '');
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const Hostname = z
   .string()
@@ -439,7 +450,11 @@ export const RulesSchema = z
         trustedProxies: z
           .object({
             addresses: z
-              .array(z.string().min(1))
+              .array(
+                z.string().refine(isAddressOrRange, {
+                  message: 'expected an IP address or a CIDR range such as 10.0.0.0/8',
+                }),
+              )
               .min(1, { message: 'expected at least one proxy address or CIDR range' })
               .describe(
                 'Addresses (or CIDR ranges) of the TLS-terminating proxies whose forwarded certificate is trusted.',
@@ -449,6 +464,9 @@ export const RulesSchema = z
                 message: 'expected x-forwarded-client-cert (Envoy) or ssl-client-cert (ingress-nginx)',
               })
               .describe("The header the proxy puts the verified client certificate in: Envoy's or ingress-nginx's."),
+            clientCa: SecretRef.optional().describe(
+              'The CA certificates (PEM) forwarded certificates must chain to: ers-bridge checks again what the proxy verified.',
+            ),
           })
           .strict()
           .optional()

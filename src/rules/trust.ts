@@ -5,6 +5,7 @@
  * binding or an A001 secret — or a written reason why the network alone is trusted — and the legacy port answers
  * only the Host names it is given. Checked when rules load, and again by `serve` for the address it really binds.
  */
+import { sendsToLegacyHost } from './modes.js';
 import type { Rules } from './schema.js';
 
 export interface TrustProblem {
@@ -53,6 +54,13 @@ export function trustProblems(rules: Rules, listenHost: string = rules.server.ho
         path: [...path, 'certificates'],
         message:
           'expected server.tls with clientCertificates required or optional, or server.trustedProxies: without either no client certificate ever arrives, so this ASID could never be used',
+      });
+    }
+    if (secret !== undefined && sendsToLegacyHost(rules.modes)) {
+      problems.push({
+        path: [...path, 'a001Secret'],
+        message:
+          'expected a certificate binding instead: the rules send calls to the legacy host (passthrough, shadow or canary), which needs the A001 token as the CIS1 ticket, and an A001 secret takes its place',
       });
     }
     const verified = auth?.certificates !== undefined || secret !== undefined || auth?.networkOnly !== undefined;

@@ -1,8 +1,10 @@
 /** A calling system as the rules configure it: one ASID, its settings, and its APIM application's means of access. */
+import type { ConcurrencySlots } from '../apim/concurrency.js';
 import type { RateLimiter } from '../apim/rate-limiter.js';
 import type { ApplicationTokenProvider } from '../auth/application-token.js';
 import type { ApimUserTokens } from '../auth/user-token.js';
 import type { AsidConfig } from '../rules/schema.js';
+import type { CreateRate } from '../sessions/create-rate.js';
 
 export interface Caller {
   asid: string;
@@ -15,4 +17,12 @@ export interface Caller {
   apiKey: string | undefined;
   /** The rate limiter of the ASID's APIM application (shared by every ASID mapped to it). */
   limiter: RateLimiter;
+  /** This ASID's A001 rate (`sessions.a001PerSecondPerAsid`): one bucket per configured ASID. */
+  a001Rate: CreateRate;
+  /** The APIM application's cap on calls in flight (shared like the limiter). */
+  slots: ConcurrencySlots;
+  /** The APIM application, as a short tag: its pool partition and its name in metrics. */
+  application: string;
+  /** The resolved A001 secret, when the ASID authenticates its A001s with one. */
+  a001Secret?: string;
 }

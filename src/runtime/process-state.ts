@@ -18,7 +18,13 @@ import { Keyring, KeyringError } from '../sessions/crypto.js';
 import { type EphemeralStore, MemoryEphemeralStore } from '../sessions/ephemeral-store.js';
 import { MemorySessionStore } from '../sessions/memory-store.js';
 import { connectRedis, RedisEphemeralStore, RedisSessionStore } from '../sessions/redis-store.js';
-import type { SessionStore } from '../sessions/store.js';
+import {
+  MemorySignInSlots,
+  pendingStoreCapacity,
+  RedisSignInSlots,
+  type SignInSlots,
+} from '../sessions/signin-slots.js';
+import { type SessionStore, sessionLimitsOf } from '../sessions/store.js';
 import type { Clock } from './clock.js';
 
 /** Counters of the shadow traffic (for metrics and tests). */
@@ -32,8 +38,10 @@ export interface ShadowCounters {
 
 export interface ProcessState {
   store: SessionStore;
-  /** Sign-ins in progress, by OAuth state. */
+  /** Sign-ins in progress, by OAuth state and browser. */
   pendingSignIns: EphemeralStore<PendingSignIn>;
+  /** Sign-ins in progress counted per ASID and per client address (src/sessions/signin-slots.ts). */
+  signInSlots: SignInSlots;
   /** One-time sign-in codes shown to users, ready to become A001 sessions. */
   signInCodes: EphemeralStore<SignInGrant>;
   metrics: Metrics | undefined;
@@ -74,7 +82,8 @@ export async function buildProcessState(
   const now = () => clock.now();
   return {
     store: stores.store,
-    pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(10_000, now),
+    pendingSignIns: stores.pendingSignIns ?? new MemoryEphemeralStore<PendingSignIn>(pendingStoreCapacity(rules), now),
+    signInSlots: ('signInSlots' in stores ? stores.signInSlots : undefined) ?? new MemorySignInSlots(clock),
     signInCodes: stores.signInCodes ?? new MemoryEphemeralStore<SignInGrant>(10_000, now),
     metrics,
     comparisons: undefined,
@@ -117,6 +126,7 @@ async function buildStores(
   store: SessionStore;
   pendingSignIns?: EphemeralStore<PendingSignIn>;
   signInCodes?: EphemeralStore<SignInGrant>;
+  signInSlots?: SignInSlots;
 }> {
   const s = rules.sessions;
   const now = () => clock.now();
@@ -129,9 +139,22 @@ async function buildStores(
     const ref = s.redis!.url;
     url = /^(env|file):/.test(ref) ? await secret(choice.resolveSecret, file, 'sessions.redis.url', ref) : ref;
   }
+  const limits = sessionLimitsOf(s);
   if (!url) {
+    const asids = Object.keys(rules.asids).length;
+    if (asids * s.maxPerAsid > s.maxSessions) {
+      choice.logger?.warn(
+        { asids, maxPerAsid: s.maxPerAsid, maxSessions: s.maxSessions },
+        'sessions.maxSessions is below ASIDs × maxPerAsid: once full, an ASID holding no session is refused A001 (SESSION_STORE_FULL) until sessions end',
+      );
+    }
     return {
-      store: new MemorySessionStore({ idleTimeoutSeconds: s.idleTimeoutSeconds, maxSessions: s.maxSessions, now }),
+      store: new MemorySessionStore({
+        idleTimeoutSeconds: s.idleTimeoutSeconds,
+        maxSessions: s.maxSessions,
+        limits,
+        now,
+      }),
     };
   }
   if (!s.encryption) {
@@ -161,11 +184,14 @@ async function buildStores(
       keyPrefix: prefix,
       keyring,
       idleTimeoutSeconds: s.idleTimeoutSeconds,
+      absoluteTimeoutSeconds: s.absoluteTimeoutSeconds,
+      limits,
       timeoutMs,
       ...(choice.logger ? { logger: choice.logger } : {}),
       now,
     }),
     pendingSignIns: new RedisEphemeralStore<PendingSignIn>(redis, `${prefix}signin:`, keyring),
+    signInSlots: new RedisSignInSlots(redis, `${prefix}signin-slots:`, clock),
     signInCodes: new RedisEphemeralStore<SignInGrant>(redis, `${prefix}code:`, keyring),
   };
 }

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { applicationTag, type Metrics } from '../admin/metrics.js';
+import { tokenStrengthProblem } from '../admin/token-strength.js';
+import { ConcurrencySlots } from '../apim/concurrency.js';
 import { RateLimiter } from '../apim/rate-limiter.js';
 import { Upstream } from '../apim/upstream.js';
 import { ApplicationTokenProvider } from '../auth/application-token.js';
@@ -19,12 +21,15 @@ import { ComparisonStore } from '../comparison/store.js';
 import { ENDPOINTS } from '../legacy/endpoints.js';
 import type { LegacyHost } from '../legacy-host/host.js';
 import { RulesError } from '../rules/load.js';
+import { modesInUse } from '../rules/modes.js';
 import type { Rules } from '../rules/schema.js';
 import type { SecretResolver } from '../rules/secrets.js';
+import { CreateRate } from '../sessions/create-rate.js';
 import type { EphemeralStore } from '../sessions/ephemeral-store.js';
-import type { SessionStore } from '../sessions/store.js';
+import { type SessionStore, sessionLimitsOf } from '../sessions/store.js';
 import type { Caller } from './caller.js';
 import { type Clock, clockAt, systemClock } from './clock.js';
+import { buildListenerSettings, type ListenerSettings } from './listener.js';
 import { buildProcessState, closeProcessState, type ProcessState, secret } from './process-state.js';
 
 export interface Runtime {
@@ -36,6 +41,8 @@ export interface Runtime {
   tokenProviders: Map<string, ApplicationTokenProvider>;
   /** Rate limiters by APIM application. */
   limiters: Map<string, RateLimiter>;
+  /** Caps on calls in flight, by APIM application. */
+  slotsByApplication: Map<string, ConcurrencySlots>;
   apimBase: URL;
   upstream: Upstream;
   /** The legacy host (passthrough, canary, shadow). */
@@ -48,6 +55,8 @@ export interface Runtime {
   comparisons: ComparisonStore | undefined;
   /** The process's traffic recorder, when these rules record. */
   recorder: TrafficRecorder | undefined;
+  /** The legacy listener's TLS material, client-certificate policy, trusted proxies and Host names. */
+  listener: ListenerSettings;
   /** Calls in progress that started on this runtime (a replaced runtime is closed when they are done). */
   inFlight: number;
   /** What outlives this runtime: stores, metrics, comparisons, renewals, retry budget, shadow counters, clock. */
@@ -106,9 +115,12 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     ...(apimCa ? { ca: apimCa } : {}),
   });
   const legacy = await buildLegacyHost(file, rules, options.resolveSecret);
+  const listener = await buildListenerSettings(file, rules, options.resolveSecret);
   const shared = options.previous?.shared ?? (await buildProcessState(file, rules, options, clock, options.metrics));
+  // The store outlives a reload; its quota and record size follow the rules.
+  if (options.previous) shared.store.setLimits?.(sessionLimitsOf(rules.sessions));
   const adminToken = rules.admin?.token
-    ? await secret(options.resolveSecret, file, 'admin.token', rules.admin.token)
+    ? strongAdminToken(file, await secret(options.resolveSecret, file, 'admin.token', rules.admin.token))
     : undefined;
   return {
     file,
@@ -116,6 +128,7 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     callers: callers.callers,
     tokenProviders: callers.tokenProviders,
     limiters: callers.limiters,
+    slotsByApplication: callers.slots,
     apimBase,
     upstream,
     legacy,
@@ -123,15 +136,24 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     adminToken,
     comparisons: comparisonsFor(rules, shared),
     recorder: recorderFor(rules, shared),
+    listener,
     inFlight: 0,
     shared,
   };
+}
+
+/** The admin token, refused (RulesError naming admin.token, never its value) when weak or the example placeholder. */
+function strongAdminToken(file: string, token: string): string {
+  const problem = tokenStrengthProblem(token);
+  if (problem) throw new RulesError(file, 'admin.token', problem);
+  return token;
 }
 
 /** One caller per ASID; token providers and rate limiters per APIM application, reused from `previous` if unchanged. */
 async function buildCallers(file: string, rules: Rules, options: RuntimeOptions, clock: Clock) {
   const tokenProviders = new Map<string, ApplicationTokenProvider>();
   const limiters = new Map<string, RateLimiter>();
+  const slots = new Map<string, ConcurrencySlots>();
   const callers = new Map<string, Caller>();
   const previous = options.previous;
   for (const [asid, config] of Object.entries(rules.asids)) {
@@ -181,14 +203,55 @@ async function buildCallers(file: string, rules: Rules, options: RuntimeOptions,
             burst: rules.apim.rateLimit.burst ?? Math.max(1, Math.ceil(rules.apim.rateLimit.requestsPerSecond)),
           }
         : undefined;
-      // Kept across a reload when the limit is unchanged, so bursts and APIM's pauses carry over.
+      // Kept across a reload when the limit is unchanged, so bursts carry over; APIM's pause does not (a reload is
+      // how an operator ends a pause a wrong Retry-After started).
       const unchanged = JSON.stringify(previous?.rules.apim.rateLimit) === JSON.stringify(rules.apim.rateLimit);
-      limiter = (unchanged ? previous?.limiters.get(limiterKey) : undefined) ?? new RateLimiter(limit, clock);
+      const kept = unchanged ? previous?.limiters.get(limiterKey) : undefined;
+      kept?.clearPause();
+      limiter = kept ?? new RateLimiter(limit, clock);
       limiters.set(limiterKey, limiter);
     }
-    callers.set(asid, { asid, config, tokens, userTokens, apiKey, limiter });
+    let appSlots = slots.get(limiterKey);
+    if (!appSlots) {
+      // Kept across a reload when unchanged: calls still in flight on the old runtime hold their slots, so a reload
+      // during an incident does not give a hung application a second set.
+      const sameCap = JSON.stringify(previous?.rules.apim.concurrency) === JSON.stringify(rules.apim.concurrency);
+      appSlots =
+        (sameCap ? previous?.slotsByApplication.get(limiterKey) : undefined) ??
+        new ConcurrencySlots(rules.apim.concurrency, clock);
+      slots.set(limiterKey, appSlots);
+    }
+    const a001Secret =
+      config.accessMode === 'application-restricted' && config.callerAuth?.a001Secret
+        ? await secret(
+            options.resolveSecret,
+            file,
+            `asids."${asid}".callerAuth.a001Secret`,
+            config.callerAuth.a001Secret,
+          )
+        : undefined;
+    callers.set(asid, {
+      asid,
+      config,
+      tokens,
+      userTokens,
+      apiKey,
+      limiter,
+      slots: appSlots,
+      application: limiterKey,
+      a001Rate: a001RateFor(asid, rules, previous, clock),
+      ...(a001Secret !== undefined ? { a001Secret } : {}),
+    });
   }
-  return { callers, tokenProviders, limiters };
+  return { callers, tokenProviders, limiters, slots };
+}
+
+/** The ASID's A001 bucket: the previous runtime's while the limit is unchanged, so a reload does not refill it. */
+function a001RateFor(asid: string, rules: Rules, previous: Runtime | undefined, clock: Clock): CreateRate {
+  const limit = rules.sessions.a001PerSecondPerAsid;
+  const kept = previous?.callers.get(asid)?.a001Rate;
+  if (kept && kept.limit.rate === limit.rate && kept.limit.burst === limit.burst) return kept;
+  return new CreateRate({ rate: limit.rate, burst: limit.burst }, clock);
 }
 
 /** Where a CIS2 user's sign-in is completed for a caller: its APIM application, and APIM's e-RS base for A030. */
@@ -197,6 +260,7 @@ export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
     asid: caller.asid,
     userTokens: caller.userTokens,
     upstream: rt.upstream,
+    partition: caller.application,
     apimBase: rt.apimBase,
     organisationNames: rt.rules.cis2?.organisationNames ?? {},
   };
@@ -204,9 +268,7 @@ export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
 
 /** Comparison is on when any route shadows, or the rules configure it; the store is the process's, made once. */
 function comparisonsFor(rules: Rules, shared: ProcessState): ComparisonStore | undefined {
-  const m = rules.modes;
-  const modes = [m.default, ...Object.values(m.routes).map((r) => (typeof r === 'string' ? r : r.mode))];
-  if (rules.comparison === undefined && !modes.includes('shadow')) return undefined;
+  if (rules.comparison === undefined && !modesInUse(rules.modes).has('shadow')) return undefined;
   shared.comparisons ??= new ComparisonStore({
     ...(rules.comparison?.file ? { file: rules.comparison.file } : {}),
     ...(rules.comparison ? { maxBytes: rules.comparison.maxBytes, maxFiles: rules.comparison.maxFiles } : {}),

@@ -1,58 +1,174 @@
 /**
- * In-memory session store on lru-cache: idle expiry is the cache TTL (refreshed on every read), absolute expiry is
- * checked against each session's `expiresAt`, and `max` bounds memory (the least recently used session goes first).
+ * In-memory session store (one node). Sessions are indexed by the hash of their key and kept, per ASID, in order of
+ * last use (a Map per ASID: a read moves the session to the end), so that
+ *
+ * - idle expiry is a walk from the front of each ASID's map, which holds the least recently used sessions, and stops
+ *   at the first live one: `size()` costs the sessions that expired plus one step per ASID, never a walk over all;
+ * - absolute expiry is checked against each session's `expiresAt` on every read;
+ * - each ASID holds at most `maxPerAsid` sessions: beyond it that ASID's own least recently used session ends;
+ * - the overall bound `maxSessions` never ends another ASID's session: when it is reached, the creating ASID gives up
+ *   its own least recently used session, and an ASID holding none is refused (SessionStoreFull) until sessions end.
+ *   So one caller's flood can only ever cost that caller's sessions. (Size `maxSessions` at least ASIDs ×
+ *   `maxPerAsid` and the refusal never happens.)
+ * - every record is at most `maxRecordBytes` as JSON (SessionTooLarge).
+ *
+ * No per-session allocation beyond the session itself, its key hash and two Map entries: an application-restricted
+ * session (whose user is one object shared per ASID, and which keeps no legacy token in translate mode) costs a few
+ * hundred bytes of heap.
  */
-import { LRUCache } from 'lru-cache';
 import { type Session, sessionKeyHash } from './session.js';
-import type { SessionStore } from './store.js';
+import {
+  checkRecordSize,
+  DEFAULT_SESSION_LIMITS,
+  type SessionLimits,
+  type SessionStore,
+  SessionStoreFull,
+} from './store.js';
 
 export interface MemoryStoreOptions {
   idleTimeoutSeconds: number;
   maxSessions: number;
+  /** Per-ASID quota and record size (default: the rules' defaults). */
+  limits?: Partial<SessionLimits>;
   now?: () => number;
 }
 
+/** A session held, and when it was last used (idle expiry runs from there). */
+interface Held {
+  session: Session;
+  usedAt: number;
+}
+
 export class MemorySessionStore implements SessionStore {
-  private readonly cache: LRUCache<string, Session>;
+  /** Every session, by key hash. */
+  private readonly cache = new Map<string, Held>();
+  /** Per ASID, the same sessions in order of last use (least recent first). */
+  private readonly byAsid = new Map<string, Map<string, Held>>();
   private readonly now: () => number;
+  private readonly idleMs: number;
+  private readonly maxSessions: number;
+  private limits: SessionLimits;
 
   constructor(options: MemoryStoreOptions) {
     this.now = options.now ?? Date.now;
-    this.cache = new LRUCache<string, Session>({
-      max: options.maxSessions,
-      ttl: options.idleTimeoutSeconds * 1000,
-      updateAgeOnGet: true,
-      ttlAutopurge: false,
-      // Ask the clock on every check: lru-cache otherwise reuses a reading for 1 ms, which an injected clock defeats.
-      ttlResolution: 0,
-      perf: { now: () => this.now() },
-    });
+    this.idleMs = options.idleTimeoutSeconds * 1000;
+    this.maxSessions = options.maxSessions;
+    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+  }
+
+  setLimits(limits: SessionLimits): void {
+    this.limits = { ...limits };
+  }
+
+  private idle(held: Held, now: number): boolean {
+    return now - held.usedAt > this.idleMs;
+  }
+
+  private remove(hash: string, held: Held): void {
+    this.cache.delete(hash);
+    const own = this.byAsid.get(held.session.asid);
+    if (!own) return;
+    own.delete(hash);
+    if (own.size === 0) this.byAsid.delete(held.session.asid);
+  }
+
+  /** Ends the idle sessions at the front of an ASID's map (the least recently used), up to the first live one. */
+  private purgeIdle(own: Map<string, Held>, now: number): void {
+    for (const [hash, held] of own) {
+      if (!this.idle(held, now)) return;
+      this.remove(hash, held);
+    }
+  }
+
+  private purgeAllIdle(now: number): void {
+    for (const own of [...this.byAsid.values()]) this.purgeIdle(own, now);
+  }
+
+  /** Ends the ASID's least recently used session. */
+  private evictOldest(own: Map<string, Held>): void {
+    const first = own.entries().next();
+    if (!first.done) this.remove(first.value[0], first.value[1]);
+  }
+
+  /** The live session held under this hash (expired ones are removed on the way), without touching it. */
+  private live(hash: string, now: number): Held | undefined {
+    const held = this.cache.get(hash);
+    if (!held) return undefined;
+    if (this.idle(held, now) || held.session.expiresAt <= now) {
+      this.remove(hash, held);
+      return undefined;
+    }
+    return held;
+  }
+
+  /** Marks a session used now: to the end of its ASID's map. */
+  private touch(hash: string, held: Held, now: number): void {
+    held.usedAt = now;
+    const own = this.byAsid.get(held.session.asid)!;
+    own.delete(hash);
+    own.set(hash, held);
   }
 
   async create(key: string, session: Session): Promise<void> {
-    this.cache.set(sessionKeyHash(key), session);
+    checkRecordSize(JSON.stringify(session), this.limits);
+    const now = this.now();
+    const hash = sessionKeyHash(key);
+    const previous = this.cache.get(hash);
+    if (previous) this.remove(hash, previous);
+    let own = this.byAsid.get(session.asid);
+    if (own) this.purgeIdle(own, now);
+    while (own && own.size >= this.limits.maxPerAsid) this.evictOldest(own);
+    if (this.cache.size >= this.maxSessions) {
+      this.purgeAllIdle(now);
+      if (this.cache.size >= this.maxSessions) {
+        // Only the creating ASID's own sessions may make room: never another ASID's.
+        own = this.byAsid.get(session.asid);
+        if (!own) throw new SessionStoreFull(this.maxSessions);
+        this.evictOldest(own);
+      }
+    }
+    own = this.byAsid.get(session.asid);
+    if (!own) {
+      own = new Map();
+      this.byAsid.set(session.asid, own);
+    }
+    const held: Held = { session, usedAt: now };
+    this.cache.set(hash, held);
+    own.set(hash, held);
   }
 
   async get(key: string): Promise<Session | undefined> {
-    const h = sessionKeyHash(key);
-    const s = this.cache.get(h);
-    if (!s) return undefined;
-    if (s.expiresAt <= this.now()) {
-      this.cache.delete(h);
-      return undefined;
-    }
-    return s;
+    const now = this.now();
+    const hash = sessionKeyHash(key);
+    const held = this.live(hash, now);
+    if (!held) return undefined;
+    this.touch(hash, held, now);
+    return held.session;
   }
 
   async update(key: string, session: Session): Promise<boolean> {
-    const h = sessionKeyHash(key);
-    if (!this.cache.has(h)) return false;
-    this.cache.set(h, session);
+    const now = this.now();
+    const hash = sessionKeyHash(key);
+    const held = this.live(hash, now);
+    if (!held) return false;
+    checkRecordSize(JSON.stringify(session), this.limits);
+    if (session.asid !== held.session.asid) {
+      // A session never changes ASID; should one, it moves to that ASID's map (and counts there).
+      this.remove(hash, held);
+      await this.create(key, session);
+      return true;
+    }
+    held.session = session;
+    this.touch(hash, held, now);
     return true;
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.cache.delete(sessionKeyHash(key));
+    const hash = sessionKeyHash(key);
+    const held = this.cache.get(hash);
+    if (!held) return false;
+    this.remove(hash, held);
+    return true;
   }
 
   private readonly locks = new Map<string, number>();
@@ -74,11 +190,20 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async size(): Promise<number> {
-    this.cache.purgeStale();
+    this.purgeAllIdle(this.now());
     return this.cache.size;
+  }
+
+  /** Live sessions of one ASID (after ending its idle ones). */
+  async sizeOf(asid: string): Promise<number> {
+    const own = this.byAsid.get(asid);
+    if (!own) return 0;
+    this.purgeIdle(own, this.now());
+    return own.size;
   }
 
   async close(): Promise<void> {
     this.cache.clear();
+    this.byAsid.clear();
   }
 }

@@ -5,6 +5,16 @@
  * - Values: the whole session sealed with AES-256-GCM (crypto.ts), so tokens, names and roles are never in clear.
  * - Expiry by Redis itself: each write and each read sets the TTL to the idle timeout, capped by the absolute
  *   lifetime; A003's DEL ends the session for every replica at once.
+ * - A quota per ASID: `<prefix>asid-sessions:<ASID>` is a sorted set of that ASID's session-key hashes scored by
+ *   creation time, written by the same Lua script as the session itself (atomic), which then pops and deletes the
+ *   ASID's oldest sessions beyond `maxPerAsid` — only that ASID's. The index stays bounded: never more than
+ *   `maxPerAsid` members (the script trims it on every create), members older than the absolute lifetime are dropped
+ *   by every create (their sessions are gone), A003 and the absolute-expiry delete remove their member, and the
+ *   index key itself expires an absolute lifetime after the ASID's last create. A session that ended by idling keeps
+ *   its member until one of those removes it: it still counts toward the quota meanwhile (the quota errs on the
+ *   side of fewer sessions, never more). `<prefix>session-asids` lists the ASIDs with an index, so `size()` is one
+ *   ZCARD per ASID instead of a SCAN of every key.
+ * - Records larger than `maxRecordBytes` (the session's JSON, before sealing) are refused: SessionTooLarge.
  * - Locks: `SET NX PX` with a random owner token, released by compare-and-delete.
  * - Failures: with no offline queue and one retry, a call fails fast with StoreUnavailableError (a legacy 503 with
  *   Retry-After) while ioredis keeps reconnecting in the background; nothing crashes and it recovers by itself.
@@ -15,15 +25,66 @@ import type { Logger } from 'pino';
 import type { Keyring } from './crypto.js';
 import type { EphemeralStore } from './ephemeral-store.js';
 import { type Session, sessionKeyHash } from './session.js';
-import { type SessionStore, StoreUnavailableError } from './store.js';
+import {
+  checkRecordSize,
+  DEFAULT_SESSION_LIMITS,
+  type SessionLimits,
+  type SessionStore,
+  StoreUnavailableError,
+} from './store.js';
 
 const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+/**
+ * A001's write, atomic: the sealed session with its TTL, its member in the ASID's index, then the index trimmed —
+ * members past the absolute lifetime dropped, and the ASID's oldest beyond the quota popped and their sessions
+ * deleted. KEYS: session, index, list of indexed ASIDs. ARGV: sealed record, TTL ms, member (key hash), score
+ * (creation time), oldest live score, quota, session key prefix, index TTL ms (never shortened), ASID. Returns the
+ * sessions evicted.
+ * The evicted sessions' keys are built from the prefix (a single Redis, not a cluster: the keys are not declared).
+ */
+const CREATE_SESSION = `
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('zadd', KEYS[2], ARGV[4], ARGV[3])
+redis.call('zremrangebyscore', KEYS[2], '-inf', '(' .. ARGV[5])
+local over = redis.call('zcard', KEYS[2]) - tonumber(ARGV[6])
+local evicted = 0
+if over > 0 then
+  local oldest = redis.call('zpopmin', KEYS[2], over)
+  for i = 1, #oldest, 2 do evicted = evicted + redis.call('del', ARGV[7] .. oldest[i]) end
+end
+if redis.call('pttl', KEYS[2]) < tonumber(ARGV[8]) then redis.call('pexpire', KEYS[2], ARGV[8]) end
+redis.call('sadd', KEYS[3], ARGV[9])
+return evicted
+`;
+
+/**
+ * size(): the members of every ASID index listed, and ASIDs whose index has expired struck off the list — in one
+ * script, so a create (which lists its ASID with its index, atomically) cannot slip in between. KEYS: the list.
+ * ARGV: the index key prefix.
+ */
+const COUNT_SESSIONS = `
+local n = 0
+for _, asid in ipairs(redis.call('smembers', KEYS[1])) do
+  local c = redis.call('zcard', ARGV[1] .. asid)
+  if c == 0 then redis.call('srem', KEYS[1], asid) end
+  n = n + c
+end
+return n
+`;
+
+/** The longest absolute lifetime the rules allow (7 days): the index's bound when the store is not told its own. */
+const MAX_LIFETIME_MS = 7 * 86_400_000;
 
 export interface RedisStoreOptions {
   url: string;
   keyPrefix: string;
   keyring: Keyring;
   idleTimeoutSeconds: number;
+  /** Sessions' absolute lifetime: index members older than it are dropped (default the rules' maximum, 7 days). */
+  absoluteTimeoutSeconds?: number;
+  /** Per-ASID quota and record size (default: the rules' defaults). */
+  limits?: Partial<SessionLimits>;
   logger?: Logger;
   now?: () => number;
   /** Milliseconds to wait for a connection or an answer before failing a call (default 2000). */
@@ -104,6 +165,8 @@ export function connectRedis(url: string, timeoutMs: number, logger?: Logger): R
 
 export class RedisSessionStore implements SessionStore {
   private readonly now: () => number;
+  private limits: SessionLimits;
+  private readonly lifetimeMs: number;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -111,10 +174,30 @@ export class RedisSessionStore implements SessionStore {
     private readonly ownsConnection = true,
   ) {
     this.now = options.now ?? Date.now;
+    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.lifetimeMs =
+      options.absoluteTimeoutSeconds !== undefined ? options.absoluteTimeoutSeconds * 1000 : MAX_LIFETIME_MS;
+  }
+
+  setLimits(limits: SessionLimits): void {
+    this.limits = { ...limits };
+  }
+
+  private get sessionPrefix(): string {
+    return `${this.options.keyPrefix}session:`;
   }
 
   private keyOf(key: string): string {
-    return `${this.options.keyPrefix}session:${sessionKeyHash(key)}`;
+    return `${this.sessionPrefix}${sessionKeyHash(key)}`;
+  }
+
+  /** The ASID's index: its sessions' key hashes by creation time. */
+  private indexOf(asid: string): string {
+    return `${this.options.keyPrefix}asid-sessions:${asid}`;
+  }
+
+  private get asidsKey(): string {
+    return `${this.options.keyPrefix}session-asids`;
   }
 
   /** TTL for a session now: the idle timeout, but never past its absolute end. */
@@ -122,13 +205,36 @@ export class RedisSessionStore implements SessionStore {
     return Math.max(1, Math.min(this.options.idleTimeoutSeconds * 1000, session.expiresAt - this.now()));
   }
 
+  /** The sealed record; SessionTooLarge when the session's JSON is over the limit. */
   private seal(id: string, session: Session): string {
-    return JSON.stringify(this.options.keyring.seal(JSON.stringify(session), id));
+    const json = JSON.stringify(session);
+    checkRecordSize(json, this.limits);
+    return JSON.stringify(this.options.keyring.seal(json, id));
   }
 
   async create(key: string, session: Session): Promise<void> {
     const id = this.keyOf(key);
-    await this.conn.run((r) => r.set(id, this.seal(id, session), 'PX', this.ttlMs(session)));
+    const sealed = this.seal(id, session);
+    const now = this.now();
+    const lifetimeMs = Math.max(this.lifetimeMs, session.expiresAt - session.createdAt);
+    await this.conn.run((r) =>
+      r.eval(
+        CREATE_SESSION,
+        3,
+        id,
+        this.indexOf(session.asid),
+        this.asidsKey,
+        sealed,
+        this.ttlMs(session),
+        sessionKeyHash(key),
+        session.createdAt,
+        now - lifetimeMs,
+        this.limits.maxPerAsid,
+        this.sessionPrefix,
+        lifetimeMs,
+        session.asid,
+      ),
+    );
   }
 
   async get(key: string): Promise<Session | undefined> {
@@ -146,7 +252,7 @@ export class RedisSessionStore implements SessionStore {
     }
     const remaining = session.expiresAt - this.now();
     if (remaining <= 0) {
-      await this.conn.run((r) => r.del(id));
+      await this.conn.run((r) => r.multi().del(id).zrem(this.indexOf(session.asid), sessionKeyHash(key)).exec());
       return undefined;
     }
     if (remaining < idleMs) await this.conn.run((r) => r.pexpire(id, remaining));
@@ -155,12 +261,28 @@ export class RedisSessionStore implements SessionStore {
 
   async update(key: string, session: Session): Promise<boolean> {
     const id = this.keyOf(key);
-    const r = await this.conn.run((r) => r.set(id, this.seal(id, session), 'PX', this.ttlMs(session), 'XX'));
+    const sealed = this.seal(id, session);
+    const r = await this.conn.run((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'));
     return r === 'OK';
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.conn.run((r) => r.del(this.keyOf(key)))) > 0;
+    const id = this.keyOf(key);
+    const raw = await this.conn.run((r) => r.getdel(id));
+    if (raw === null) return false;
+    // The record names its ASID, whose index loses the member; a record nobody can open is pruned there later.
+    let asid: string | undefined;
+    try {
+      asid = (JSON.parse(this.options.keyring.open(JSON.parse(raw), id)) as Session).asid;
+    } catch {
+      asid = undefined;
+    }
+    if (asid !== undefined) {
+      const index = this.indexOf(asid);
+      // Best effort: the session is gone already; a member left behind only counts until it is trimmed.
+      await this.conn.run((r) => r.zrem(index, sessionKeyHash(key))).catch(() => undefined);
+    }
+    return true;
   }
 
   async lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
@@ -181,17 +303,17 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  /**
+   * The sessions the ASID indexes hold: one ZCARD per ASID that has created sessions, not a SCAN of the key space.
+   * Approximate: a session that ended by idling counts until its member is trimmed (see the quota above).
+   */
   async size(): Promise<number> {
-    let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.conn.run((r) =>
-        r.scan(cursor, 'MATCH', `${this.options.keyPrefix}session:*`, 'COUNT', 1000),
-      );
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0');
-    return n;
+    return Number(await this.conn.run((r) => r.eval(COUNT_SESSIONS, 1, this.asidsKey, this.indexOf(''))));
+  }
+
+  /** The sessions one ASID's index holds (the quota's count). */
+  async sizeOf(asid: string): Promise<number> {
+    return this.conn.run((r) => r.zcard(this.indexOf(asid)));
   }
 
   async close(): Promise<void> {

@@ -40,8 +40,12 @@ export interface Session {
   onBehalfOf?: string | null;
   /** The session ers-bridge opened at the legacy host for passthrough, canary and shadow calls. */
   legacySession?: { key: string } | null;
-  /** The opaque legacy `token` from A001, echoed back as the legacy API did. */
-  legacyToken: string;
+  /**
+   * The client's A001 `token` (its CIS1 ticket), kept only while the rules send calls to the legacy host
+   * (passthrough, shadow, canary), which needs it to open a legacy session. In translate mode it is not kept: A001
+   * and A002 echo the token of the request instead, and a session stays a few hundred bytes whatever the client sent.
+   */
+  legacyToken?: string;
   user: ProfessionalUser;
   permission: ProfessionalPermission | null;
   createdAt: number;
@@ -69,12 +73,16 @@ export function sessionKeyTag(key: string): string {
   return sessionKeyHash(key).slice(0, 10);
 }
 
-/** The legacy ProfessionalSession body (A001/A002 responses). */
-export function sessionBody(key: string, s: Session) {
+/**
+ * The legacy ProfessionalSession body (A001/A002 responses). `token` is the one to echo: the request's, else the
+ * stored one, else "" — the legacy DTO's `token` is a string, and an empty one is what a client that reads it as a
+ * string can still read (null or a missing field would break clients that never expected either).
+ */
+export function sessionBody(key: string, s: Session, token: string = s.legacyToken ?? '') {
   return {
     typeInfo: SESSION_TYPE_INFO,
     id: key,
-    token: s.legacyToken,
+    token,
     user: s.user,
     permission: s.permission,
   };

@@ -20,9 +20,38 @@ export interface SessionStore {
   lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
   /** Whether the store answers (readiness). Never throws. */
   ping(): Promise<boolean>;
-  /** Live sessions held (approximate for shared stores). */
+  /** Live sessions held (approximate for shared stores); cheap: never a walk over every session. */
   size(): Promise<number>;
+  /** New limits from a reloaded rules file (they apply to the next write). */
+  setLimits?(limits: SessionLimits): void;
   close(): Promise<void>;
+}
+
+/**
+ * What one store holds at most (rules `sessions`): every record's size, and each ASID's live sessions — beyond the
+ * quota that ASID's own oldest sessions end first, so one caller's flood never ends another caller's sessions.
+ */
+export interface SessionLimits {
+  /** Live sessions per ASID (`sessions.maxPerAsid`). */
+  maxPerAsid: number;
+  /** The largest session record, as JSON bytes (`sessions.maxRecordBytes`). */
+  maxRecordBytes: number;
+}
+
+/** The rules' defaults, for stores made without limits (tests, tools). */
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { maxPerAsid: 20_000, maxRecordBytes: 32_768 };
+
+/** The limits of the rules' `sessions` block. */
+export function sessionLimitsOf(sessions: SessionLimits): SessionLimits {
+  return { maxPerAsid: sessions.maxPerAsid, maxRecordBytes: sessions.maxRecordBytes };
+}
+
+/** The size a record is judged by: the session as JSON, in UTF-8 bytes. Throws SessionTooLarge beyond the limit. */
+export function checkRecordSize(json: string, limits: SessionLimits): void {
+  // A string of n UTF-16 units is at most 3n UTF-8 bytes: only a long one needs counting.
+  if (json.length * 3 <= limits.maxRecordBytes) return;
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > limits.maxRecordBytes) throw new SessionTooLarge(bytes, limits.maxRecordBytes);
 }
 
 export interface SessionTimeouts {
@@ -35,6 +64,28 @@ export class StoreUnavailableError extends Error {
   constructor(detail: string) {
     super(`session store unavailable: ${detail}`);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A session record larger than `sessions.maxRecordBytes`: nothing was stored (or the stored one was kept). */
+export class SessionTooLarge extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`session record of ${bytes} bytes is larger than the ${limit} allowed`);
+    this.name = 'SessionTooLarge';
+  }
+}
+
+/**
+ * The in-memory store is full (`sessions.maxSessions`) and the creating ASID holds no session of its own to give up:
+ * a new session never ends another ASID's.
+ */
+export class SessionStoreFull extends Error {
+  constructor(readonly maxSessions: number) {
+    super(`session store full (${maxSessions} sessions)`);
+    this.name = 'SessionStoreFull';
   }
 }
 

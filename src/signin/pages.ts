@@ -52,11 +52,47 @@ ${tryAgain(asid)}`,
   );
 }
 
+/** The start-again page: the sign-in is unknown, expired, used, or was started in another browser. */
 export function expiredPage(): SafeHtml {
   return layout(
     'This sign-in link has expired',
-    html`<div class="panel error"><p>This sign-in was started too long ago, was already completed, or did not start here. For your safety each sign-in link works once.</p></div>
-<p>Start the sign-in again from your referral system.</p>`,
+    html`<div class="panel error"><p>This sign-in was started too long ago, was already completed, or was started in another browser. For your safety each sign-in link works once, and only in the browser that opened it.</p></div>
+<p>Start the sign-in again from your referral system, in this browser.</p>`,
+  );
+}
+
+function minutes(seconds: number): string {
+  const m = Math.max(1, Math.ceil(seconds / 60));
+  return m === 1 ? 'a minute' : `${m} minutes`;
+}
+
+/** Too many sign-ins started from this address in the last minute (429). */
+export function tooManyStartsPage(waitSeconds: number, asid?: string): SafeHtml {
+  return layout(
+    'Too many sign-ins started',
+    html`<div class="panel error"><p>Too many sign-ins were started from this computer or network in the last minute, so ers-bridge is not starting another one yet. Nothing has been shared.</p></div>
+<p>Wait ${minutes(waitSeconds)}, then try again.</p>
+${tryAgain(asid)}`,
+  );
+}
+
+/** Too many sign-ins in progress from this address (429). */
+export function tooManyInProgressPage(waitSeconds: number, asid?: string): SafeHtml {
+  return layout(
+    'Too many sign-ins in progress',
+    html`<div class="panel error"><p>Too many sign-ins have been started from this computer or network and not finished. Finish one that is open in another window, or wait for them to expire. Nothing has been shared.</p></div>
+<p>Wait up to ${minutes(waitSeconds)}, then try again.</p>
+${tryAgain(asid)}`,
+  );
+}
+
+/** Too many sign-ins in progress for the ASID, or the store of sign-ins is full (503). */
+export function signInsFullPage(waitSeconds: number, asid?: string): SafeHtml {
+  return layout(
+    'Too many people are signing in',
+    html`<div class="panel error"><p>Too many sign-ins to e-RS through this system are in progress right now, so ers-bridge cannot start another one yet. Nothing has been shared.</p></div>
+<p>Wait ${minutes(waitSeconds)}, then try again. If it keeps happening, contact your IT service desk.</p>
+${tryAgain(asid)}`,
   );
 }
 

@@ -8,20 +8,65 @@
  *
  * The code is single-use, short-lived and bound to the ASID; A001 with it creates the legacy session. A fastify
  * plugin; it reads the current runtime per request, so a rules reload applies at once.
+ *
+ * Defences (the numbers are the rules' `cis2.limits`, per client address as src/http/client-address.ts counts it):
+ * - the sign-in is bound to the browser that started it (a cookie: src/signin/binding.ts); a callback without that
+ *   browser's cookie gets the start-again page and consumes nothing;
+ * - /login starts at most `loginsPerMinutePerAddress` sign-ins a minute per address (a token bucket in this
+ *   process), beyond which it answers 429 with Retry-After;
+ * - at most `pendingPerAddress` sign-ins in progress per address and `pendingPerAsid` per ASID (shared through Redis
+ *   when sessions are: src/sessions/signin-slots.ts), beyond which /login answers 429 (the address's cap) or 503
+ *   (the ASID's) with Retry-After; and the store of sign-ins in progress refuses when full rather than evict. So a
+ *   flood of /login cannot push out the sign-ins people are completing.
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
-import { Cis2Unavailable } from '../auth/cis2.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Cis2Unavailable, type PendingSignIn } from '../auth/cis2.js';
 import { grantForIdToken } from '../auth/sign-in-grant.js';
+import { StartRate } from '../http/address-limits.js';
+import { clientAddress } from '../http/client-address.js';
 import { PAGE_SECURITY_HEADERS, sendPage } from '../http/page.js';
 import { knownFault } from '../pipeline/faults.js';
+import { fromTrustedProxy } from '../runtime/listener.js';
 import { grantTargetOf, type RuntimeHolder } from '../runtime/runtime.js';
+import { EphemeralStoreFull } from '../sessions/ephemeral-store.js';
 import { formatSignInCode, newSignInCode } from '../sessions/session.js';
 import { StoreUnavailableError } from '../sessions/store.js';
-import { busyPage, cancelledPage, codePage, expiredPage, problemPage, STYLE_CSS, unavailablePage } from './pages.js';
+import {
+  bindingCookie,
+  browserSecretOf,
+  clearedBindingCookie,
+  newBrowserSecret,
+  pendingKey,
+  secureBinding,
+} from './binding.js';
+import {
+  busyPage,
+  cancelledPage,
+  codePage,
+  expiredPage,
+  problemPage,
+  STYLE_CSS,
+  signInsFullPage,
+  tooManyInProgressPage,
+  tooManyStartsPage,
+  unavailablePage,
+} from './pages.js';
 
-/** How long a started sign-in may take before its callback is refused. */
-const PENDING_TTL_MS = 10 * 60 * 1000;
+/** How long a started sign-in may take before its callback is refused (and its browser cookie lives). */
+export const PENDING_TTL_MS = 10 * 60 * 1000;
+
+/** A sign-in in progress as /login keeps it: with the address and slot it counts against (released on take). */
+interface StartedSignIn extends PendingSignIn {
+  address?: string;
+  slot?: string;
+}
+
+function retryAfter(reply: FastifyReply, ms: number): number {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  reply.header('retry-after', String(seconds));
+  return seconds;
+}
 
 function one(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -30,6 +75,8 @@ function one(v: unknown): string | undefined {
 /** The sign-in surface: `/login`, `/login/callback`, `/login/style.css`. */
 export async function signInPlugin(app: FastifyInstance, options: { holder: RuntimeHolder }): Promise<void> {
   const { holder } = options;
+  // Per process, like the clock it runs on (the runtime's: tests move it by hand).
+  const starts = new StartRate(holder.current.shared.clock);
   app.get('/login/style.css', async (_req, reply) =>
     reply
       .headers({ 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' })
@@ -71,14 +118,49 @@ export async function signInPlugin(app: FastifyInstance, options: { holder: Runt
         ),
       );
     }
+    const limits = rt.cis2.settings.limits;
+    const address = clientAddress(req, (a) => fromTrustedProxy(rt.listener, a));
+    const wait = starts.take(address, limits.loginsPerMinutePerAddress);
+    if (wait > 0) return sendPage(reply, 429, tooManyStartsPage(retryAfter(reply, wait), asid));
     try {
       const { url, state, pending } = await rt.cis2.begin(asid, returnTo);
-      await rt.shared.pendingSignIns.put(state, pending, PENDING_TTL_MS);
-      return reply.headers(PAGE_SECURITY_HEADERS).redirect(url.href, 302);
+      const slot = randomUUID();
+      const claim = await rt.shared.signInSlots.claim({
+        asid,
+        address,
+        slot,
+        ttlMs: PENDING_TTL_MS,
+        perAsid: limits.pendingPerAsid,
+        perAddress: limits.pendingPerAddress,
+      });
+      if (!claim.ok) {
+        req.log.warn({ asid, address, limit: claim.limit }, 'sign-in refused: too many sign-ins in progress');
+        const seconds = retryAfter(reply, claim.retryAfterMs);
+        return claim.limit === 'address'
+          ? sendPage(reply, 429, tooManyInProgressPage(seconds, asid))
+          : sendPage(reply, 503, signInsFullPage(seconds, asid));
+      }
+      const browser = newBrowserSecret();
+      const started: StartedSignIn = { ...pending, address, slot };
+      try {
+        await rt.shared.pendingSignIns.put(pendingKey(state, browser), started, PENDING_TTL_MS);
+      } catch (e) {
+        await rt.shared.signInSlots.release(asid, address, slot).catch(() => undefined);
+        throw e;
+      }
+      const secure = secureBinding(req, rt.cis2.settings.redirectUri);
+      return reply
+        .headers(PAGE_SECURITY_HEADERS)
+        .header('set-cookie', bindingCookie(state, browser, secure, PENDING_TTL_MS / 1000))
+        .redirect(url.href, 302);
     } catch (e) {
       if (e instanceof Cis2Unavailable) {
         req.log.warn({ err: { message: e.message } }, 'CIS2 unavailable at sign-in start');
         return sendPage(reply, 503, unavailablePage(asid));
+      }
+      if (e instanceof EphemeralStoreFull) {
+        req.log.warn({ asid, max: e.max }, 'sign-in refused: the store of sign-ins in progress is full');
+        return sendPage(reply, 503, signInsFullPage(retryAfter(reply, 60_000), asid));
       }
       if (e instanceof StoreUnavailableError) return sendPage(reply, 503, busyPage(asid));
       throw e;
@@ -89,14 +171,29 @@ export async function signInPlugin(app: FastifyInstance, options: { holder: Runt
     const rt = holder.current;
     const q = new URLSearchParams(req.raw.url?.split('?')[1] ?? '');
     const state = q.get('state');
-    let pending: Awaited<ReturnType<typeof rt.shared.pendingSignIns.take>>;
+    if (!rt.cis2 || !state) return sendPage(reply, 400, expiredPage());
+    const secure = secureBinding(req, rt.cis2.settings.redirectUri);
+    const browser = browserSecretOf(req.headers.cookie, state, secure);
+    if (!browser) {
+      // Another browser, or one that lost the cookie (expired with the sign-in, or cleared): nothing is consumed,
+      // so the browser that started this sign-in can still complete it. /login on another host name than the
+      // callback's also ends here (the cookie is the host's).
+      req.log.info('sign-in callback without the cookie of the browser that started it; refused');
+      return sendPage(reply, 400, expiredPage());
+    }
+    let pending: StartedSignIn | undefined;
     try {
-      pending = state ? await rt.shared.pendingSignIns.take(state) : undefined;
+      pending = await rt.shared.pendingSignIns.take(pendingKey(state, browser));
     } catch (e) {
       if (e instanceof StoreUnavailableError) return sendPage(reply, 503, busyPage());
       throw e;
     }
-    if (!rt.cis2 || !state || !pending) return sendPage(reply, 400, expiredPage());
+    // Used or not, this sign-in's cookie has served.
+    reply.header('set-cookie', clearedBindingCookie(state, secure));
+    if (!pending) return sendPage(reply, 400, expiredPage());
+    if (pending.slot !== undefined && pending.address !== undefined) {
+      await rt.shared.signInSlots.release(pending.asid, pending.address, pending.slot).catch(() => undefined);
+    }
     if (q.has('error')) {
       const error = q.get('error');
       req.log.info({ error, asid: pending.asid }, 'CIS2 sign-in not completed');

@@ -3,7 +3,7 @@
  * registerAdmin on it. Every response the tests receive is kept so that they can be scanned for the token.
  */
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { type AdminOptions, type AdminSource, adminPlugin } from '../../src/admin/routes.js';
 import type { ComparisonRecord, ComparisonSummary } from '../../src/comparison/types.js';
@@ -167,11 +167,13 @@ export interface AdminApp {
 export interface FixedAdminOptions extends Partial<Omit<AdminOptions, 'token' | 'open'>> {
   token?: string;
   open?: boolean;
+  /** Where the app logs (default: nowhere). */
+  logger?: FastifyBaseLogger;
 }
 
 export async function startAdminApp(options: FixedAdminOptions = {}): Promise<AdminApp> {
-  const app = Fastify({ logger: false });
-  const { token, open, ...rest } = options;
+  const { token, open, logger, ...rest } = options;
+  const app = logger ? Fastify({ loggerInstance: logger }) : Fastify({ logger: false });
   await app.register(adminPlugin, {
     prefix: '/admin',
     comparisons: () => new FakeSource(),

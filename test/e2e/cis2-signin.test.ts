@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cis2Client } from '../../src/auth/cis2.js';
+import { bindingCookieName, newBrowserSecret, pendingKey } from '../../src/signin/binding.js';
 import { cis2Login, launchChromium } from '../helpers/browser.js';
 import { expectLegacyOutcome, legacyCall, legacyFixture, legacyRequestFixture } from '../helpers/harness.js';
 import {
@@ -219,11 +220,16 @@ describe('CIS2 sign-in page and a legacy client', () => {
 
   it('a callback whose ID token nonce does not match is refused and issues no code', async () => {
     const started = await h.runtime.cis2!.begin(USER_ASID);
+    // Kept as /login keeps it: bound to this browser by its cookie.
+    const browserSecret = newBrowserSecret();
     await h.runtime.shared.pendingSignIns.put(
-      started.state,
+      pendingKey(started.state, browserSecret),
       { ...started.pending, nonce: 'a-different-nonce' },
       60_000,
     );
+    await context.addCookies([
+      { name: bindingCookieName(started.state, false), value: browserSecret, url: h.bridgeUrl },
+    ]);
     await page.goto(started.url.href);
     await cis2Login(page, CLINICIAN);
     expect(await landedHeading()).toBe('We could not sign you in to e-RS');

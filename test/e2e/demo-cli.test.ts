@@ -18,7 +18,7 @@ describe('npm start (ers-bridge demo)', () => {
   let output = '';
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--apim-port', '0'], {
+    child = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--ops-port', '0', '--apim-port', '0'], {
       env: { ...process.env, LOG_LEVEL: 'warn', ERS_BRIDGE_FROM_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -78,6 +78,20 @@ describe('npm start (ers-bridge demo)', () => {
     });
     expect(a003.statusCode).toBe(204);
     await a003.body.dump();
+  });
+
+  it('prints its ops port (--ops-port 0 picked a free one): /healthz and /readyz there, not on the legacy port', async () => {
+    const ops = /^ops:\s+(http:\/\/127\.0\.0\.1:\d+)\s/m.exec(output)?.[1];
+    expect(ops, output).toBeDefined();
+    expect(ops).not.toBe(base);
+    for (const path of ['/healthz', '/readyz']) {
+      const res = await request(`${ops}${path}`);
+      expect(res.statusCode, path).toBe(200);
+      await res.body.dump();
+      const legacy = await request(`${base}${path}`);
+      expect(legacy.statusCode, path).toBe(404);
+      await legacy.body.dump();
+    }
   });
 
   it('stops cleanly on Ctrl-C (SIGINT) with exit code 0', async () => {

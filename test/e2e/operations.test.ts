@@ -136,6 +136,21 @@ describe('hot reload', () => {
     expect(result.error).toMatch(/restart/);
   });
 
+  it.each([
+    ['server.opsPort', { opsPort: 9998 }],
+    ['server.opsHost', { opsHost: '127.0.0.2' }],
+  ])(
+    'a change of %s (where /healthz, /readyz and /metrics listen) is refused until a restart',
+    async (_what, server) => {
+      const before = h.holder.current;
+      writeFileSync(file, rulesText(harnessRules(h.standIn, { server })));
+      const result = await reloader.reload('test');
+      expect(result.applied).toBe(false);
+      expect(result.error).toMatch(/server\.opsHost\/opsPort changed: restart/);
+      expect(h.holder.current).toBe(before);
+    },
+  );
+
   it('a change to the file is picked up by itself (debounced), and SIGHUP reloads too', async () => {
     const before = h.holder.current;
     writeFileSync(file, rulesText(harnessRules(h.standIn)));
@@ -159,7 +174,7 @@ describe('metrics and readiness', () => {
     const key = await openSession(h);
     await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
     await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: 'pro-api-session:unknown' });
-    const res = await request(`${h.bridgeUrl}/metrics`);
+    const res = await request(`${h.opsUrl}/metrics`);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = await res.body.text();
@@ -190,7 +205,7 @@ describe('metrics and readiness', () => {
   });
 
   it('/readyz reports the rules, the session store and a token per APIM application', async () => {
-    const res = await request(`${h.bridgeUrl}/readyz`);
+    const res = await request(`${h.opsUrl}/readyz`);
     expect(res.statusCode).toBe(200);
     const body = (await res.body.json()) as { checks: { apimTokens: Array<{ status: string }> } };
     expect(body.checks.apimTokens).toEqual([{ application: expect.stringMatching(/^[0-9a-f]{8}$/), status: 'ok' }]);
@@ -199,7 +214,7 @@ describe('metrics and readiness', () => {
   it('/readyz is 503 when no APIM token can be had', async () => {
     const bad = await startHarness({ keyIdAtStandIn: 'another-kid' });
     try {
-      const res = await request(`${bad.bridgeUrl}/readyz`);
+      const res = await request(`${bad.opsUrl}/readyz`);
       expect(res.statusCode).toBe(503);
       const body = (await res.body.json()) as { checks: { apimTokens: Array<{ status: string }> } };
       expect(body.checks.apimTokens[0]!.status).toBe('unobtainable');
@@ -241,7 +256,7 @@ describe('graceful shutdown of ers-bridge serve', () => {
     const file = join(dir, 'rules.yaml');
     const slowBase = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/referrals/FHIR`;
     writeFileSync(file, rulesText(harnessRules({ baseUrl: slowBase, tokenUrl: h.standIn.tokenUrl })));
-    child = spawn(process.execPath, [BIN, 'serve', '--rules', file, '--port', '0'], {
+    child = spawn(process.execPath, [BIN, 'serve', '--rules', file, '--port', '0', '--ops-port', '0'], {
       env: {
         ...process.env,
         ERS_BRIDGE_FROM_SOURCE: '1',
@@ -255,11 +270,12 @@ describe('graceful shutdown of ers-bridge serve', () => {
     child.stderr!.on('data', (d) => {
       output += d;
     });
-    const base = await vi.waitFor(
+    const [base, opsBase] = await vi.waitFor(
       () => {
-        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-        if (!m) throw new Error(`serve did not start:\n${output}`);
-        return m[1]!;
+        const m = /serving environment \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        const ops = /ops surface \(\/healthz, \/readyz, \/metrics\) on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        if (!m || !ops) throw new Error(`serve did not start:\n${output}`);
+        return [m[1]!, ops[1]!] as const;
       },
       { timeout: 15_000, interval: 20 },
     );
@@ -277,7 +293,7 @@ describe('graceful shutdown of ers-bridge serve', () => {
     // handled, well before the calls in flight (1.5 s at APIM) are answered.
     const connectFresh = async () => {
       const fresh = new Agent({ connect: { timeout: 2000 } });
-      const refused = await request(`${base}/healthz`, { dispatcher: fresh }).then(
+      const refused = await request(`${base}/ers-api/v1/ProfessionalSession`, { dispatcher: fresh }).then(
         () => 'answered',
         (e: NodeJS.ErrnoException) => e.code ?? (e.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error',
       );
@@ -285,6 +301,10 @@ describe('graceful shutdown of ers-bridge serve', () => {
       return refused;
     };
     await vi.waitFor(async () => expect(await connectFresh()).toBe('ECONNREFUSED'), { timeout: 1_000, interval: 50 });
+    // The ops port closes last: while the legacy calls drain, the probes are still answered.
+    const probe = await request(`${opsBase}/healthz`, { reset: true });
+    expect(probe.statusCode).toBe(200);
+    await probe.body.dump();
     const results = await inFlight;
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(await exited).toBe(0);

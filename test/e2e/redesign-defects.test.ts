@@ -126,7 +126,7 @@ function linesFor(h: Harness, correlationId: string) {
 }
 
 async function requestsCounted(h: Harness, aCode: string, status: string): Promise<number> {
-  const res = await request(`${h.bridgeUrl}/metrics`);
+  const res = await request(`${h.opsUrl}/metrics`);
   const text = await res.body.text();
   const line = text
     .split('\n')

@@ -444,7 +444,7 @@ describe('fuzzing the legacy surface', () => {
   }
 
   async function stillAnswering(): Promise<void> {
-    const health = await h.bridge.inject({ method: 'GET', url: '/healthz' });
+    const health = await h.ops.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
     expect(crashes).toEqual([]);
   }

@@ -509,12 +509,12 @@ describe('hostile input', () => {
       });
     });
 
-    it('cross-ASID use of a session → 403 SESSION_ASID_MISMATCH', async () => {
+    it('cross-ASID use of a session → 403, answered exactly as an unknown session (SESSION_UNKNOWN)', async () => {
       await nothingReachesApim(async () => {
         expectRefused(
           await legacyCall(h, 'GET', A005, { XAPI_ASID: OTHER_ASID, HTTP_X_SESSION_KEY: key }),
           403,
-          'SESSION_ASID_MISMATCH',
+          'SESSION_UNKNOWN',
         );
         // A002 and A003 of another ASID's session are refused too, and leave the session alive.
         expectRefused(
@@ -529,12 +529,12 @@ describe('hostile input', () => {
             }),
           ),
           403,
-          'SESSION_ASID_MISMATCH',
+          'SESSION_UNKNOWN',
         );
         expectRefused(
           await legacyCall(h, 'DELETE', `${SESSION_PATH}/${key}`, { XAPI_ASID: OTHER_ASID, HTTP_X_SESSION_KEY: key }),
           403,
-          'SESSION_ASID_MISMATCH',
+          'SESSION_UNKNOWN',
         );
       });
       expect((await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key })).status).toBe(200);
@@ -570,7 +570,9 @@ describe('hostile input', () => {
         expect(u.status).toBe(403);
         expect(f.status).toBe(u.status);
         expectRefused(u, 403, 'SESSION_UNKNOWN');
-        expectRefused(f, 403, 'SESSION_ASID_MISMATCH');
+        expectRefused(f, 403, 'SESSION_UNKNOWN');
+        // The same answer, byte for byte but for the transaction id: nothing tells a foreign key from an unknown one.
+        expect(f.json().issue).toEqual(u.json().issue);
 
         // Latency: medians over alternating requests. On a shared 2-core machine one round can be disturbed, so up
         // to three rounds are measured and the best must be within the (generous) bound.
@@ -705,7 +707,7 @@ describe('hostile input', () => {
       const k = await openSession(h);
       const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: k });
       expect(res.status).toBe(200);
-      expect((await legacyCall(h, 'GET', '/healthz')).status).toBe(200);
+      expect((await undiciRequest(`${h.opsUrl}/healthz`)).statusCode).toBe(200);
       // The session whose A002s were refused still exists, without a role.
       expectRefused(
         await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: fresh }),

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
+import { Metrics } from '../../src/admin/metrics.js';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import { createLogger } from '../../src/logging.js';
+import { buildOpsServer } from '../../src/ops/server.js';
 import type { Rules } from '../../src/rules/schema.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime, closeRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime/runtime.js';
@@ -26,6 +28,9 @@ export interface Harness {
   bridge: FastifyInstance;
   bridgeUrl: string;
   legacyBase: string;
+  /** The ops surface (/healthz, /readyz, /metrics), on a loopback port of its own. */
+  ops: FastifyInstance;
+  opsUrl: string;
   holder: RuntimeHolder;
   runtime: Runtime;
   logs: string[];
@@ -121,20 +126,30 @@ export function keepForScan(text: string): void {
   if (dir) appendFileSync(join(dir, `${process.pid}.log`), text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** ers-bridge on a free loopback port with the given runtime, its log lines captured. */
+/**
+ * ers-bridge on a free loopback port with the given runtime, and its ops surface on another, as `serve` runs them
+ * (one metrics registry for both: the runtime's, else a fresh one); its log lines captured.
+ */
 export async function listenBridge(runtime: Runtime) {
   const { logs, destination } = captureLogs();
   const holder: RuntimeHolder = { current: runtime };
-  const bridge = await buildServer(holder, { logger: createLogger({ level: 'info', destination }) });
+  const logger = createLogger({ level: 'info', destination });
+  const metrics = runtime.shared.metrics ?? new Metrics({ processMetrics: false });
+  const bridge = await buildServer(holder, { logger, metrics });
+  const ops = await buildOpsServer(holder, { logger, metrics });
   const address = await bridge.listen({ host: '127.0.0.1', port: 0 });
+  const opsUrl = await ops.listen({ host: '127.0.0.1', port: 0 });
   return {
     bridge,
     bridgeUrl: address,
     legacyBase: `${address}/ers-api`,
+    ops,
+    opsUrl,
     holder,
     logs,
     async close() {
       await bridge.close();
+      await ops.close();
       await closeRuntime(holder.current);
     },
   };

@@ -135,6 +135,8 @@ function waitForOutput(
 export interface BridgeProcess {
   name: string;
   url: string;
+  /** Its ops surface (/healthz, /readyz, /metrics). */
+  opsUrl: string;
   child: ChildProcess;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
@@ -142,9 +144,10 @@ export interface BridgeProcess {
 }
 
 /**
- * `node bin/ers-bridge.js serve --rules <file> --port 0` as a child process with `env` added to this process's
- * environment (LOG_LEVEL=info; any ERS_BRIDGE_SESSION_STORE, ERS_BRIDGE_RULES or PORT of the test run removed).
- * Resolves once fastify logs "Server listening at http://127.0.0.1:<port>".
+ * `node bin/ers-bridge.js serve --rules <file> --port 0 --ops-port 0` as a child process with `env` added to this
+ * process's environment (LOG_LEVEL=info; any ERS_BRIDGE_SESSION_STORE, ERS_BRIDGE_RULES, PORT or OPS_PORT of the
+ * test run removed). Resolves once fastify logs "Server listening at http://127.0.0.1:<port>" and serve prints
+ * where its ops surface is.
  */
 export async function spawnBridge(
   name: string,
@@ -155,7 +158,8 @@ export async function spawnBridge(
   delete base['ERS_BRIDGE_SESSION_STORE'];
   delete base['ERS_BRIDGE_RULES'];
   delete base['PORT'];
-  const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0'], {
+  delete base['OPS_PORT'];
+  const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--ops-port', '0'], {
     env: { ...base, LOG_LEVEL: 'info', ERS_BRIDGE_FROM_SOURCE: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -176,7 +180,14 @@ export async function spawnBridge(
       `ers-bridge ${name}`,
       25_000,
     );
-    return { name, url: m[1]!, child, output, stop: () => stopChild(child) };
+    const ops = await waitForOutput(
+      child,
+      output,
+      /ops surface \(\/healthz, \/readyz, \/metrics\) on (http:\/\/127\.0\.0\.1:\d+)/,
+      `ers-bridge ${name} (ops)`,
+      25_000,
+    );
+    return { name, url: m[1]!, opsUrl: ops[1]!, child, output, stop: () => stopChild(child) };
   } catch (e) {
     await stopChild(child);
     throw e;

@@ -29,6 +29,8 @@ let redis: RedisServerProcess | undefined;
 let standIn: ApimStandIn | undefined;
 let bridge: Awaited<ReturnType<typeof listenBridge>> | undefined;
 let base: string;
+/** The ops surface (/healthz, /readyz). */
+let opsBase: string;
 /** Log lines of the runtime (the Redis connection's warnings) and of the server. */
 const runtimeLogs: string[] = [];
 const crashes: Array<[string, unknown]> = [];
@@ -109,6 +111,7 @@ beforeAll(async () => {
   });
   bridge = await listenBridge(runtime);
   base = bridge.bridgeUrl;
+  opsBase = bridge.opsUrl;
 }, 30_000);
 
 afterAll(async () => {
@@ -125,7 +128,7 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     sessionKey = await openSession();
     const res = expectStatus(await a005(sessionKey), 200, 'A005');
     expect(res.json()).toMatchObject({ resourceType: 'ReferralRequest', id: '000000070000' });
-    expect((await callBridge(base, 'GET', '/readyz')).status).toBe(200);
+    expect((await callBridge(opsBase, 'GET', '/readyz')).status).toBe(200);
   });
 
   it('answers 503 STORE_UNAVAILABLE with Retry-After while Redis is down, and keeps serving', async () => {
@@ -146,10 +149,10 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     expectLegacyOutcome(a001, 503, 'STORE_UNAVAILABLE');
     expect(a001.headers['retry-after']).toMatch(/^\d+$/);
 
-    const ready = await callBridge(base, 'GET', '/readyz');
+    const ready = await callBridge(opsBase, 'GET', '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.json().checks).toMatchObject({ sessionStore: 'unreachable' });
-    expect((await callBridge(base, 'GET', '/healthz')).status).toBe(200);
+    expect((await callBridge(opsBase, 'GET', '/healthz')).status).toBe(200);
 
     // Calls that need no session are unaffected; the same call again is again a clean 503.
     expectLegacyOutcome(
@@ -177,7 +180,9 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
 
     await vi.waitFor(
       async () =>
-        expect((await callBridge(base, 'GET', '/readyz')).status, '/readyz within 10 s of Redis restarting').toBe(200),
+        expect((await callBridge(opsBase, 'GET', '/readyz')).status, '/readyz within 10 s of Redis restarting').toBe(
+          200,
+        ),
       { timeout: 10_000, interval: 200 },
     );
 

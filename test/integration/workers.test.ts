@@ -45,17 +45,21 @@ describe('serve --workers', () => {
     extraEnv: Record<string, string> = {},
   ): { child: ChildProcess; output: () => string } {
     let text = '';
-    const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--workers', '2'], {
-      env: {
-        ...process.env,
-        ERS_BRIDGE_FROM_SOURCE: '1',
-        ...h.env,
-        SESSION_KEY_1: randomBytes(32).toString('base64'),
-        ...extraEnv,
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--ops-port', '0', '--workers', '2'],
+      {
+        env: {
+          ...process.env,
+          ERS_BRIDGE_FROM_SOURCE: '1',
+          ...h.env,
+          SESSION_KEY_1: randomBytes(32).toString('base64'),
+          ...extraEnv,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group, so a failed test can stop the workers too
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group, so a failed test can stop the workers too
-    });
+    );
     child.stdout!.on('data', (d) => {
       text += d;
     });

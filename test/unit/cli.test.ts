@@ -123,6 +123,17 @@ describe('usage and help', () => {
     expect(err()).toEqual([]);
   });
 
+  it.each([['serve'], ['demo']])(
+    '%s --help documents the ops port: --ops-port and OPS_PORT, like --port and PORT',
+    async (cmd) => {
+      expect(await main([cmd, '--help'])).toBe(0);
+      const text = out().join('\n');
+      expect(text).toMatch(new RegExp(`^Usage: ers-bridge ${cmd} .*\\[--ops-port <n>\\]`, 'm'));
+      expect(text).toMatch(/^ {2}--ops-port <n> .*\/healthz, \/readyz, \/metrics \(default: \$OPS_PORT, else /m);
+      expect(text).toMatch(/^ {2}--port <n> .*\(default: \$PORT, else /m);
+    },
+  );
+
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string };
     expect(await main(['--version'])).toBe(0);
@@ -275,6 +286,28 @@ describe('ers-bridge serve with unusable configuration', () => {
       ]);
     } finally {
       if (saved !== undefined) process.env['ERS_INT_API_KEY'] = saved;
+    }
+  });
+
+  it.each([
+    {
+      args: ['--port', '8090', '--ops-port', '8090'],
+      env: undefined,
+      error: /--ops-port: the ops surface needs a port of its own, not the legacy port 8090/,
+    },
+    { args: ['--ops-port', 'nine'], env: undefined, error: /--ops-port: expected a port number, got nine/ },
+    { args: [], env: '70000', error: /OPS_PORT: expected a port number, got 70000/ },
+  ])('serve $args (OPS_PORT=$env) → exit 2 before anything listens', async ({ args, env, error }) => {
+    const saved = process.env['OPS_PORT'];
+    if (env === undefined) delete process.env['OPS_PORT'];
+    else process.env['OPS_PORT'] = env;
+    try {
+      expect(await main(['serve', '--rules', INT_RULES, ...args])).toBe(2);
+      expect(err()).toHaveLength(1);
+      expect(err()[0]).toMatch(error);
+    } finally {
+      if (saved === undefined) delete process.env['OPS_PORT'];
+      else process.env['OPS_PORT'] = saved;
     }
   });
 

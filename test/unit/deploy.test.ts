@@ -71,7 +71,10 @@ describe('deploy/docker-compose.yml', () => {
       'apim-standin': { condition: 'service_healthy' },
     });
     expect(bridge.environment.ERS_BRIDGE_SESSION_STORE).toBe('redis://redis:6379');
-    expect(bridge.healthcheck.test.join(' ')).toMatch(/127\.0\.0\.1:8080\/(readyz|healthz)/);
+    // On the ops port (OPS_PORT, else 8081), not the legacy port: /readyz and /healthz are not served there.
+    const check = bridge.healthcheck.test.join(' ');
+    expect(check).toContain("'http://127.0.0.1:'+(process.env.OPS_PORT||8081)+'/readyz'");
+    expect(check).not.toContain(':8080');
   });
 
   it('secrets come from deploy/.env only, and the comment says how to generate each', () => {
@@ -93,17 +96,36 @@ describe('deploy/docker-compose.yml', () => {
     }
   });
 
-  it('port 8080 is published, on host loopback, for ers-bridge (in the stand-in network namespace)', () => {
+  it('ports 8080 (legacy) and 8081 (ops) are published, on host loopback, for ers-bridge (in the stand-in namespace)', () => {
     const bridge = services['ers-bridge'];
     expect(bridge.network_mode).toBe('service:apim-standin');
     // A service in another's network namespace cannot publish ports: the namespace owner does.
     expect(bridge.ports).toBeUndefined();
-    expect(services['apim-standin'].ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(services['apim-standin'].ports).toEqual(['127.0.0.1:8080:8080', '127.0.0.1:8081:8081']);
+  });
+});
+
+describe('Dockerfile', () => {
+  const text = readFileSync(new URL('../Dockerfile', DEPLOY), 'utf8');
+
+  it('exposes the legacy port (8080) and the ops port (8081)', () => {
+    expect(text).toMatch(/^EXPOSE 8080 8081$/m);
+  });
+
+  it('HEALTHCHECK asks /healthz on the ops port (OPS_PORT, else 8081), not the legacy port', () => {
+    const healthcheck = text.slice(text.indexOf('HEALTHCHECK'), text.indexOf('ENTRYPOINT'));
+    expect(healthcheck).toContain("'http://127.0.0.1:'+(process.env.OPS_PORT||8081)+'/healthz'");
+    expect(healthcheck).not.toMatch(/process\.env\.PORT|8080/);
   });
 });
 
 describe('deploy/compose-rules.yaml', () => {
   const rules = parseRules(RULES_TEXT, 'deploy/compose-rules.yaml');
+
+  it('serves the ops surface on the port the compose file publishes and checks (8081)', () => {
+    expect(rules.server.opsPort).toBe(8081);
+    expect(rules.server.opsHost).toBeUndefined(); // the legacy port's address: --host 0.0.0.0
+  });
 
   it('passes the rules schema', () => {
     expect(rules.environment).toBe('compose');

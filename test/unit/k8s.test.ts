@@ -312,7 +312,15 @@ describe('deploy/k8s: files', () => {
   it('the base lists every manifest but the example Secret, which no kustomization uses', () => {
     const base = kustomizationOf(BASE);
     expect([...base['resources']].sort()).toEqual(
-      ['configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'service.yaml'].sort(),
+      [
+        'configmap.yaml',
+        'deployment.yaml',
+        'hpa.yaml',
+        'ingress.yaml',
+        'networkpolicy.yaml',
+        'pdb.yaml',
+        'service.yaml',
+      ].sort(),
     );
     for (const file of ALL_FILES.filter((f) => basename(f) === 'kustomization.yaml')) {
       expect(
@@ -354,19 +362,22 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: the Deployment', (targ
     expect(matches(pod['metadata']['labels'], deployment['spec']['selector']['matchLabels'])).toBe(true);
   });
 
-  it('serves the mounted rules on 0.0.0.0:8080, port named http', () => {
+  it('serves the mounted rules on 0.0.0.0: the legacy API on 8080 (http), the ops surface on 8081 (ops)', () => {
     expect(c['command']).toBeUndefined(); // the image's ENTRYPOINT (node bin/ers-bridge.js) stays
     expect(c['args']).toEqual(['serve', '--rules', `${RULES_MOUNT}/rules.yaml`, '--host', '0.0.0.0']);
-    expect(c['ports']).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c['ports']).toEqual([
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'ops', containerPort: 8081, protocol: 'TCP' },
+    ]);
   });
 
-  it('has startup, liveness (/healthz) and readiness (/readyz) probes on the http port', () => {
+  it('has startup, liveness (/healthz) and readiness (/readyz) probes on the ops port, none on the legacy port', () => {
     const probe = (name: string) => c[name]?.['httpGet'] as Obj | undefined;
     expect(probe('livenessProbe')).toMatchObject({ path: '/healthz' });
     expect(probe('readinessProbe')).toMatchObject({ path: '/readyz' });
     expect(probe('startupProbe')?.['path']).toMatch(/^\/(healthz|readyz)$/);
     for (const name of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
-      expect(['http', 8080], name).toContain(probe(name)!['port']);
+      expect(['ops', 8081], name).toContain(probe(name)!['port']);
       expect(c[name]['timeoutSeconds'], name).toBeGreaterThanOrEqual(1);
     }
     // The startup probe gives the process time to load rules and resolve secrets before liveness applies.
@@ -459,11 +470,14 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: the Deployment', (targ
     expect(matches(pod['metadata']['labels'], byNode['labelSelector']['matchLabels'])).toBe(true);
   });
 
-  it('is scraped by Prometheus on /metrics at the http port', () => {
+  it('is scraped by Prometheus on /metrics at the ops port, never the legacy port', () => {
     const a = pod['metadata']['annotations'];
+    const port = (name: string) => (c['ports'] as Obj[]).find((p) => p['name'] === name)!['containerPort'];
     expect(a['prometheus.io/scrape']).toBe('true');
     expect(a['prometheus.io/path']).toBe('/metrics');
-    expect(a['prometheus.io/port']).toBe(String(c['ports'][0]['containerPort']));
+    expect(a['prometheus.io/port']).toBe('8081');
+    expect(a['prometheus.io/port']).toBe(String(port('ops')));
+    expect(a['prometheus.io/port']).not.toBe(String(port('http')));
   });
 });
 
@@ -477,7 +491,7 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: Service, HPA, PDB, Net
     podLabels = deployment['spec']['template']['metadata']['labels'];
   });
 
-  it('the Service is a ClusterIP on 8080 targeting the named port http', () => {
+  it('the Service is a ClusterIP on 8080 targeting the named port http (the ops port is not in it)', () => {
     const svc = one(objs, 'Service');
     expect(svc['spec']['type'] ?? 'ClusterIP').toBe('ClusterIP');
     expect(matches(podLabels, svc['spec']['selector'])).toBe(true);
@@ -486,6 +500,7 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: Service, HPA, PDB, Net
     expect(port).toMatchObject({ port: 8080, targetPort: 'http', protocol: 'TCP' });
     const names = deployment['spec']['template']['spec']['containers'][0]['ports'].map((p: Obj) => p['name']);
     expect(names).toContain(port['targetPort']);
+    expect(svc['spec']['ports'].map((p: Obj) => p['targetPort'])).not.toContain('ops');
   });
 
   it('the HPA (autoscaling/v2) scales the Deployment on CPU 70%, at least 2 replicas', () => {
@@ -510,7 +525,7 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: Service, HPA, PDB, Net
     expect(pdb['spec']['minAvailable']).toBeLessThan(one(objs, 'HorizontalPodAutoscaler')['spec']['minReplicas']);
   });
 
-  it('the NetworkPolicy restricts ingress (8080, from legacy clients and monitoring) and egress (53, 6379, 443)', () => {
+  it('the NetworkPolicy restricts ingress (8080 from legacy clients, 8081 from monitoring) and egress (53, 6379, 443)', () => {
     const np = one(objs, 'NetworkPolicy');
     expect(matches(podLabels, np['spec']['podSelector']['matchLabels'])).toBe(true);
     expect([...np['spec']['policyTypes']].sort()).toEqual(['Egress', 'Ingress']);
@@ -527,15 +542,25 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: Service, HPA, PDB, Net
         for (const s of selectors)
           expect(Object.keys(s['matchLabels'] ?? {}).length, 'empty selector').toBeGreaterThan(0);
       }
-      expect(rule['ports']).toEqual([{ port: 8080, protocol: 'TCP' }]);
+      // One port per rule: the legacy API (8080) or the ops surface (8081), never both, nothing else.
+      expect([[{ port: 8080, protocol: 'TCP' }], [{ port: 8081, protocol: 'TCP' }]]).toContainEqual(rule['ports']);
     }
-    const peers = ingress.flatMap((r) => r['from'] as Obj[]);
-    expect(peers.some((p) => p['namespaceSelector']?.['matchLabels']?.['ers-bridge/legacy-client'] === 'true')).toBe(
-      true,
-    );
-    expect(
-      peers.some((p) => p['namespaceSelector']?.['matchLabels']?.['kubernetes.io/metadata.name'] === 'monitoring'),
-    ).toBe(true);
+    const isLegacyClient = (p: Obj) => p['namespaceSelector']?.['matchLabels']?.['ers-bridge/legacy-client'] === 'true';
+    const isMonitoring = (p: Obj) =>
+      p['namespaceSelector']?.['matchLabels']?.['kubernetes.io/metadata.name'] === 'monitoring';
+    const portsOf = (peer: (p: Obj) => boolean) =>
+      ingress
+        .filter((r) => (r['from'] as Obj[]).some(peer))
+        .flatMap((r) => (r['ports'] as Obj[]).map((p) => p['port']));
+    // Legacy clients reach only the legacy API; Prometheus only the ops surface (/metrics).
+    expect(portsOf(isLegacyClient)).toEqual([8080]);
+    expect(portsOf(isMonitoring)).toEqual([8081]);
+    // The 8080 rule admits no monitoring peer, the 8081 rule no legacy client.
+    for (const rule of ingress) {
+      const port = rule['ports'][0]['port'];
+      if (port === 8080) expect((rule['from'] as Obj[]).some(isMonitoring)).toBe(false);
+      if (port === 8081) expect((rule['from'] as Obj[]).some((p) => !isMonitoring(p))).toBe(false);
+    }
 
     const egress = np['spec']['egress'] as Obj[];
     const allowed = new Set<string>();
@@ -645,7 +670,7 @@ describe('deploy/k8s rules', () => {
     expect(mine.sessions.absoluteTimeoutSeconds).toBe(repo.sessions.absoluteTimeoutSeconds);
   });
 
-  it.each(ENVS)('%s: fit for several replicas behind an ingress on port 8080', (env) => {
+  it.each(ENVS)('%s: fit for several replicas behind an ingress on port 8080, ops on 8081', (env) => {
     const r = overlayRules(env);
     expect(r.sessions.store).toBe('redis');
     // The same variable the Deployment sets from the Secret (which also overrides the rules).
@@ -655,6 +680,10 @@ describe('deploy/k8s rules', () => {
     expect(r.admin?.token).toMatch(/^env:/);
     expect(r.admin?.open ?? false).toBe(false);
     expect(r.server.port).toBe(8080);
+    // The ops surface where the Deployment's probes and Prometheus look: 8081, on the legacy port's address
+    // (--host 0.0.0.0) unless the rules name another, which must not be loopback (the kubelet probes the pod IP).
+    expect(r.server.opsPort).toBe(8081);
+    if (r.server.opsHost !== undefined) expect(r.server.opsHost).toBe('0.0.0.0');
     expect(r.legacy.publicBaseUrl).toMatch(/^https:\/\/[^/]+\/ers-api$/);
     if (r.cis2) expect(new URL(r.cis2.redirectUri).host).toBe(new URL(r.legacy.publicBaseUrl!).host);
     // Nothing written to a read-only root filesystem.
@@ -747,5 +776,35 @@ describe('deploy/k8s secrets: placeholders only', () => {
     expect(url.password).toMatch(/REPLACE-ME/);
     for (const e of ENVS)
       expect(readFileSync(join(overlayDir(e), 'rules.yaml'), 'utf8')).not.toMatch(/rediss?:\/\/\S*@/);
+  });
+});
+
+describe('deploy/k8s: ingress-nginx verifies the Spine endpoint certificate and forwards it', () => {
+  const overlayRulesOf = (env: string) => {
+    const file = join(overlayDir(env), 'rules.yaml');
+    return parseRules(readFileSync(file, 'utf8'), rel(file));
+  };
+
+  it.each(ENVS)('overlays/%s: the Ingress asks for client certificates and passes the verified one on', (env) => {
+    const ingress = rendered(`overlays/${env}`).find((o) => o['kind'] === 'Ingress')!;
+    expect(ingress, 'an Ingress').toBeDefined();
+    const a = ingress['metadata']['annotations'] as Record<string, string>;
+    expect(a['nginx.ingress.kubernetes.io/auth-tls-secret']).toBe(`ers-bridge-${env}/ers-bridge-client-ca`);
+    // optional, not on: browsers opening /login have no Spine certificate; bound ASIDs refuse calls without one.
+    expect(a['nginx.ingress.kubernetes.io/auth-tls-verify-client']).toBe('optional');
+    expect(a['nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream']).toBe('true');
+    const host = new URL(overlayRulesOf(env).legacy.publicBaseUrl!).host;
+    expect(ingress['spec']['rules'][0]['host']).toBe(host);
+    expect(ingress['spec']['tls'][0]['hosts']).toEqual([host]);
+    const paths = (ingress['spec']['rules'][0]['http']['paths'] as Obj[]).map((p) => p['path']);
+    expect(paths).toEqual(['/ers-api', '/login']); // never /admin, /metrics or the ops port
+  });
+
+  it.each(ENVS)('overlays/%s: the rules trust that header from the ingress only, and bind the ASID', (env) => {
+    const rules = overlayRulesOf(env);
+    expect(rules.server.trustedProxies?.clientCertificateHeader).toBe('ssl-client-cert');
+    const appRestricted = Object.values(rules.asids).filter((c) => c.accessMode === 'application-restricted');
+    expect(appRestricted.length).toBeGreaterThan(0);
+    for (const cfg of appRestricted) expect(cfg.callerAuth?.certificates?.length).toBeGreaterThan(0);
   });
 });

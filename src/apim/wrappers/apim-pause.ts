@@ -1,6 +1,7 @@
 /**
  * Wrapper: when APIM answers 429, every call to that APIM application waits for APIM's Retry-After (the limiter
- * pauses; calls already queued that cannot wait that long are answered at once).
+ * pauses; calls already queued that cannot wait that long are answered at once) — but never longer than
+ * `maxPauseSeconds`: one answer with a huge Retry-After must not lock an application out for an hour.
  */
 import { type Clock, systemClock } from '../../runtime/clock.js';
 import type { ApimWrapper } from '../dispatch.js';
@@ -16,11 +17,12 @@ export function retryAfterSeconds(value: string | string[] | undefined, now: num
   return Number.isNaN(date) ? 1 : Math.min(Math.max(1, Math.ceil((date - now) / 1000)), 3600);
 }
 
-export function apimPause(limiter: RateLimiter, clock: Clock = systemClock): ApimWrapper {
+export function apimPause(limiter: RateLimiter, clock: Clock = systemClock, maxPauseSeconds = 3600): ApimWrapper {
   return (next) => async (call) => {
     const result = await next(call);
     if (result.response.statusCode === 429) {
-      limiter.pause(retryAfterSeconds(result.response.headers['retry-after'], clock.now()));
+      const asked = retryAfterSeconds(result.response.headers['retry-after'], clock.now());
+      limiter.pause(Math.min(asked, maxPauseSeconds));
     }
     return result;
   };

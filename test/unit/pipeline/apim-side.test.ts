@@ -158,14 +158,17 @@ describe('rewriteBack', () => {
     expect(o.issue[0]!.diagnostics).toContain(`APIM refused A005 (${A005.name}) with HTTP 401 and no explanation.`);
   });
 
-  it('a 4xx with a non-JSON body → the same, quoting what APIM said (printable, bounded)', async () => {
+  it('a 4xx whose body is not an OperationOutcome → the same legacy answer, never the upstream text', async () => {
     const answer = await back(apimResponse(403, { 'content-type': 'text/plain' }, 'Forbidden\n\u0007 here'));
     expect(answer.status).toBe(403);
     const diagnostics = outcome(answer.body).issue[0]!.diagnostics;
-    expect(diagnostics).toContain('APIM said: "Forbidden   here".');
-    const long = await back(apimResponse(400, { 'content-type': 'text/html' }, 'x'.repeat(500)));
-    expect(outcome(long.body).issue[0]!.diagnostics).toContain(`"${'x'.repeat(200)}"`);
-    expect(outcome(long.body).issue[0]!.diagnostics).not.toContain('x'.repeat(201));
+    expect(diagnostics).toContain('an answer that is not an e-RS OperationOutcome (not passed on)');
+    expect(diagnostics).not.toContain('Forbidden');
+    const html = await back(apimResponse(502, { 'content-type': 'text/html' }, '<h1>nginx</h1> at /srv/app.js:12'));
+    expect(html.body!.toString()).not.toContain('nginx');
+    const json = await back(apimResponse(400, { 'content-type': 'application/json' }, '{"error":"stack at x.js:1:2"}'));
+    expect(outcome(json.body).issue[0]!.details.coding[1]!.code).toBe('UPSTREAM_EMPTY_ERROR');
+    expect(json.body!.toString()).not.toContain('stack');
   });
 
   it('an empty 429 → UPSTREAM_RATE_LIMITED 429 with retry-after 1 when APIM gave none', async () => {

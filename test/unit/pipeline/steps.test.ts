@@ -163,12 +163,16 @@ describe('loadSession', () => {
     expect(e.reason).toBe('SESSION_UNKNOWN');
   });
 
-  it("another ASID's session → SESSION_ASID_MISMATCH", async () => {
+  it("another ASID's session → answered as SESSION_UNKNOWN, logged as SESSION_ASID_MISMATCH", async () => {
     const e = await legacyRejection(
       loadSession(await storeWith(), { http_x_session_key: KEY }, { ...lookup, asid: '200000000009' }),
     );
-    expect(e.reason).toBe('SESSION_ASID_MISMATCH');
+    const unknown = await legacyRejection(loadSession(await storeWith(), { http_x_session_key: 'nope' }, lookup));
+    expect(e.reason).toBe('SESSION_UNKNOWN');
+    expect(e.logAs).toBe('SESSION_ASID_MISMATCH');
     expect(e.status).toBe(403);
+    expect(e.diagnostics).toBe(unknown.diagnostics);
+    expect(unknown.logAs).toBe('SESSION_UNKNOWN');
   });
 
   it('no role selected → SESSION_ROLE_NOT_SELECTED when a role is required, accepted when not', async () => {
