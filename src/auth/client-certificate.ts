@@ -124,7 +124,7 @@ export function fromTlsPeer(
 function chainProblem(cert: X509Certificate, cas: readonly X509Certificate[], now: number): string | undefined {
   if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return 'outside its validity period';
   const issuer = cas.find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
-  return issuer ? undefined : 'not issued by a CA in server.tls.clientCa';
+  return issuer ? undefined : 'not issued by a CA in server.tls.clientCa (or server.trustedProxies.clientCa)';
 }
 
 /**

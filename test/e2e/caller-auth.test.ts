@@ -6,12 +6,13 @@
  * APIM stand-in, ers-bridge on loopback (HTTPS where the test needs it), undici clients presenting certificates
  * made at test time (test/helpers/more-pki.ts).
  */
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { createLogger } from '../../src/logging.js';
 import { RulesReloader } from '../../src/rules/reload.js';
@@ -265,6 +266,15 @@ describe('optional client certificates (server.tls clientCertificates: optional)
     expect(issue.diagnostics).toContain('could not be verified');
     expect(issue.diagnostics).toContain(pki.foreign.sha256);
   });
+
+  it('an expired certificate from the trusted CA with the bound CN → 403, its expiry named', async () => {
+    const notAfter = Date.parse(new X509Certificate(pki.expired.cert).validTo);
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(notAfter + 1000), { timeout: 3_000, interval: 50 });
+    const res = await a001(callerVia(b.bridgeUrl, tlsClient(pki.expired)), APP_ASID);
+    const issue = expectLegacyOutcome(res, 403, 'CALLER_CERTIFICATE_REFUSED');
+    expect(issue.diagnostics).toMatch(/could not be verified: .*expired/i);
+    expect(issue.diagnostics).toContain(pki.expired.sha256);
+  });
 });
 
 describe('behind a TLS-terminating proxy (server.trustedProxies)', () => {
@@ -350,6 +360,40 @@ describe('behind a TLS-terminating proxy (server.trustedProxies)', () => {
     });
   });
 
+  describe('a plain-HTTP listener with server.trustedProxies.clientCa: the forwarded chain is checked again', () => {
+    let b: CallerBridge;
+    beforeAll(async () => {
+      b = await startCallerBridge({
+        patch: (doc) => {
+          doc.server = {
+            ...doc.server,
+            trustedProxies: {
+              addresses: ['127.0.0.1'],
+              clientCertificateHeader: 'ssl-client-cert',
+              clientCa: 'env:CLIENT_CA',
+            },
+          };
+          doc.asids[APP_ASID].callerAuth = bySubject;
+        },
+        env: { CLIENT_CA: pki.caPem },
+      });
+    }, 30_000);
+    afterAll(async () => {
+      await b?.close();
+    });
+
+    it("the right certificate passes; another CA's with the bound CN does not", async () => {
+      const call = callerVia(b.bridgeUrl);
+      expect((await a001(withHeaders(call, nginx(pki.client)), APP_ASID)).status).toBe(201);
+      const issue = expectLegacyOutcome(
+        await a001(withHeaders(call, nginx(pki.foreign)), APP_ASID),
+        403,
+        'CALLER_CERTIFICATE_REFUSED',
+      );
+      expect(issue.diagnostics).toContain('not issued by a CA');
+    });
+  });
+
   describe('ingress-nginx with server.tls.clientCa: the forwarded chain is checked again', () => {
     let b: CallerBridge;
     beforeAll(async () => {
@@ -373,6 +417,14 @@ describe('behind a TLS-terminating proxy (server.trustedProxies)', () => {
       const res = await a001(withHeaders(callerVia(b.bridgeUrl, tlsClient()), nginx(pki.foreign)), APP_ASID);
       const issue = expectLegacyOutcome(res, 403, 'CALLER_CERTIFICATE_REFUSED');
       expect(issue.diagnostics).toContain('not issued by a CA in server.tls.clientCa');
+    });
+
+    it('an expired forwarded certificate (the bound CN, verify SUCCESS) → refused: outside its validity period', async () => {
+      const notAfter = Date.parse(new X509Certificate(pki.expired.cert).validTo);
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(notAfter + 1000), { timeout: 3_000, interval: 50 });
+      const res = await a001(withHeaders(callerVia(b.bridgeUrl, tlsClient()), nginx(pki.expired)), APP_ASID);
+      const issue = expectLegacyOutcome(res, 403, 'CALLER_CERTIFICATE_REFUSED');
+      expect(issue.diagnostics).toContain('outside its validity period');
     });
 
     it('the right certificate, forwarded, is accepted; none forwarded → CALLER_CERTIFICATE_REQUIRED', async () => {

@@ -9,6 +9,7 @@
  * - `otherSystem`: CN {@link OTHER_SYSTEM_CN} from `ca` (a real system, but not this ASID's);
  * - `sanClient`: CN `box-17.internal`, SAN DNS:{@link LEGACY_CLIENT_CN}, from `ca` (matched by its SAN);
  * - `foreign`: CN {@link LEGACY_CLIENT_CN} — the same name — from another CA that nobody trusts;
+ * - `expired`: CN {@link LEGACY_CLIENT_CN} from `ca`, already expired;
  * - `craftedO`, `craftedSlash`: from `ca`, with the bound name only inside the Organisation (`O=Evil, CN=…`,
  *   `O=Evil/CN=…`), which must never pass for a CN.
  *
@@ -46,6 +47,8 @@ export interface CallerPki {
   craftedO: Pair;
   /** From `ca`: O="Evil/CN=<LEGACY_CLIENT_CN>" and no CN at all. */
   craftedSlash: Pair;
+  /** From `ca`, CN {@link LEGACY_CLIENT_CN}, but expired (valid only the second it was made). */
+  expired: Pair;
 }
 
 const CNF = `
@@ -91,6 +94,7 @@ const KEYS = [
   'foreign',
   'crafted-o',
   'crafted-slash',
+  'expired',
 ] as const;
 
 /** RSA 2048 keys (PKCS#8 PEM), made concurrently in a child Node process, as pki.ts does. */
@@ -146,7 +150,7 @@ function selfSignedCa(dir: string, name: string, cn: string): void {
 }
 
 /** `<name>.pem` for `<name>.key`, signed by `<ca>`; `subject` is a CN, or a whole `-subj` when it starts with `/`. */
-function issued(dir: string, ca: string, name: string, subject: string, extensions: string): void {
+function issued(dir: string, ca: string, name: string, subject: string, extensions: string, days = '2'): void {
   const subj = subject.startsWith('/') ? subject : `/CN=${subject}`;
   openssl(dir, ['req', '-new', '-config', 'openssl.cnf', '-key', `${name}.key`, '-subj', subj, '-out', `${name}.csr`]);
   openssl(dir, [
@@ -162,7 +166,7 @@ function issued(dir: string, ca: string, name: string, subject: string, extensio
     serial(),
     '-sha256',
     '-days',
-    '2',
+    days,
     '-extfile',
     'openssl.cnf',
     '-extensions',
@@ -191,6 +195,8 @@ export function makeCallerPki(): CallerPki {
     issued(dir, 'other-ca', 'foreign', LEGACY_CLIENT_CN, 'client_ext');
     issued(dir, 'ca', 'crafted-o', `/O=Evil, CN=${LEGACY_CLIENT_CN}/CN=${CRAFTED_CN}`, 'client_ext');
     issued(dir, 'ca', 'crafted-slash', `/O=Evil\\/CN=${LEGACY_CLIENT_CN}`, 'client_ext');
+    // -days 0: valid until the second it was made, so expired by the time any test uses it
+    issued(dir, 'ca', 'expired', LEGACY_CLIENT_CN, 'client_ext', '0');
     const read = (f: string) => readFileSync(join(dir, f), 'utf8');
     const pair = (name: string): Pair => {
       const cert = read(`${name}.pem`);
@@ -207,6 +213,7 @@ export function makeCallerPki(): CallerPki {
       foreign: pair('foreign'),
       craftedO: pair('crafted-o'),
       craftedSlash: pair('crafted-slash'),
+      expired: pair('expired'),
     };
     return cached;
   } finally {
