@@ -17,6 +17,7 @@ import { adminPlugin } from './admin/routes.js';
 import { addressKey } from './http/client-address.js';
 import { ENDPOINTS } from './legacy/endpoints.js';
 import { LegacyError } from './legacy/errors.js';
+import { identify } from './legacy/identify.js';
 import { legacyPlugin, sendAnswer } from './legacy/plugin.js';
 import { HTTP_FAULTS, internalError, rawHttpAnswer, renderOutcome } from './pipeline/faults.js';
 import { newTransactionId } from './pipeline/flow.js';
@@ -90,7 +91,12 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     return sendAnswer(reply, ownAnswer(misdirected(), req));
   });
 
-  app.setNotFoundHandler((req, reply) => sendAnswer(reply, ownAnswer(refusalOf({ kind: 'not-legacy' })!, req)));
+  // Outside the legacy routes: `//ers-api/...` (a base URL ending in / joined to a path) is named as the operation it
+  // would be (identify); anything else is an unknown path.
+  app.setNotFoundHandler((req, reply) => {
+    const refusal = refusalOf(identify(req.method, req.raw.url ?? '/')) ?? refusalOf({ kind: 'not-legacy' })!;
+    return sendAnswer(reply, ownAnswer(refusal, req));
+  });
   app.setErrorHandler((e, req, reply) => {
     if (e instanceof LegacyError) return sendAnswer(reply, ownAnswer(e, req));
     const err = e instanceof Error ? e : new Error(String(e));

@@ -3,7 +3,8 @@
  *
  * As APIM (IDS `Flow.PostTokenTokenExchange`: `LookupCache.TokenExchangeJWKS`, `ServiceCallout.cis2GetJWKS`), the
  * JWKS is fetched on first use and cached, and fetched again when a subject token names a `kid` the cached set lacks
- * (at most once per request, so an unknown `kid` costs one fetch, then `no matching public key`).
+ * (at most once per request, so an unknown `kid` costs one fetch, then `no matching public key`). The JWKS is given
+ * by URL, or found through the issuer's discovery document (`ers-bridge emulate-apim --cis2-issuer`).
  */
 import type { JsonWebKey } from 'node:crypto';
 import type { StandInCis2Options } from './types.js';
@@ -41,8 +42,11 @@ export class Cis2Keys {
     if (typeof options.issuer !== 'string' || options.issuer === '') {
       throw new Error('apim-standin: cis2.issuer must be a non-empty string');
     }
-    if (options.jwksUri === undefined && options.jwks === undefined) {
-      throw new Error('apim-standin: cis2 needs jwksUri or jwks');
+    if (options.jwksUri === undefined && options.jwks === undefined && options.discoveryUri === undefined) {
+      throw new Error('apim-standin: cis2 needs jwksUri, jwks or discoveryUri');
+    }
+    if (options.discoveryUri !== undefined && !URL.canParse(options.discoveryUri)) {
+      throw new Error(`apim-standin: cis2.discoveryUri is not a URL (${options.discoveryUri})`);
     }
     if (options.jwks !== undefined && !isKeyList(options.jwks)) {
       throw new Error('apim-standin: cis2.jwks needs a keys array');
@@ -66,7 +70,8 @@ export class Cis2Keys {
   async keyFor(kid: string): Promise<JsonWebKey | undefined> {
     const find = (keys: JsonWebKey[]) => keys.find((k) => k.kid === kid);
     const configured = find(this.staticKeys);
-    if (configured !== undefined || this.options.jwksUri === undefined) return configured;
+    if (configured !== undefined || (this.options.jwksUri ?? this.options.discoveryUri) === undefined)
+      return configured;
     const fresh = this.fetched === undefined;
     const cached = find(fresh ? await this.refetch() : this.fetched!);
     if (cached !== undefined || fresh) return cached;
@@ -82,22 +87,38 @@ export class Cis2Keys {
   }
 
   private async fetchJwks(): Promise<JsonWebKey[]> {
-    const uri = this.options.jwksUri!;
+    const uri = this.options.jwksUri ?? (await this.jwksUriFromDiscovery());
     this.fetchCount += 1;
-    let body: unknown;
-    try {
-      const res = await fetch(uri, {
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS),
-      });
-      if (!res.ok) throw new JwksUnavailableError(`GET ${uri} answered ${res.status}`);
-      body = await res.json();
-    } catch (err) {
-      if (err instanceof JwksUnavailableError) throw err;
-      throw new JwksUnavailableError(`GET ${uri} failed: ${(err as Error).message}`);
-    }
+    const body = await getJson(uri);
     if (!isKeyList(body)) throw new JwksUnavailableError(`GET ${uri} did not return a JWKS`);
     this.fetched = body.keys;
     return body.keys;
+  }
+
+  /** The discovery document's `jwks_uri`; the document must name the configured issuer. */
+  private async jwksUriFromDiscovery(): Promise<string> {
+    const uri = this.options.discoveryUri!;
+    const doc = (await getJson(uri)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    if (typeof doc?.issuer !== 'string' || normaliseIssuer(doc.issuer) !== this.issuer) {
+      throw new JwksUnavailableError(`GET ${uri}: the discovery document does not name the issuer ${this.issuer}`);
+    }
+    if (typeof doc.jwks_uri !== 'string' || !URL.canParse(doc.jwks_uri)) {
+      throw new JwksUnavailableError(`GET ${uri}: the discovery document has no jwks_uri`);
+    }
+    return doc.jwks_uri;
+  }
+}
+
+async function getJson(uri: string): Promise<unknown> {
+  try {
+    const res = await fetch(uri, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS),
+    });
+    if (!res.ok) throw new JwksUnavailableError(`GET ${uri} answered ${res.status}`);
+    return await res.json();
+  } catch (err) {
+    if (err instanceof JwksUnavailableError) throw err;
+    throw new JwksUnavailableError(`GET ${uri} failed: ${(err as Error).message}`);
   }
 }

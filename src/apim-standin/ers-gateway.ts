@@ -14,7 +14,8 @@
  *       a. `*_AUTHORISED_APPLICATION` business function → 403 (APIM `RaiseFault.InvalidBusinessFunction`)
  *       b. ID-token IAL < 3 → 401 (APIM `RaiseFault.401InsufficientIal`)
  *       c. except `GET /R4/PractitionerRole` (A030): ODS header missing/empty → 400 MISSING_HEADER (APIM EUO flow)
- *  5. route (catalogue path patterns) → 404 unknown path, 405 wrong method
+ *  5. route (catalogue path patterns) → 404 unknown path, 405 wrong method; a retired operation (`retire`) has no
+ *     route left, so it answers as an unknown path does
  *  6. app-restricted: operation not app-restricted → 403; NHSD-* user headers present → 403 (stricter than APIM)
  *  7. user-restricted (e-RS; A030 takes no ODS/BF and skips this step):
  *       a. business function header missing where the catalogue requires it → 400 MISSING_HEADER
@@ -24,12 +25,12 @@
  *          sent with any other business function → 403
  *  8. required headers (incl. If-Match pattern) → 400; required query parameters → 400
  *  9. request media type → 415 text/plain; unparsable JSON → 400
- * 10. the operation's example answer
+ * 10. the operation's example answer (or the e-RS error a test scripted for it: `failWith`)
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CatalogueOperation, FhirVersion } from './catalogue.js';
 import { matchRoutes } from './catalogue.js';
-import { OBJECT_STORE_PATH, objectStoreReply, RESPONDERS } from './examples.js';
+import { RESPONDERS } from './examples.js';
 import {
   emptyReply,
   type OutcomeIssue,
@@ -183,14 +184,11 @@ function operationLabel(op: CatalogueOperation): string {
   return `${op.code} (${op.name})`;
 }
 
-/** Handles one request under the base path (or the object store). Never throws for bad input. */
+/** Handles one request under the base path. Never throws for bad input. */
 export function handleErsRequest(req: GatewayRequest, state: StandInState): StandInReply {
   const url = new URL(req.url, 'http://stand-in.invalid');
   const pathname = url.pathname;
 
-  if (pathname.startsWith(`${OBJECT_STORE_PATH}/`) && (req.method === 'GET' || req.method === 'HEAD')) {
-    return objectStoreReply(state, pathname.slice(OBJECT_STORE_PATH.length + 1));
-  }
   const servicePath = state.basePath.replace(/\/FHIR$/, '');
   if (servicePath !== state.basePath && pathname === `${servicePath}/_ping`) {
     return {
@@ -370,7 +368,15 @@ export function handleErsRequest(req: GatewayRequest, state: StandInState): Stan
     }
   }
 
-  // 10. The answer.
+  // 10. The answer (a test's scripted e-RS error first, when it gave one for this operation).
+  const scripted = state.failWith.get(op.code);
+  if (scripted !== undefined) {
+    return outcomeReply(scripted.status, version, {
+      code: scripted.status === 404 ? 'not-found' : scripted.status === 423 ? 'lock-error' : 'invalid',
+      errorCode: scripted.code,
+      ...(scripted.diagnostics !== undefined ? { diagnostics: scripted.diagnostics } : {}),
+    });
+  }
   const responder = RESPONDERS[op.code];
   if (responder === undefined) {
     return outcomeReply(501, version, {

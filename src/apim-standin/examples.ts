@@ -7,7 +7,7 @@
  *
  * Coverage (A-code → examples):
  *   A004 stu3/getCodeSystem/responses (by CodeSystem id)         A005 stu3/retrieveReferralRequest/responses (by id)
- *   A006 stu3/retrieveAttachment (PDF)                          A007 stu3/retrieveClinicalInformation (PDF)
+ *   A006 stu3/retrieveAttachment (PDF; test ids: attachments.ts) A007 stu3/retrieveClinicalInformation (PDF)
  *   A008 stu3/retrieveWorklist                                   A010 stu3/patientServiceSearch
  *   A011 stu3/createReferral                                     A012 stu3/maintainReferralLetter
  *   A013 stu3/acceptReferral (by UBRN)                           A014 stu3/rejectReferral
@@ -23,13 +23,18 @@
  *   A044 stu3/createAdviceAndGuidance
  *   A033/A037 r4/getService/responses (by id)                    A035 r4/searchForServices (by _id)
  *   A040 r4/retrieveOboUsers                                     A041 r4/searchServiceRequest (by UBRN)
- *   A042 307 to the stand-in's object store, which serves r4/retrieveAttachment/example_attachment.pdf
+ *   A042 307 to the stand-in's object store (object-store.ts: its own origin, one signed link per download, working
+ *        once and expiring), which serves the example PDF; the test ids of attachments.ts answer e-RS's other states
+ * A011, A016 and A031 also answer the pairs NHS's A021/A032 examples need once made as A011/A031 then A016
+ * (successor-examples.ts).
  * Answered generically (no NHS example exists): A020 upload → 201, no body, `Location: Binary/<new uuid>`.
  * Built from the stand-in's users, in the shape of r4/retrieveBusinessFunctions/responses/PractitionerRoleBundle.json:
  *   A030 one PractitionerRole per organisation of the token's user (an empty searchset for an unknown user).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { ATTACHMENT_DIAGNOSTICS } from './attachment-texts.js';
+import { A006_LIMIT_BYTES, attachmentState, notFoundIssue, unavailableIssue } from './attachments.js';
 import type { CatalogueOperation } from './catalogue.js';
 import { exampleJsonFiles, exampleText } from './fixtures.js';
 import { jsonEqual } from './json.js';
@@ -42,6 +47,7 @@ import {
   type StandInReply,
 } from './responses.js';
 import { baseUrl, type StandInState } from './state.js';
+import { derivedExamples } from './successor-examples.js';
 import type { IssuedToken } from './tokens.js';
 
 export interface OperationContext {
@@ -114,7 +120,10 @@ function serveExample(ctx: OperationContext, rel: string, status = ctx.op.succes
 }
 
 function serveFile(rel: string, filename: string, contentType: string, ctx: OperationContext): StandInReply {
-  const bytes = ctx.state.fixtures.bytes(rel);
+  return fileReply(ctx.state.fixtures.bytes(rel), filename, contentType);
+}
+
+function fileReply(bytes: Buffer, filename: string, contentType: string): StandInReply {
   return {
     status: 200,
     headers: {
@@ -206,7 +215,10 @@ function answerByBody(ctx: OperationContext, set: ExampleSet): StandInReply {
 function byBody(code: string): Responder {
   const set = BODY_EXAMPLES[code];
   if (set === undefined) throw new Error(`apim-standin: no body examples for ${code}`);
-  return (ctx) => answerByBody(ctx, set);
+  return (ctx) => {
+    const derived = derivedExamples(code, ctx.state).find((pair) => jsonEqual(ctx.json, pair.request));
+    return derived ? serveExample(ctx, derived.response) : answerByBody(ctx, set);
+  };
 }
 
 function firstQuery(ctx: OperationContext, name: string): string | undefined {
@@ -393,15 +405,17 @@ export const RESPONDERS: Readonly<Record<string, Responder>> = {
   A005: (ctx) => readById(ctx, REFERRALS, ctx.params.ubrn!, noSuchRequest(ctx.params.ubrn!)),
   A006: (ctx) => {
     const id = ctx.params.attachmentLogicalID!;
-    if (!ATTACHMENT_ID.test(id)) {
-      return outcome(ctx, 404, { code: 'not-found', errorCode: 'NOT_FOUND', diagnostics: `No attachment ${id}` });
+    const state = ATTACHMENT_ID.test(id) ? attachmentState(id, ctx.state.fixtures) : ({ kind: 'unknown' } as const);
+    if (state.kind === 'unknown') return outcome(ctx, 404, notFoundIssue(id, 'STU3'));
+    if (state.kind === 'unavailable') return outcome(ctx, 422, unavailableIssue(state.code, 'STU3'));
+    if (state.bytes.length > A006_LIMIT_BYTES) {
+      return outcome(ctx, 422, {
+        code: 'invalid',
+        errorCode: 'FILE_SIZE_ERROR',
+        diagnostics: ATTACHMENT_DIAGNOSTICS.FILE_SIZE_ERROR,
+      });
     }
-    return serveFile(
-      'stu3/retrieveAttachment/responses/example_attachment.pdf',
-      'example_attachment.pdf',
-      'application/pdf',
-      ctx,
-    );
+    return fileReply(state.bytes, state.filename, state.contentType);
   },
   A007: pdfForKnownRequest(
     REFERRALS,
@@ -563,13 +577,12 @@ export const RESPONDERS: Readonly<Record<string, Responder>> = {
         diagnostics: `Invalid attachment id ${id}`,
       });
     }
-    const objectId = randomUUID();
-    ctx.state.objectStore.set(objectId, {
-      rel: 'r4/retrieveAttachment/example_attachment.pdf',
-      filename: 'example_attachment.pdf',
-      contentType: 'application/pdf',
-    });
-    return emptyReply(307, { location: `${ctx.state.origin}${OBJECT_STORE_PATH}/${objectId}` });
+    const state = attachmentState(id, ctx.state.fixtures);
+    if (state.kind === 'unknown') return outcome(ctx, 404, notFoundIssue(id, 'R4'));
+    if (state.kind === 'unavailable') return outcome(ctx, 422, unavailableIssue(state.code, 'R4'));
+    // A new short-lived link per call, as e-RS ("generate a new redirect each time the file is downloaded").
+    const { bytes, contentType, filename } = state;
+    return emptyReply(307, { location: ctx.state.objectStore.issue({ bytes, contentType, filename }) });
   },
 };
 
@@ -621,24 +634,4 @@ function practitionerRoleBundle(ctx: OperationContext): Record<string, unknown> 
 
 function r4NotFound(diagnostics: string): OutcomeIssue {
   return { code: 'not-found', errorCode: 'REC_NOT_FOUND', system: R4_HTTP_ERROR_SYSTEM, diagnostics };
-}
-
-/** Where A042 redirects to: a stand-in for the short-lived object-store URL (no APIM auth, like a presigned URL). */
-export const OBJECT_STORE_PATH = '/object-store';
-
-/** Answers a GET on the fake object store. */
-export function objectStoreReply(state: StandInState, objectId: string): StandInReply {
-  const entry = state.objectStore.get(objectId);
-  if (entry === undefined)
-    return { status: 404, headers: { 'content-type': 'text/plain' }, body: Buffer.from('Not Found') };
-  const bytes = state.fixtures.bytes(entry.rel);
-  return {
-    status: 200,
-    headers: {
-      'content-type': entry.contentType,
-      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(entry.filename)}`,
-      'content-length': String(bytes.length),
-    },
-    body: bytes,
-  };
 }

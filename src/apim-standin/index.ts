@@ -15,13 +15,17 @@ import { compileRoutes, loadCatalogue } from './catalogue.js';
 import { Cis2Keys } from './cis2.js';
 import { handleErsRequest } from './ers-gateway.js';
 import { FixtureView } from './fixtures.js';
+import { StandInObjectStore } from './object-store.js';
+import { BODY_LIMIT_BYTES, keepRawBodies, recordOf } from './recording.js';
 import type { StandInReply } from './responses.js';
 import { baseUrl, type StandInState, tokenUrl } from './state.js';
 import { DEFAULT_REFRESH_WINDOW_SECONDS, handleTokenRequest } from './token-endpoint.js';
 import { TokenStore } from './tokens.js';
 import type { ApimStandIn, RecordedRequest, StandInApp, StandInOptions, StandInUser } from './types.js';
 
+export { LARGE_ATTACHMENT_BYTES, TEST_ATTACHMENTS } from './attachments.js';
 export { GATEWAY_ERRORS } from './ers-gateway.js';
+export { BODY_LIMIT_BYTES, rawHeaderPairs } from './recording.js';
 export type { StandInState } from './state.js';
 export { DEFAULT_REFRESH_WINDOW_SECONDS, TOKEN_ERRORS } from './token-endpoint.js';
 export type { IssuedToken, IssueOptions, RefreshTokenRecord, TokenUser } from './tokens.js';
@@ -31,13 +35,13 @@ export type {
   RecordedRequest,
   StandInApp,
   StandInCis2Options,
+  StandInObjectStoreView,
   StandInOptions,
   StandInUser,
   StandInUserRole,
 } from './types.js';
 
 /** Request bodies are buffered raw up to this size (A020 uploads are at most 5 MB). */
-export const BODY_LIMIT_BYTES = 6 * 1024 * 1024;
 export const DEFAULT_TOKEN_URL_PATH = '/oauth2/token';
 export const DEFAULT_BASE_PATH = '/referrals/FHIR';
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 599;
@@ -80,13 +84,6 @@ function checkUser(sub: string, user: StandInUser): StandInUser {
   return user;
 }
 
-/** The request's headers as sent: names in their original case, repeats kept (the stand-ins record them so). */
-export function rawHeaderPairs(raw: IncomingMessage): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) pairs.push([raw.rawHeaders[i]!, raw.rawHeaders[i + 1]!]);
-  return pairs;
-}
-
 function sendReply(reply: FastifyReply, result: StandInReply): FastifyReply {
   reply.code(result.status);
   for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
@@ -114,6 +111,12 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     throw new Error('apim-standin: refreshWindowSeconds must be a positive number');
   }
 
+  const catalogue = loadCatalogue();
+  const retired = new Set(options.retire ?? []);
+  for (const code of retired) {
+    if (!catalogue.some((op) => op.code === code))
+      throw new Error(`apim-standin: cannot retire ${code}: no such operation`);
+  }
   const state: StandInState = {
     origin: options.publicUrl
       ? new URL(options.publicUrl).origin
@@ -130,9 +133,17 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     usedJtis: new Map(),
     received: [],
     tokenRequests: [],
-    routes: compileRoutes(loadCatalogue()),
+    // A retired operation's routes are gone: it answers as any path APIM does not serve.
+    routes: compileRoutes(catalogue.filter((op) => !retired.has(op.code))),
     fixtures: new FixtureView(() => baseUrl(state)),
-    objectStore: new Map(),
+    objectStore: new StandInObjectStore(
+      host,
+      nowOf(options.clock),
+      options.objectStoreLinkTtlSeconds,
+      options.publicUrl ? new URL(options.publicUrl).hostname : undefined,
+    ),
+    retired,
+    failWith: new Map(Object.entries(options.failWith ?? {})),
   };
   for (const app of options.apps) state.apps.set(app.apiKey, checkApp(app));
   for (const [sub, user] of Object.entries(options.users ?? {})) state.users.set(sub, checkUser(sub, user));
@@ -142,20 +153,10 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
 
   // Every body is kept raw: the token endpoint parses its form itself, the gateway compares JSON itself, and A020
   // uploads are arbitrary files.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_req, body, done) => {
-    done(null, body);
-  });
+  keepRawBodies(app);
 
   app.addHook('onRequest', (req, reply, done) => {
-    const record: RecordedRequest = {
-      method: req.method,
-      url: req.url,
-      rawHeaders: rawHeaderPairs(req.raw),
-      headers: { ...req.headers },
-      body: Buffer.alloc(0),
-      at: Date.now(),
-    };
+    const record = recordOf(req);
     records.set(req.raw, record);
     const path = req.url.split('?', 1)[0];
     (path === state.tokenUrlPath ? state.tokenRequests : state.received).push(record);
@@ -206,6 +207,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     },
     received: state.received,
     tokenRequests: state.tokenRequests,
+    objectStore: state.objectStore,
     revokeAccessTokens: () => state.tokens.revokeAll(),
     addApp: (newApp: StandInApp) => {
       state.apps.set(newApp.apiKey, checkApp(newApp));
@@ -213,8 +215,12 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     addUser: (sub: string, user: StandInUser) => {
       state.users.set(sub, checkUser(sub, user));
     },
-    close: () => app.close(),
+    close: async () => {
+      await state.objectStore.close();
+      await app.close();
+    },
     listen: async () => {
+      await state.objectStore.listen();
       await app.listen({ host, port: options.port ?? 0 });
       const address = app.server.address() as AddressInfo;
       state.origin = originFor(options.publicUrl, address);

@@ -1,15 +1,9 @@
 import type { CompiledRoute } from './catalogue.js';
 import type { Cis2Keys } from './cis2.js';
 import type { FixtureView } from './fixtures.js';
+import type { StandInObjectStore } from './object-store.js';
 import type { TokenStore } from './tokens.js';
 import type { RecordedRequest, StandInApp, StandInUser } from './types.js';
-
-/** A file the fake object store serves once A042 has redirected to it. */
-export interface ObjectStoreEntry {
-  rel: string;
-  filename: string;
-  contentType: string;
-}
 
 /** Everything one stand-in instance holds. Shared by the token endpoint and the e-RS gateway. */
 export interface StandInState {
@@ -34,7 +28,12 @@ export interface StandInState {
   readonly tokenRequests: RecordedRequest[];
   readonly routes: CompiledRoute[];
   readonly fixtures: FixtureView;
-  readonly objectStore: Map<string, ObjectStoreEntry>;
+  /** The object store A042 redirects to (a loopback server of its own). */
+  readonly objectStore: StandInObjectStore;
+  /** Operations removed (`retire`): their routes are gone from `routes`. */
+  readonly retired: ReadonlySet<string>;
+  /** Operations answering a scripted e-RS error (`failWith`, tests only). */
+  readonly failWith: ReadonlyMap<string, { status: number; code: string; diagnostics?: string }>;
 }
 
 export function tokenUrl(state: StandInState): string {

@@ -95,6 +95,13 @@ export const TOKEN_ERRORS = {
   refreshTokenMissing: 'refresh_token is missing',
   refreshTokenInvalid: 'refresh_token is invalid',
   refreshPeriodExpired: 'refresh token refresh period has expired',
+
+  /**
+   * Not an APIM text: a stand-in started without a CIS2 issuer cannot verify subject tokens. Real APIM is always
+   * paired with a CIS2 environment; said plainly here so it does not read like a bad ID token.
+   */
+  cis2NotConfigured:
+    "this APIM stand-in has no CIS2 issuer configured, so it cannot verify CIS2 ID tokens for token exchange: start it with --cis2-issuer <the CIS2 issuer URL> (ers-bridge emulate-apim; the JWKS comes from the issuer's discovery document, or give --cis2-jwks <url|file>), or pass the cis2 option to startApimStandIn",
 } as const;
 
 const invalidRequest = (description: string, status = 400) => new OAuthError(status, 'invalid_request', description);
@@ -387,6 +394,8 @@ async function tokenExchangeGrant({ form, state, now }: GrantContext): Promise<S
   // APIM routes to its token-exchange flow on subject_token_type, so a wrong one fails before anything else.
   if (form.get('subject_token_type') !== ID_TOKEN_TYPE) throw invalidRequest(TOKEN_ERRORS.subjectTokenType);
   const app = await verifyClientAssertion(form, state, now);
+  // The stand-in's own refusal, before any subject-token check: without an issuer none could pass.
+  if (state.cis2 === undefined) throw invalidRequest(TOKEN_ERRORS.cis2NotConfigured);
   const user = await verifySubjectToken(form, state, now);
   // As APIM (`FilterUserRestrictedScopes` + `RaiseFault.VerifyAccessLevel`, after the subject token is verified):
   // no user-restricted scope at the ID token's AAL — an app-restricted app, or an AAL e-RS does not accept.

@@ -46,6 +46,11 @@ export interface StandInCis2Options {
   jwksUri?: string;
   /** Keys known without fetching (checked before the fetched ones). */
   jwks?: { keys: JsonWebKey[] };
+  /**
+   * The issuer's OpenID discovery document (`<issuer>/.well-known/openid-configuration`): without `jwksUri`, its
+   * `jwks_uri` is the JWKS, read on first use (and again whenever the JWKS is fetched again).
+   */
+  discoveryUri?: string;
 }
 
 /** One HTTP request as the stand-in received it, recorded before it was answered. */
@@ -95,6 +100,28 @@ export interface StandInOptions {
    * epoch (default `Date.now`). Tests move it forward instead of waiting.
    */
   clock?: Clock | (() => number);
+  /**
+   * Operations APIM has removed, by A-code (e.g. `['A006', 'A021', 'A032']`, as NHS retired them): they answer as
+   * any path APIM does not serve, 404 with an OperationOutcome (`emulate-apim --retire`).
+   */
+  retire?: string[];
+  /**
+   * For tests of failures part-way: operations (by A-code) that answer this e-RS error, after every gateway check,
+   * instead of their example.
+   */
+  failWith?: Record<string, { status: number; code: string; diagnostics?: string }>;
+  /** How long an A042 download link works, by the stand-in's clock (default 60 s); each works once. */
+  objectStoreLinkTtlSeconds?: number;
+}
+
+/** The object store A042 redirects to: its own loopback origin. */
+export interface StandInObjectStoreView {
+  /** `http://127.0.0.1:<port>`, once listening. */
+  readonly origin: string;
+  /** Every download link A042 handed out, in order. */
+  readonly issued: readonly string[];
+  /** The object ids downloaded (each link works once). */
+  readonly served: readonly string[];
 }
 
 export interface ApimStandIn {
@@ -108,6 +135,8 @@ export interface ApimStandIn {
   received: RecordedRequest[];
   /** Every token endpoint request (accepted or not). */
   tokenRequests: RecordedRequest[];
+  /** The object store A042 redirects to. */
+  objectStore: StandInObjectStoreView;
   /** Makes every issued access token invalid (tests use it to force APIM 401s). */
   revokeAccessTokens(): void;
   addApp(app: StandInApp): void;

@@ -49,6 +49,37 @@ export function permissionsFromBundle(bundle: unknown, names: Record<string, str
   return out;
 }
 
+/** A role given in the rules (test users, seeded roles): a business function at an organisation. */
+export interface RoleInRules {
+  odsCode: string;
+  orgName?: string | undefined;
+  businessFunction: string;
+}
+
+/**
+ * Pure: the legacy permissions of roles given in the rules instead of by A030 (`asids.<asid>.testUsers`,
+ * `cis2.seedRoles`), in their order, each once; organisation names from the role, else from the rules, else the
+ * ODS code.
+ */
+export function permissionsFromRoles(
+  roles: readonly RoleInRules[],
+  names: Record<string, string>,
+): ProfessionalPermission[] {
+  const out: ProfessionalPermission[] = [];
+  const seen = new Set<string>();
+  for (const r of roles) {
+    const key = `${r.businessFunction}@${r.odsCode}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({
+      businessFunction: r.businessFunction,
+      orgIdentifier: r.odsCode,
+      orgName: r.orgName ?? names[r.odsCode] ?? r.odsCode,
+    });
+  }
+  return out;
+}
+
 /** Calls A030 with a user's access token. */
 export async function fetchPermissions(
   apim: { upstream: Upstream; apimBase: URL; partition?: string | undefined },

@@ -1,8 +1,9 @@
 /**
  * From a CIS2 ID token to what an A001 user session needs: APIM tokens (token exchange) and the user's e-RS
- * permissions (A030). Shared by both ways of signing in: a raw ID token in A001, and ers-bridge's sign-in page.
+ * permissions (A030, or the roles seeded for the user in the rules). Shared by both ways of signing in: a raw ID
+ * token in A001, and ers-bridge's sign-in page.
  */
-import { fetchPermissions } from '../apim/practitioner-roles.js';
+import { fetchPermissions, permissionsFromRoles, type RoleInRules } from '../apim/practitioner-roles.js';
 import type { Upstream } from '../apim/upstream.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { ProfessionalPermission, ProfessionalUser, SessionApimTokens } from '../sessions/session.js';
@@ -26,6 +27,11 @@ export interface GrantTarget {
   partition?: string;
   apimBase: URL;
   organisationNames: Record<string, string>;
+  /**
+   * Roles by CIS2 user id, offered instead of A030's (`cis2.seedRoles`: a test-environment aid). e-RS still checks
+   * the role a call selects against the user's real ones.
+   */
+  seedRoles?: Record<string, readonly RoleInRules[]> | undefined;
 }
 
 /**
@@ -46,8 +52,12 @@ export async function grantForIdToken(
   }
   const tokens = await target.userTokens.exchange(idToken);
   const names = target.organisationNames;
+  const seeded =
+    target.seedRoles && Object.hasOwn(target.seedRoles, identity.sub) ? target.seedRoles[identity.sub] : undefined;
   const a030 = { upstream: target.upstream, apimBase: target.apimBase, partition: target.partition };
-  const permissions = await fetchPermissions(a030, tokens.accessToken, correlationId, names);
+  const permissions = seeded
+    ? permissionsFromRoles(seeded, names)
+    : await fetchPermissions(a030, tokens.accessToken, correlationId, names);
   if (permissions.length === 0) {
     throw new LegacyError(
       'NO_ERS_ROLES',

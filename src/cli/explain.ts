@@ -8,6 +8,7 @@ import { LegacyError } from '../legacy/errors.js';
 import { identify } from '../legacy/identify.js';
 import { routeSettings } from '../pipeline/mode.js';
 import { apimAccessProblem, messageSetProblem, refusalOf, requireCaller } from '../pipeline/steps.js';
+import { successorOf, successorPlan } from '../pipeline/successor.js';
 import type { AsidConfig, Rules } from '../rules/schema.js';
 import { buildApimRequest, legacyHeader } from '../translation/request.js';
 
@@ -122,10 +123,17 @@ export function explain(
     rules.apim.auth === 'none'
       ? undefined
       : `<access token for the APIM application of ${cfg?.apim ? `API key ${cfg.apim.apiKey}` : 'the calling ASID'}, from ${rules.apim.tokenUrl}>`;
+  // The call APIM receives: the legacy one, or the first call of its successor where APIM retired it.
+  const successor = successorOf(e, rules.apim.successors);
+  const step = successor ? successorPlan(successor, id.params) : { endpoint: e, params: id.params };
+  if ('refused' in step) {
+    lines.push(`  refused before sending (${step.refused.status}): ${step.refused.diagnostics}`);
+    return { ok: false, text: lines.join('\n') };
+  }
   try {
     const plan = buildApimRequest({
-      endpoint: e,
-      params: id.params,
+      endpoint: step.endpoint,
+      params: step.params,
       query: id.query,
       headers,
       apimBasePath: base.pathname.replace(/\/+$/, ''),
@@ -143,6 +151,7 @@ export function explain(
     });
     lines.push(`legacy: ${method} ${path}`);
     lines.push(`APIM:   ${plan.method} ${base.origin}${plan.path}`);
+    if ('note' in step) lines.push(`  successor: ${step.note}`);
     lines.push('headers sent to APIM:');
     for (const [k, v] of Object.entries(plan.headers)) {
       lines.push(`  ${k}: ${k === 'authorization' ? v.replace(/^Bearer .*/, `Bearer ${tokenNote}`) : v}`);

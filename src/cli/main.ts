@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Metrics } from '../admin/metrics.js';
-import { type StandInApp, startApimStandIn } from '../apim-standin/index.js';
+import { type StandInApp, type StandInCis2Options, startApimStandIn } from '../apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../auth/keys.js';
 import { progressBar, readRecordedCalls, replayCalls } from '../comparison/replay.js';
 import { formatSummary } from '../comparison/report.js';
 import { ComparisonStore } from '../comparison/store.js';
+import { type LegacyStandIn, type LegacyStandInTls, startLegacyStandIn } from '../legacy-standin/index.js';
 import { createLogger } from '../logging.js';
 import { buildOpsServer } from '../ops/server.js';
 import { checkTrust, loadRulesFile, RulesError } from '../rules/load.js';
@@ -23,8 +24,22 @@ import type { Rules } from '../rules/schema.js';
 import { secretResolver } from '../rules/secrets.js';
 import { buildRuntime, closeRuntime, type Runtime } from '../runtime/runtime.js';
 import { applyListenerSettings, buildServer, type RuntimeHolder } from '../server.js';
+import { DEMO_MODES, demoModeOf, pointDemoAtLegacy } from './demo-legacy.js';
 import { DEMO_CLIENT_FQDN, type DemoPki, makeDemoPki } from './demo-pki.js';
 import { explain } from './explain.js';
+import { retiredCodes } from './retire.js';
+import {
+  cis2OptionsFrom,
+  cis2PortOf,
+  demoCis2Lines,
+  demoUserSecrets,
+  registerCallback,
+  StandInUsageError,
+  standInCis2For,
+  standInLayoutFor,
+  standInUsers,
+  startDemoCis2,
+} from './standins.js';
 
 export class UsageError extends Error {}
 
@@ -39,6 +54,7 @@ Commands:
   rules check    Validate rules files
   explain        Show the APIM request a legacy call becomes (sends nothing)
   emulate-apim   Run the APIM stand-in for the ASIDs of a rules file
+  emulate-legacy Run the legacy HSCN e-RS API stand-in (A001–A003 and data calls), for passthrough/shadow/canary
   jwks           Print the public JWKS to register with APIM for a private key
   compare report Summarise a comparison file (JSON lines) per A-code and per ASID
   replay         Replay recorded legacy traffic through the translation and compare the answers
@@ -60,10 +76,14 @@ flight (up to 25 s), close the ops port last, exit 0.
                    core); needs the Redis session store
 Environment: LOG_LEVEL (default info); ERS_BRIDGE_SESSION_STORE; the secrets the rules file references (env:NAME).`,
   demo: `Usage: ers-bridge demo [--port <n>] [--ops-port <n>] [--apim-port <n>] [--rules <file>] [--mtls [--pki-dir <dir>]]
+                       [--mode shadow|canary|passthrough [--legacy-port <n>]] [--cis2-port <n>]
 
 Starts the APIM stand-in on the address in rules/local.yaml (127.0.0.1:9000) and ers-bridge on 127.0.0.1:8080,
-with an RSA key pair and API key generated at start and passed in memory (nothing secret is written);
-/healthz, /readyz and /metrics on 127.0.0.1:8081.
+with RSA key pairs, API keys and secrets generated at start and passed in memory (nothing secret is written);
+/healthz, /readyz and /metrics on 127.0.0.1:8081. For the rules' cis2 block (rules/local.yaml: the user-restricted
+demo ASID 999000000002) it also starts the CIS2 stand-in on 127.0.0.1:9001 with a test user: sign in at
+/login?asid=999000000002 in a browser, or GET /demo/id-token from the CIS2 stand-in (this machine only) for an ID
+token to send as the A001 token.
   --port <n>        ers-bridge's port (default: $PORT, else 8080; 0 picks a free one)
   --ops-port <n>    the ops port: /healthz, /readyz, /metrics (default: $OPS_PORT, else 8081; 0 picks a free one)
   --apim-port <n>   the stand-in's port (default: the port in the rules' apim.baseUrl; 0 picks a free one)
@@ -73,7 +93,34 @@ with an RSA key pair and API key generated at start and passed in memory (nothin
                     and for one unbound system (needs openssl), binds the demo ASID to its system's certificate and
                     prints the curl commands
   --pki-dir <dir>   where --mtls writes ca.pem, client.pem + client-key.pem, other.pem + other-key.pem, server.pem
-                    (default: a new temporary folder)`,
+                    (default: a new temporary folder)
+  --mode <mode>     also start the legacy stand-in (as 'ers-bridge emulate-legacy') and point the rules' legacy side
+                    at it (legacy.baseUrl, production: false), with <mode> the default mode: shadow (the legacy
+                    stand-in answers, APIM gets a compared copy: see /admin/compare/ui), canary (50% of sessions on
+                    APIM, sticky per session) or passthrough (the legacy stand-in answers). The operations the
+                    legacy stand-in does not answer (all but A004-A008, A013) translate. Default translate: APIM
+                    answers, no legacy side
+  --legacy-port <n> the legacy stand-in's port with --mode (default 9002; 0 picks a free one)
+  --cis2-port <n>   the CIS2 stand-in's port (default: the port in the rules' cis2.issuer; 0 picks a free one)`,
+  'emulate-legacy': `Usage: ers-bridge emulate-legacy [--host <addr>] [--port <n>] [--public-url <url>] [--asid <asid>]...
+                             [--cert <file> --key <file> [--mtls-ca <file>]]
+
+Runs the legacy stand-in: the withdrawn HSCN e-RS API (/ers-api) as legacy clients knew it, to practise the
+migration modes (passthrough, shadow, canary: MIGRATION.md section 5) with ers-bridge's legacy.baseUrl pointing at
+it. It answers A001/A002/A003 (POST/PUT/DELETE /ers-api/v1/ProfessionalSession: any CIS1 ticket is accepted but
+'expired-ticket'; the user is a provider clinician at R69 and a referrer at R68) and the data calls A004
+(CodeSystem), A005 (ReferralRequest), A006 (Binary), A007 ($ers.generateCRI), A008 ($ers.fetchworklist) and A013
+($ers.acceptReferral) from the NHS example payloads (fixtures/ers-api), with legacy errors (eRS-OperationOutcome-1)
+and X_ERS_TRANSACTION_ID. Holds no patient data; sessions are kept in memory. SIGTERM or SIGINT stops it.
+  --host <addr>       listen address (default 127.0.0.1)
+  --port <n>          listen port (default 9002; 0 picks a free one)
+  --public-url <url>  the base URL its answers embed, as clients call it
+                      (e.g. https://api.int1.ers.ncrs.nhs.uk/ers-api); default: its own address + /ers-api
+  --asid <asid>       an ASID it knows (repeat for more); any other gets 403. Default: any ASID
+  --cert <file>       serve HTTPS with this server certificate (PEM; with --key)
+  --key <file>        the server certificate's private key (PEM)
+  --mtls-ca <file>    mutual TLS, as HSCN required: refuse the TLS handshake without a client certificate issued by
+                      this CA (PEM); needs --cert and --key. Give ers-bridge the client certificate as legacy.tls`,
   'rules check': `Usage: ers-bridge rules check <file>... [--resolve-secrets]
 
 Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
@@ -104,13 +151,25 @@ Calls of user-restricted ASIDs (they need a CIS2 user) and file uploads (not kep
   --out <file>            also write the comparisons (redacted JSON lines) for 'compare report' or the admin page
   --fail-on-difference    exit 1 when any answer differs`,
   'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>] [--public-url <url>]
+                           [--cis2-issuer <url> [--cis2-jwks <url|file>]] [--retire <A-codes>]
 
 Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
 example payloads. It registers one APIM application per ASID of the rules file, with the public key derived from
-the ASID's private key, so ers-bridge with the same rules file can talk to it.
-  --port <n>          default: the port of apim.baseUrl in the rules file, else 9000
-  --public-url <url>  the origin clients use to reach it (token URL, links), e.g. http://apim-standin:9000;
-                      default: the listening address (http://127.0.0.1:<port> when listening on 0.0.0.0)`,
+the ASID's private key (and, user-restricted, its API secret for refresh), so ers-bridge with the same rules file can
+talk to it, on the rules' token URL path and base path. It knows the CIS2 stand-in's test user (555000000002) and
+answers A030 with that user's roles.
+  --port <n>             default: the port of apim.tokenUrl in the rules file (client assertions are addressed to
+                         the token URL), else of apim.baseUrl, else 9000
+  --public-url <url>     the origin clients use to reach it (token URL, links), e.g. http://apim-standin:9000;
+                         default: the listening address (http://127.0.0.1:<port> when listening on 0.0.0.0)
+  --cis2-issuer <url>    CIS2 token exchange, for user-restricted ASIDs: accept ID tokens whose iss is this issuer
+                         (e.g. the rules' cis2.issuer), verified with the keys its discovery document names
+                         (<url>/.well-known/openid-configuration, jwks_uri; read on first use). Without it a token
+                         exchange is refused with an error naming this option
+  --cis2-jwks <url|file> with --cis2-issuer: the issuer's keys from this JWKS URL, or from a JSON file holding the
+                         JWKS, instead of discovery
+  --retire <A-codes>     operations to answer as APIM answers removed ones (404), e.g. A006,A021,A032 as NHS
+                         retired them; ers-bridge then reaches them through their successors (apim.successors)`,
 };
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -375,20 +434,113 @@ async function emulateApim(args: string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     'public-url': { type: 'string' },
+    'cis2-issuer': { type: 'string' },
+    'cis2-jwks': { type: 'string' },
+    retire: { type: 'string' },
   });
   if (values['help']) return print(HELP['emulate-apim']!);
   const file = values['rules'] as string | undefined;
   if (!file) throw new UsageError('emulate-apim: expected --rules <file>');
+  const retire = retiredCodes(values['retire'] as string | undefined);
+  if (retire.problem) throw new UsageError(retire.problem);
+  let cis2: StandInCis2Options | undefined;
+  try {
+    cis2 = cis2OptionsFrom(values['cis2-issuer'] as string | undefined, values['cis2-jwks'] as string | undefined);
+  } catch (e) {
+    if (e instanceof StandInUsageError) throw new UsageError(e.message);
+    throw e;
+  }
   const rules = await loadRulesFile(file);
-  const base = new URL(rules.apim.baseUrl);
-  const port = portFrom(values['port'] as string | undefined, '--port') ?? (base.port ? Number(base.port) : 9000);
+  const layout = standInLayoutFor(rules);
   const standIn = await startApimStandIn({
     host: (values['host'] as string | undefined) ?? '127.0.0.1',
-    port,
+    port: portFrom(values['port'] as string | undefined, '--port') ?? layout.port,
+    ...(layout.tokenUrlPath ? { tokenUrlPath: layout.tokenUrlPath } : {}),
+    basePath: layout.basePath,
     apps: await standInAppsFor(file, rules, process.env),
+    users: standInUsers(),
+    ...(cis2 ? { cis2 } : {}),
     ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),
+    ...(retire.codes ? { retire: retire.codes } : {}),
   });
   console.error(`APIM stand-in on ${standIn.origin}: e-RS at ${standIn.baseUrl}, token endpoint ${standIn.tokenUrl}`);
+  console.error(
+    cis2
+      ? `CIS2 token exchange: ID tokens from ${cis2.issuer} (keys from ${cis2.jwksUri ?? cis2.discoveryUri ?? 'the --cis2-jwks file'})`
+      : `CIS2 token exchange: off; start with --cis2-issuer <url>${rules.cis2 ? ` (the rules' cis2.issuer is ${rules.cis2.issuer})` : ''} to accept ID tokens`,
+  );
+  await waitForSignal();
+  await standIn.close();
+  return 0;
+}
+
+/** The legacy stand-in's default port (the APIM stand-in's is 9000, the demo CIS2 stand-in's 9001). */
+const LEGACY_STANDIN_PORT = 9002;
+
+/** `emulate-legacy`'s TLS: HTTPS with --cert and --key, and client certificates required with --mtls-ca. */
+function legacyTlsFrom(values: Flags): LegacyStandInTls | undefined {
+  const [cert, key, ca] = (['cert', 'key', 'mtls-ca'] as const).map((f) => values[f] as string | undefined);
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined)
+      throw new UsageError('emulate-legacy: --mtls-ca needs --cert and --key (the server certificate)');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError('emulate-legacy: --cert and --key go together');
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(
+        `emulate-legacy: ${flag}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  };
+  return {
+    cert: read(cert, '--cert'),
+    key: read(key, '--key'),
+    ...(ca !== undefined ? { ca: read(ca, '--mtls-ca'), requireClientCert: true } : {}),
+  };
+}
+
+async function emulateLegacy(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'public-url': { type: 'string' },
+    asid: { type: 'string', multiple: true },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    'mtls-ca': { type: 'string' },
+  });
+  if (values['help']) return print(HELP['emulate-legacy']!);
+  const tls = legacyTlsFrom(values);
+  const asids = values['asid'] as string[] | undefined;
+  for (const a of asids ?? []) {
+    if (!/^\d{6,15}$/.test(a)) throw new UsageError(`emulate-legacy: --asid: expected 6 to 15 digits, got ${a}`);
+  }
+  const publicUrl = values['public-url'] as string | undefined;
+  if (publicUrl !== undefined && !URL.canParse(publicUrl)) {
+    throw new UsageError(`emulate-legacy: --public-url: expected a URL, got ${publicUrl}`);
+  }
+  const standIn = await startLegacyStandIn({
+    host: (values['host'] as string | undefined) ?? '127.0.0.1',
+    port: portFrom(values['port'] as string | undefined, '--port') ?? LEGACY_STANDIN_PORT,
+    ...(tls ? { tls } : {}),
+    ...(asids ? { asids } : {}),
+    ...(publicUrl ? { networkBaseUrl: publicUrl } : {}),
+    // A long-running stand-in keeps no request records (tests read them in-process).
+    maxRecorded: 0,
+  });
+  const a001 = `-X POST ${standIn.baseUrl}/v1/ProfessionalSession -H 'XAPI_ASID: ${asids?.[0] ?? '999000000001'}' -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"any-ticket"}'`;
+  const certs = tls?.requireClientCert ? ' --cacert <ca.pem> --cert <client.pem> --key <client-key.pem>' : '';
+  console.log(
+    [
+      `legacy stand-in (HSCN e-RS API) on ${standIn.baseUrl}${tls ? (tls.requireClientCert ? ' (mutual TLS: client certificates required)' : ' (TLS)') : ''}`,
+      `Point ers-bridge at it: legacy.baseUrl: ${standIn.baseUrl}${tls?.requireClientCert ? ' and legacy.tls with a client certificate of that CA' : ''}; production: false.`,
+      `Try: curl -i${tls && !tls.requireClientCert ? ' --cacert <ca.pem>' : certs} ${a001}`,
+      'Ctrl-C stops it.',
+    ].join('\n'),
+  );
   await waitForSignal();
   await standIn.close();
   return 0;
@@ -402,9 +554,16 @@ async function demo(args: string[]): Promise<number> {
     rules: { type: 'string' },
     mtls: { type: 'boolean' },
     'pki-dir': { type: 'string' },
+    mode: { type: 'string' },
+    'legacy-port': { type: 'string' },
+    'cis2-port': { type: 'string' },
   });
   if (values['help']) return print(HELP['demo']!);
   if (values['pki-dir'] && !values['mtls']) throw new UsageError('demo: --pki-dir goes with --mtls');
+  const mode = demoModeOf(values['mode'] as string | undefined);
+  if (!mode) throw new UsageError(`demo: --mode: expected one of ${DEMO_MODES.join(', ')}, got ${values['mode']}`);
+  if (values['legacy-port'] && mode === 'translate') throw new UsageError('demo: --legacy-port goes with --mode');
+  const legacyPort = portFrom(values['legacy-port'] as string | undefined, '--legacy-port') ?? LEGACY_STANDIN_PORT;
   const file = (values['rules'] as string | undefined) ?? new URL('../../rules/local.yaml', import.meta.url).pathname;
   const rules = await loadRulesFile(file);
   const port =
@@ -414,6 +573,7 @@ async function demo(args: string[]): Promise<number> {
   const opsPort = opsPortFrom(values['ops-port'] as string | undefined, rules, port);
   const base = new URL(rules.apim.baseUrl);
   const apimPort = portFrom(values['apim-port'] as string | undefined, '--apim-port') ?? Number(base.port || 9000);
+  const cis2Port = portFrom(values['cis2-port'] as string | undefined, '--cis2-port') ?? cis2PortOf(rules);
 
   // Fresh credentials for this run only, handed over in memory through the environment the rules reference.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -421,24 +581,45 @@ async function demo(args: string[]): Promise<number> {
     ...process.env,
     ERS_DEMO_API_KEY: randomBytes(16).toString('hex'),
     ERS_DEMO_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    ...demoUserSecrets(),
   };
   const pki = values['mtls'] ? withDemoMtls(rules, (values['pki-dir'] as string | undefined) ?? undefined) : undefined;
-  const standIn = await startApimStandIn({
-    host: base.hostname,
-    port: apimPort,
-    apps: await standInAppsFor(file, rules, env),
-  });
+  // The CIS2 stand-in first: the APIM stand-in verifies its ID tokens in token exchange.
+  const cis2 = rules.cis2 ? await startDemoCis2(file, rules.cis2, env, cis2Port) : undefined;
+  let standIn: Awaited<ReturnType<typeof startApimStandIn>>;
+  try {
+    standIn = await startApimStandIn({
+      host: base.hostname,
+      port: apimPort,
+      apps: await standInAppsFor(file, rules, env),
+      users: standInUsers(),
+      ...(cis2 ? { cis2: standInCis2For(cis2) } : {}),
+    });
+  } catch (e) {
+    await cis2?.close();
+    throw e;
+  }
   // The stand-in may have been given another port: point the rules at where it really is.
   rules.apim.baseUrl = standIn.baseUrl;
   rules.apim.tokenUrl = standIn.tokenUrl;
+  let legacy: LegacyStandIn | undefined;
   let bridge: Awaited<ReturnType<typeof startBridge>>;
   try {
+    if (mode !== 'translate') {
+      // The legacy side: the legacy stand-in, as `emulate-legacy` runs it, behind the demo's rules.
+      legacy = await startLegacyStandIn({ host: '127.0.0.1', port: legacyPort, maxRecorded: 0 });
+      pointDemoAtLegacy(rules, mode, legacy.baseUrl);
+    }
     bridge = await startBridge(file, rules, '127.0.0.1', port, opsPort, env);
   } catch (e) {
+    await legacy?.close();
     await standIn.close();
+    await cis2?.close();
     throw e;
   }
   const address = bridge.address;
+  // The CIS2 callback is on the port ers-bridge really listens on: registered with the CIS2 stand-in and the rules.
+  if (cis2) registerCallback(rules, cis2, address);
   if (rules.legacy.publicBaseUrl) rules.legacy.publicBaseUrl = `${address}/ers-api`;
   const asid = Object.keys(rules.asids)[0]!;
   const a001 = `-X POST ${address}/ers-api/v1/ProfessionalSession -H 'XAPI_ASID: ${asid}' \\\n       -H 'Content-Type: application/json' -d '{"typeInfo":"uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession","token":"demo"}'`;
@@ -447,6 +628,8 @@ async function demo(args: string[]): Promise<number> {
       `APIM stand-in: ${standIn.baseUrl} (token endpoint ${standIn.tokenUrl})`,
       `ers-bridge:    ${address}/ers-api  (demo ASID ${asid}${pki ? `, bound to the client certificate of ${DEMO_CLIENT_FQDN}` : ''})`,
       `ops:           ${bridge.opsAddress}  (/healthz, /readyz, /metrics)`,
+      ...(cis2 ? demoCis2Lines(rules, cis2, address) : []),
+      ...(legacy ? demoModeLines(mode, legacy.baseUrl, address, rules.admin?.open === true) : []),
       ...(pki
         ? [
             `Mutual TLS: certificates in ${pki.dir} (ca.pem, client.pem + client-key.pem, other.pem + other-key.pem)`,
@@ -458,13 +641,30 @@ async function demo(args: string[]): Promise<number> {
             `  curl -i --cacert ${pki.ca} --cert ${pki.other} --key ${pki.otherKey} ${a001}`,
           ]
         : [`Try: curl -i ${a001}`]),
-      'README.md walks through A001 → A002 → A005 → A003. Ctrl-C stops both.',
+      `README.md walks through A001 → A002 → A005 → A003${cis2 ? ', and as a CIS2 user A001 → A002 → A015 → A003' : ''}. Ctrl-C stops ${legacy || cis2 ? 'them all' : 'both'}.`,
     ].join('\n'),
   );
   await waitForSignal();
   await bridge.close();
+  await legacy?.close();
   await standIn.close();
+  await cis2?.close();
   return 0;
+}
+
+/** What `demo --mode` prints about the legacy side: where it is, what the mode does, where to look. */
+function demoModeLines(mode: string, legacyBase: string, address: string, adminOpen: boolean): string[] {
+  const what: Record<string, string> = {
+    shadow: 'the legacy stand-in answers; APIM gets a copy of each call and the answers are compared',
+    canary: 'half of the sessions are answered by APIM, the rest by the legacy stand-in (each session sticks to one)',
+    passthrough: 'the legacy stand-in answers every call, unchanged but for the session key',
+  };
+  return [
+    `legacy:        ${legacyBase}  (the legacy stand-in; mode ${mode}: ${what[mode]})`,
+    ...(mode === 'shadow' && adminOpen
+      ? [`comparisons:   ${address}/admin/compare/ui  (and ${address}/admin/compare as JSON)`]
+      : []),
+  ];
 }
 
 /**
@@ -618,6 +818,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve,
   demo,
   'emulate-apim': emulateApim,
+  'emulate-legacy': emulateLegacy,
   explain: explainCommand,
   jwks: jwksCommand,
   compare: compareCommand,

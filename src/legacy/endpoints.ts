@@ -166,7 +166,8 @@ export const ENDPOINTS: readonly EndpointDef[] = [
     responseBody: 'file',
     successStatus: 200,
     businessFunctions: RC_SP,
-    deprecated: 'A006 is deprecated on APIM in favour of A042 (GET /R4/Binary/{id}); it still works.',
+    deprecated:
+      'APIM retired A006 in February 2026 (deprecated February 2025) for A042 (GET /R4/Binary/{id}); ers-bridge serves it through A042 unless apim.successors.A006 is direct (src/legacy/successors.ts)',
   }),
   def({
     code: 'A007',
@@ -320,7 +321,8 @@ export const ENDPOINTS: readonly EndpointDef[] = [
     responseBody: 'fhir-json',
     successStatus: 201,
     businessFunctions: RC,
-    deprecated: 'A021 is deprecated on APIM in favour of A011.',
+    deprecated:
+      'APIM withdrew A021 in March 2025 for A011 then A016; ers-bridge makes it so unless apim.successors.A021 says otherwise (src/legacy/successors.ts)',
   }),
   def({
     code: 'A022',
@@ -463,7 +465,8 @@ export const ENDPOINTS: readonly EndpointDef[] = [
     successStatus: 200,
     requiresIfMatch: true,
     businessFunctions: RC,
-    deprecated: 'A032 is deprecated on APIM in favour of A031.',
+    deprecated:
+      'APIM withdrew A032 in March 2025 for A031 then A016; ers-bridge makes it so unless apim.successors.A032 says otherwise (src/legacy/successors.ts)',
   }),
   def({
     code: 'A034',

@@ -25,7 +25,8 @@ type IssueType =
   | 'exception'
   | 'timeout'
   | 'expired'
-  | 'security';
+  | 'security'
+  | 'processing';
 
 interface Reason {
   status: number;
@@ -90,6 +91,8 @@ export const REASONS = {
   SIGN_IN_CODE_UNKNOWN: noAccess(),
   SIGN_IN_CODE_WRONG_ASID: noAccess(),
   USER_TOKEN_NOT_RECOGNISED: invalid(422, 'invalid'),
+  // open-access test environments (apim.auth none): A001 names a test user of the rules
+  TEST_USER_REFUSED: noAccess(),
   TOKEN_EXCHANGE_REFUSED: forbidden(),
   NO_ERS_ROLES: forbidden(),
   SESSION_SIGN_IN_AGAIN: noAccess(),
@@ -149,6 +152,36 @@ export const REASONS = {
   STORE_UNAVAILABLE: unavailable(503, 'transient'),
   LEGACY_SESSION_FAILED: forbidden(),
   APPLICATION_BUSY: unavailable(503, 'transient'),
+  // operations APIM has retired, answered through their successors (src/legacy/successors.ts): A006 through A042
+  // keeps A006's own 422 codes (PENDING, THREATS_FOUND, VALIDATION_FAILED, FILE_SIZE_ERROR)
+  ATTACHMENT_PENDING: { status: 422, issue: 'invalid', ersCode: 'PENDING', ersDisplay: 'Pending' },
+  ATTACHMENT_THREATS_FOUND: { status: 422, issue: 'invalid', ersCode: 'THREATS_FOUND', ersDisplay: 'Threats found' },
+  ATTACHMENT_VALIDATION_FAILED: {
+    status: 422,
+    issue: 'invalid',
+    ersCode: 'VALIDATION_FAILED',
+    ersDisplay: 'Validation failed',
+  },
+  ATTACHMENT_TOO_LARGE: { status: 422, issue: 'too-costly', ersCode: 'FILE_SIZE_ERROR', ersDisplay: 'File size error' },
+  ATTACHMENT_NOT_FOUND: {
+    status: 404,
+    issue: 'not-found',
+    ersCode: 'REFERENCE_NOT_FOUND',
+    ersDisplay: 'Reference not found',
+  },
+  ATTACHMENT_REFUSED: forbidden(),
+  SUCCESSOR_REFUSED: unavailable(502, 'exception'),
+  OBJECT_STORE_LINK_REFUSED: unavailable(502, 'security'),
+  OBJECT_STORE_FAILED: unavailable(502, 'transient'),
+  OBJECT_STORE_TIMEOUT: unavailable(504, 'timeout'),
+  // A021/A032 made as several calls that stopped part-way: something was done, so no status that invites a retry
+  SUCCESSOR_INCOMPLETE: {
+    status: 422,
+    issue: 'processing',
+    ersCode: 'INVALID_REQUEST_STATE',
+    ersDisplay: 'Invalid request state',
+  },
+  OPERATION_RETIRED: { status: 410, issue: 'not-supported', ersCode: 'INVALID_REQUEST_TYPE', ersDisplay: 'Gone' },
   INTERNAL_ERROR: { status: 500, issue: 'exception', ersCode: 'SERVICE_UNAVAILABLE', ersDisplay: 'Internal error' },
 } as const satisfies Record<string, Reason>;
 

@@ -19,6 +19,8 @@ type Segment = { literal: string } | { param: string };
 interface CompiledRoute {
   endpoint: EndpointDef;
   segments: Segment[];
+  /** How many segments are literal: the more, the more specific the route. */
+  literals: number;
 }
 
 export type Identified =
@@ -39,8 +41,13 @@ function compile(pattern: string): Segment[] {
 }
 
 const ROUTES: CompiledRoute[] = ENDPOINTS.flatMap((endpoint) =>
-  [endpoint.legacyPath, ...(endpoint.legacyAliases ?? [])].map((p) => ({ endpoint, segments: compile(p) })),
+  [endpoint.legacyPath, ...(endpoint.legacyAliases ?? [])].map((p) => {
+    const segments = compile(p);
+    return { endpoint, segments, literals: segments.filter((s) => 'literal' in s).length };
+  }),
 );
+
+const EMPTY_SEGMENT = 'the path contains an empty segment (//)';
 
 /**
  * Splits and decodes a raw request target into path segments. Returns a reason string when the target is not a
@@ -51,7 +58,7 @@ export function decodePathSegments(rawPath: string): string[] | string {
   const parts = rawPath.split('/').slice(1);
   const out: string[] = [];
   for (const part of parts) {
-    if (part === '') return 'the path contains an empty segment (//) or a trailing slash';
+    if (part === '') return EMPTY_SEGMENT;
     if (/%(2f|5c|00)/i.test(part) || part.includes('\\')) {
       return 'the path contains an encoded slash, backslash or NUL';
     }
@@ -83,7 +90,22 @@ function matchRoute(route: CompiledRoute, segments: string[]): Record<string, st
   return params;
 }
 
-/** Identifies a legacy call. `rawUrl` is the request target as received (path and query, still encoded). */
+/**
+ * Identifies a legacy call. `rawUrl` is the request target as received (path and query, still encoded).
+ *
+ * Slashes, which the legacy documentation leaves open (nhsconnect/digital-referrals, `pages/endpoints/`: no
+ * published path has a trailing slash or an empty segment, and no page says what either gets):
+ * - **A trailing slash is ignored**: `…/ReferralRequest/000000070000/` is A005. Real clients build paths from
+ *   prefixes that end in one (a C# referrals hub's `RegistrationPath: "/ers-api/STU3/v1/ReferralRequest/"` and
+ *   `ProfessionalSessionSelectRolePath: "/ers-api/v1/ProfessionalSession/"`), and the HSCN API's backend was, by
+ *   its published Swagger UI, Spring MVC, which matched `/x/` as `/x` by default (an inference). Nothing is lost:
+ *   no segment goes away, the APIM path is built from the endpoint table, and the legacy host gets the path as sent.
+ *   When the path without the slash takes a value there (`…/ReferralRequest/`, an empty UBRN appended), the answer
+ *   names the value that is missing.
+ * - **An empty segment (`//`) stays refused** (400 BAD_PATH), with the operation the path would be without it named
+ *   in the diagnostics: collapsing it silently is where proxies disagree about which path was asked for, and a
+ *   client sends one only through a misjoined base URL, which the diagnostics let it fix.
+ */
 export function identify(method: string, rawUrl: string): Identified {
   // A fragment is never part of a request; drop it rather than pass it upstream.
   const hash = rawUrl.indexOf('#');
@@ -91,12 +113,54 @@ export function identify(method: string, rawUrl: string): Identified {
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q + 1);
-  if (rawPath !== LEGACY_PREFIX && !rawPath.startsWith(`${LEGACY_PREFIX}/`)) return { kind: 'not-legacy' };
+  // `//ers-api/...`: a base URL ending in / joined to a path starting with one.
+  const legacyPath = rawPath.startsWith('//') ? rawPath.replace(/^\/+/, '/') : rawPath;
+  if (legacyPath !== LEGACY_PREFIX && !legacyPath.startsWith(`${LEGACY_PREFIX}/`)) return { kind: 'not-legacy' };
+  const path = legacyPath.slice(LEGACY_PREFIX.length);
+  if (path === '' || path === '/') {
+    return {
+      kind: 'bad-path',
+      reason:
+        'the path names no operation: they are under /ers-api/STU3/v1/, /ers-api/R4/v1/ and /ers-api/v1/ProfessionalSession',
+    };
+  }
+  if (legacyPath !== rawPath) return { kind: 'bad-path', reason: emptySegmentReason(method, path, query) };
 
-  const decoded = decodePathSegments(rawPath.slice(LEGACY_PREFIX.length) || '/');
-  if (typeof decoded === 'string') return { kind: 'bad-path', reason: decoded };
-  const segments = decoded;
+  if (path.endsWith('/')) {
+    const without = decodePathSegments(path.slice(0, -1));
+    if (typeof without !== 'string') {
+      const found = identifySegments(method, without, rawPath, query);
+      if (found.kind === 'endpoint' || found.kind === 'session') return found;
+      // An empty value where the path takes one: name the value, not the slash.
+      const empty = identifySegments(method, [...without, ''], rawPath, query);
+      return empty.kind === 'bad-param' ? empty : found;
+    }
+  }
+  const decoded = decodePathSegments(path);
+  if (typeof decoded === 'string') {
+    return { kind: 'bad-path', reason: decoded === EMPTY_SEGMENT ? emptySegmentReason(method, path, query) : decoded };
+  }
+  return identifySegments(method, decoded, rawPath, query);
+}
 
+/** The empty-segment refusal, naming the operation the path would be without its empty segments, if any. */
+function emptySegmentReason(method: string, path: string, query: string): string {
+  const collapsed = decodePathSegments(path.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1'));
+  if (typeof collapsed === 'string') return EMPTY_SEGMENT;
+  const meant = identifySegments(method, collapsed, path, query);
+  const pattern =
+    meant.kind === 'endpoint'
+      ? `${meant.endpoint.code}: ${method} ${LEGACY_PREFIX}${meant.endpoint.legacyPath}`
+      : meant.kind === 'session'
+        ? `${meant.op}: ${method} ${LEGACY_PREFIX}/v1/ProfessionalSession${meant.op === 'A001' ? '' : '/{sessionKey}'}`
+        : undefined;
+  return pattern
+    ? `${EMPTY_SEGMENT}; without it this is ${pattern} (check how the base URL and path are joined)`
+    : EMPTY_SEGMENT;
+}
+
+/** The operation of decoded path segments (under /ers-api). `rawPath` is what a not-found answer names. */
+function identifySegments(method: string, segments: string[], rawPath: string, query: string): Identified {
   // Session endpoints A001–A003: /ers-api/v1/ProfessionalSession[/{sessionKey}]
   if (segments[0] === 'v1' && segments[1] === 'ProfessionalSession') {
     if (segments.length === 2) {
@@ -105,9 +169,13 @@ export function identify(method: string, rawUrl: string): Identified {
         : { kind: 'method-not-allowed', allow: ['POST'], codes: ['A001'] };
     }
     if (segments.length === 3) {
-      if (method === 'PUT') return { kind: 'session', op: 'A002', sessionKeyInPath: segments[2]! };
-      if (method === 'DELETE') return { kind: 'session', op: 'A003', sessionKeyInPath: segments[2]! };
-      return { kind: 'method-not-allowed', allow: ['PUT', 'DELETE'], codes: ['A002', 'A003'] };
+      const op = method === 'PUT' ? 'A002' : method === 'DELETE' ? 'A003' : undefined;
+      if (!op) return { kind: 'method-not-allowed', allow: ['PUT', 'DELETE'], codes: ['A002', 'A003'] };
+      // Only from a trailing slash (`…/ProfessionalSession/` + an empty key): decoding refuses empty segments.
+      if (segments[2] === '') {
+        return { kind: 'bad-param', code: op, param: 'sessionKey', expected: 'the session id A001 returned' };
+      }
+      return { kind: 'session', op, sessionKeyInPath: segments[2]! };
     }
     return { kind: 'not-found', path: rawPath };
   }
@@ -120,18 +188,31 @@ export function identify(method: string, rawUrl: string): Identified {
     return { kind: 'not-found', path: rawPath };
   }
 
+  // A call that matches a route in method and values is that operation. Otherwise the most specific routes that
+  // match the path decide the answer: a literal segment beats a parameter in the same place, so
+  // GET …/ReferralRequest/$ers.fetchworklist is A008 with the wrong method (405, Allow: POST), not A005 with a bad
+  // UBRN. Among routes as specific, a wrong value is reported before a wrong method.
+  let specific = -1;
   const allow = new Set<string>();
   const codes = new Set<string>();
   let badParam: Identified | undefined;
   for (const route of ROUTES) {
     const params = matchRoute(route, segments);
     if (!params) continue;
-    if (route.endpoint.method !== method) {
-      allow.add(route.endpoint.method);
-      codes.add(route.endpoint.code);
-      continue;
+    const invalid =
+      route.endpoint.method === method
+        ? Object.entries(params).find(([name, value]) => !PARAM_PATTERNS[name]?.test(value))
+        : undefined;
+    if (route.endpoint.method === method && !invalid) {
+      return { kind: 'endpoint', endpoint: route.endpoint, params, query };
     }
-    const invalid = Object.entries(params).find(([name, value]) => !PARAM_PATTERNS[name]?.test(value));
+    if (route.literals < specific) continue;
+    if (route.literals > specific) {
+      specific = route.literals;
+      allow.clear();
+      codes.clear();
+      badParam = undefined;
+    }
     if (invalid) {
       badParam ??= {
         kind: 'bad-param',
@@ -139,9 +220,10 @@ export function identify(method: string, rawUrl: string): Identified {
         param: invalid[0],
         expected: PARAM_DESCRIPTIONS[invalid[0]] ?? 'a valid value',
       };
-      continue;
+    } else {
+      allow.add(route.endpoint.method);
+      codes.add(route.endpoint.code);
     }
-    return { kind: 'endpoint', endpoint: route.endpoint, params, query };
   }
   if (badParam) return badParam;
   if (allow.size > 0) return { kind: 'method-not-allowed', allow: [...allow].sort(), codes: [...codes].sort() };

@@ -6,12 +6,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { permissionsFromRoles } from '../apim/practitioner-roles.js';
 import type { Cis2Client } from '../auth/cis2.js';
 import { type GrantTarget, grantForIdToken, type SignInGrant } from '../auth/sign-in-grant.js';
-import { isJsonContentType } from '../http/media-type.js';
+import { isSessionJsonRequestType, withoutUtf8Bom } from '../http/media-type.js';
 import { closeLegacySession, type LegacyHost } from '../legacy-host/legacy-call.js';
 import { loadSession } from '../pipeline/steps.js';
-import type { ApplicationRestrictedConfig } from '../rules/schema.js';
+import { type ApplicationRestrictedConfig, TEST_USER_TOKEN_PREFIX } from '../rules/schema.js';
 import type { Caller } from '../runtime/caller.js';
 import type { Clock } from '../runtime/clock.js';
 import type { EphemeralStore } from '../sessions/ephemeral-store.js';
@@ -45,6 +46,11 @@ export interface SessionDeps {
    * it to open a legacy session. Otherwise nothing the client sent is kept, so a session's size does not depend on it.
    */
   keepLegacyToken: boolean;
+  /**
+   * Whether APIM is open access here (apim.auth none: the NHS sandbox, Dev1, Dev3), the only place test users
+   * (`asids.<asid>.testUsers`, A001 token `test-user:<id>`) exist. Default false.
+   */
+  openAccess?: boolean;
   clock: Clock;
 }
 
@@ -57,17 +63,21 @@ export interface SessionCallResult {
 const MAX_LEGACY_TOKEN = 8192;
 const SESSION_BODY_LIMIT = 64 * 1024;
 
-/** Step (client): a session call's JSON body, bounded; a body of another media type is refused. */
+/**
+ * Step (client): a session call's JSON body, bounded, without a UTF-8 BOM (before anything reads it); a body of
+ * another media type is refused. The HSCN API documented application/json; isSessionJsonRequestType says what else
+ * is taken and why (charset variants, any JSON type, and the wildcard type, which says no more than no header).
+ */
 export async function readSessionBody(source: Readable, headers: IncomingHeaders, what: string): Promise<Buffer> {
   const ct = typeof headers['content-type'] === 'string' ? headers['content-type'] : undefined;
-  if (ct !== undefined && ct !== '' && !isJsonContentType(ct)) {
+  if (ct !== undefined && ct !== '' && !isSessionJsonRequestType(ct)) {
     throw new LegacyError('UNSUPPORTED_MEDIA_TYPE', `${what} takes a JSON body: send Content-Type: application/json.`);
   }
   const tooLarge = () =>
     new LegacyError('BODY_TOO_LARGE', `The ${what} body is larger than ${SESSION_BODY_LIMIT} bytes.`);
   const declared = headers['content-length'];
   if (declared !== undefined && Number(declared) > SESSION_BODY_LIMIT) throw tooLarge();
-  return readBounded(source, SESSION_BODY_LIMIT, tooLarge);
+  return withoutUtf8Bom(await readBounded(source, SESSION_BODY_LIMIT, tooLarge));
 }
 
 function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
@@ -137,6 +147,36 @@ function refuseWrongA001Secret(caller: Caller, token: string): void {
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/**
+ * The user an A001 token `test-user:<id>` names: one of the ASID's `testUsers`, with the roles the rules give. A
+ * test-environment aid with no credential behind it, so it exists only where there is nothing to protect: the rules
+ * accept testUsers only with apim.auth none, and ers-bridge then holds no APIM credential and sends no token, so a
+ * test user reaches only what an open-access APIM (the NHS sandbox) answers anyone. Checked here again at run time.
+ */
+function testUser(deps: SessionDeps, caller: Caller, id: string): ProfessionalUser {
+  const users = caller.config.accessMode === 'user-restricted' ? caller.config.testUsers : undefined;
+  if (deps.openAccess !== true || users === undefined) {
+    throw new LegacyError(
+      'TEST_USER_REFUSED',
+      `A001: "${TEST_USER_TOKEN_PREFIX}<id>" tokens name the test users of open-access test environments (apim.auth none), and this environment has none for ASID ${caller.asid}. Sign in with CIS2 (/login?asid=${caller.asid}) and send the one-time code or a CIS2 ID token as the token.`,
+    );
+  }
+  const user = Object.hasOwn(users, id) ? users[id] : undefined;
+  if (user === undefined) {
+    throw new LegacyError(
+      'TEST_USER_REFUSED',
+      `A001: ASID ${caller.asid} has no test user ${safe(id)}. Name one of asids."${caller.asid}".testUsers in the rules: "${TEST_USER_TOKEN_PREFIX}<12-digit user id>".`,
+    );
+  }
+  return {
+    identifier: id,
+    firstName: user.firstName,
+    lastName: user.lastName,
+    middleName: null,
+    permissions: permissionsFromRoles(user.roles, deps.grantTarget.organisationNames),
+  };
+}
+
 /** A user A001: the legacy `token` is a CIS2 ID token or a one-time sign-in code from ers-bridge's sign-in page. */
 async function userGrant(
   deps: SessionDeps,
@@ -204,6 +244,19 @@ export async function createSession(
       ...kept,
       user: sharedApplicationUser(caller.config, caller.asid),
       permission: null,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: now + absoluteTimeoutSeconds * 1000,
+    };
+  } else if (token.trim().startsWith(TEST_USER_TOKEN_PREFIX)) {
+    session = {
+      asid: caller.asid,
+      accessMode: 'user-restricted',
+      ...kept,
+      user: testUser(deps, caller, token.trim().slice(TEST_USER_TOKEN_PREFIX.length)),
+      permission: null,
+      // No APIM tokens: an open-access APIM takes none (the token step sends none under apim.auth none).
+      onBehalfOf: null,
       createdAt: now,
       lastUsedAt: now,
       expiresAt: now + absoluteTimeoutSeconds * 1000,

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import { bufferBody, type RequestBody } from '../apim/dispatch.js';
 import type { UpstreamBody } from '../apim/upstream.js';
+import { withoutUtf8Bom } from '../http/media-type.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { checkDeclaredLength, ReplayableBody, readBounded } from '../translation/body.js';
 import type { IncomingHeaders } from '../translation/request.js';
@@ -30,7 +31,10 @@ export async function prepareBodies(
   const declared = typeof headers['content-length'] === 'string' ? headers['content-length'] : undefined;
   checkDeclaredLength(declared, limit);
   if (endpoint.requestBody === 'fhir-json' || readWhole) {
-    const raw = await readBounded(source, limit);
+    const read = await readBounded(source, limit);
+    // A UTF-8 BOM goes before anything reads a FHIR JSON body (APIM refuses it; the legacy host, the recorder and
+    // comparisons get the same JSON without it). Files keep every byte.
+    const raw = endpoint.requestBody === 'fhir-json' ? withoutUtf8Bom(read) : read;
     const forApim =
       endpoint.requestBody === 'fhir-json' ? Buffer.from(rewriteLegacyUrls(raw.toString('utf8'), urls), 'utf8') : raw;
     return { apim: bufferBody(forApim), legacy: { first: raw, length: raw.length }, whole: raw };

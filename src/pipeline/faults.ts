@@ -8,6 +8,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ApplicationBusy } from '../apim/concurrency.js';
 import { FreshTokenRefused } from '../apim/errors.js';
+import { ObjectStoreError } from '../apim/object-store.js';
 import { RolesLookupFailed } from '../apim/practitioner-roles.js';
 import { RateLimited } from '../apim/rate-limiter.js';
 import { UpstreamError } from '../apim/upstream.js';
@@ -18,6 +19,7 @@ import { FHIR_JSON, LegacyError, operationOutcome } from '../legacy/errors.js';
 import { LegacySessionRefused, LegacyTokenMissing } from '../legacy-host/host.js';
 import { SessionRateLimited } from '../sessions/create-rate.js';
 import { SessionEnded, SessionStoreFull, SessionTooLarge, StoreUnavailableError } from '../sessions/store.js';
+import { objectStoreFault, SuccessorIncomplete, successorIncompleteFault } from './successor-faults.js';
 import type { LegacyAnswer } from './types.js';
 
 /** What the flow knows about the call when something fails: it fills in the texts. */
@@ -144,6 +146,9 @@ const FAULTS: Rule<Error>[] = [
       ),
   ),
   rule(StoreUnavailableError, () => storeUnavailable()),
+  // successors of retired operations (src/pipeline/successor-faults.ts words them)
+  rule(ObjectStoreError, objectStoreFault),
+  rule(SuccessorIncomplete, successorIncompleteFault),
   rule(
     ClientAborted,
     () =>

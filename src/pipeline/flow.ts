@@ -31,6 +31,7 @@ import {
   requireCaller,
   roleOf,
 } from './steps.js';
+import { successorOf } from './successor.js';
 import type { CallOutcome, CallRecord, LegacyAnswer, LegacyRequest } from './types.js';
 
 /**
@@ -69,6 +70,8 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     seen = { ...seen, mode: mode.mode, side: mode.primary };
     // pure: APIM's access rules, before any body is read
     if (mode.primary === 'apim') refuse(apimAccessProblem(endpoint, caller.asid, roleOf(session)));
+    // pure: how APIM answers it today: itself, or through its successor where APIM retired it (A006 → A042, …)
+    const successor = successorOf(endpoint, rules.apim.successors);
     // memory: readiness counts every call
     rt.comparisons?.recordCall(caller.asid, endpoint.code);
     // pure: a compared copy to the other side, or why not; and whether the call is recorded for replay
@@ -80,7 +83,7 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     const readWhole = 'plan' in shadow || recording;
     const bodies = await prepareBodies(endpoint, req.headers, req.body, bodyLimit(rt), urls, readWhole);
     // upstream: the answering side — rewrite, send, rewrite back
-    const callSide = sidesFor({ rt, caller, key, session, endpoint, params, query, req, urls, bodies });
+    const callSide = sidesFor({ rt, caller, key, session, endpoint, params, query, req, urls, bodies, successor });
     const started = performance.now();
     const primary = await callSide(mode.primary, correlationId, req.signal);
     seen = { ...seen, ...primary.facts, ...('skipped' in shadow ? { shadow: shadow.skipped } : {}) };
@@ -165,6 +168,7 @@ function sessionDepsOf(rt: Runtime, caller: Caller): SessionDeps {
     absoluteTimeoutSeconds: rt.rules.sessions.absoluteTimeoutSeconds,
     legacy: rt.legacy,
     keepLegacyToken: sendsToLegacyHost(rt.rules.modes),
+    openAccess: rt.rules.apim.auth === 'none',
     clock: rt.shared.clock,
   };
 }

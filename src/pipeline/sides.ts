@@ -2,6 +2,7 @@
  * How each side of one call is reached, once the flow has decided everything: APIM through its wrappers, or the
  * legacy host unchanged. The flow calls the primary side; the shadow calls the other one with the same bodies.
  */
+import { FreshTokenRefused } from '../apim/errors.js';
 import type { TokenSource } from '../apim/wrappers/bearer-token.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import type { Caller } from '../runtime/caller.js';
@@ -12,6 +13,7 @@ import { apimDispatch, callApim, rewriteForApim } from './apim-side.js';
 import type { Bodies } from './bodies.js';
 import { callLegacySide } from './legacy-side.js';
 import type { SideName } from './mode.js';
+import { callSuccessor, type Successor } from './successor.js';
 import type { LegacyRequest, SideAnswer } from './types.js';
 import { obtainUserToken } from './user-token.js';
 
@@ -26,6 +28,8 @@ export interface SideContext {
   req: LegacyRequest;
   urls: BaseUrls;
   bodies: Bodies;
+  /** How APIM answers this operation today, when APIM retired it (the flow's successor step). */
+  successor?: Successor | undefined;
 }
 
 export type SideCall = (side: SideName, correlationId: string, signal: AbortSignal | undefined) => Promise<SideAnswer>;
@@ -45,6 +49,22 @@ export function sidesFor(ctx: SideContext): SideCall {
   });
   return (side, correlationId, signal) => {
     if (side === 'apim') {
+      if (ctx.successor) {
+        const { params, urls } = ctx;
+        const call = {
+          dispatch,
+          rt,
+          endpoint,
+          params,
+          headers: req.headers,
+          session,
+          urls,
+          bodies,
+          correlationId,
+          signal,
+        };
+        return callSuccessor(ctx.successor, call);
+      }
       const call = rewriteForApim({
         endpoint,
         params: ctx.params,
@@ -75,8 +95,20 @@ export function sidesFor(ctx: SideContext): SideCall {
   };
 }
 
-/** Step (token): where this call's bearer tokens come from — the session's user token, or the application's. */
+/** An open-access APIM (apim.auth none: the NHS sandbox) takes no token, neither an application's nor a user's. */
+const NO_TOKEN: TokenSource = {
+  current: async () => undefined,
+  renew: async () => {
+    throw new FreshTokenRefused();
+  },
+};
+
+/**
+ * Step (token): where this call's bearer tokens come from — the session's user token, or the application's; none
+ * under apim.auth none (a test user's session holds none).
+ */
 export function tokenSourceFor(rt: Runtime, caller: Caller, key: string, session: Session): TokenSource {
+  if (rt.rules.apim.auth === 'none') return NO_TOKEN;
   if (session.accessMode === 'user-restricted') {
     const deps = { store: rt.shared.store, renewals: rt.shared.renewals, clock: rt.shared.clock };
     const who = { asid: caller.asid, userTokens: caller.userTokens, key, session };

@@ -48,13 +48,17 @@ export function refusalOf(id: Identified): LegacyError | undefined {
   }
 }
 
+/** Proxies drop headers with underscores by default; a client that sends XAPI_ASID may never have it arrive. */
+const UNDERSCORES =
+  'If the system does send the header, a proxy on the way is dropping headers with underscores: let them through (nginx: underscores_in_headers on; ingress-nginx: enable-underscores-in-headers "true"; AWS ALB: routing.http.drop_invalid_header_fields.enabled=false).';
+
 /** Step (pure): the calling system, from `XAPI_ASID`, which must be configured in the rules. */
 export function requireCaller<C>(callers: ReadonlyMap<string, C>, environment: string, headers: IncomingHeaders): C {
   const asid = legacyHeader(headers, ASID_HEADER);
   if (asid === undefined || asid === '') {
     throw new LegacyError(
       'ASID_MISSING',
-      "The XAPI_ASID header is missing. Send your system's ASID in XAPI_ASID on every call, as with the HSCN API.",
+      `The XAPI_ASID header is missing. Send your system's ASID in XAPI_ASID on every call, as with the HSCN API. ${UNDERSCORES}`,
     );
   }
   const found = /^\d{1,20}$/.test(asid) ? callers.get(asid) : undefined;
@@ -94,7 +98,7 @@ export async function loadSession(
   if (key === undefined || key === '') {
     throw new LegacyError(
       'SESSION_KEY_MISSING',
-      `The HTTP_X_SESSION_KEY header is missing. Send the id returned by A001 in HTTP_X_SESSION_KEY. ${SIGN_IN_AGAIN}`,
+      `The HTTP_X_SESSION_KEY header is missing. Send the id returned by A001 in HTTP_X_SESSION_KEY. ${SIGN_IN_AGAIN} ${UNDERSCORES}`,
     );
   }
   if (lookup.keyFromPath !== undefined && fromHeader !== undefined && fromHeader !== lookup.keyFromPath) {

@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ALL_CODES, BUSINESS_FUNCTIONS } from '../legacy/endpoints.js';
+import { SuccessorSettings } from './successors.js';
 
 const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
@@ -130,6 +131,46 @@ const CallerAuth = z
   })
   .strict();
 
+/**
+ * One e-RS role given in the rules instead of by A030 (test-environment aids: `asids.<asid>.testUsers`,
+ * `cis2.seedRoles`): a business function at an organisation.
+ */
+const SeededRole = z
+  .object({
+    odsCode: OdsCode,
+    orgName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The organisation name shown in the A001 permission. Default: cis2.organisationNames, else the ODS code.',
+      ),
+    businessFunction: z.enum(BUSINESS_FUNCTIONS, {
+      message: `expected a business function: ${BUSINESS_FUNCTIONS.join(', ')}`,
+    }),
+  })
+  .strict();
+export type SeededRoleConfig = z.output<typeof SeededRole>;
+
+/** The prefix of the A001 token that names a test user: `test-user:<12-digit user id>`. */
+export const TEST_USER_TOKEN_PREFIX = 'test-user:';
+
+const TestUser = z
+  .object({
+    firstName: z.string().min(1, { message: 'expected the first name of the test user' }),
+    lastName: z.string().min(1, { message: 'expected the last name of the test user' }),
+    roles: z.array(SeededRole).min(1, { message: 'expected at least one role' }),
+  })
+  .strict();
+export type TestUserConfig = z.output<typeof TestUser>;
+
+/** NHS APIM hosts that require an access token on every call: all but the sandboxes (sandbox, *-sandbox). */
+export function isTokenCheckedApimHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  if (h === 'api.service.nhs.uk') return true;
+  return h.endsWith('.api.service.nhs.uk') && !h.split('.')[0]!.endsWith('sandbox');
+}
+
 const ApplicationRestrictedAsid = z
   .object({
     accessMode: z.literal('application-restricted'),
@@ -178,6 +219,12 @@ const UserRestrictedAsid = z
       .optional()
       .describe('The A-codes (message sets) this ASID may call. Absent: every operation.'),
     callerAuth: CallerAuth.omit({ a001Secret: true }).optional(),
+    testUsers: z
+      .record(z.string().regex(/^\d{12}$/, { message: 'expected a 12-digit user id' }), TestUser)
+      .optional()
+      .describe(
+        'Open-access test environments only (apim.auth none: the NHS sandbox, Dev1, Dev3): the users of this ASID, by 12-digit user id, with their roles. A001 names one with the token "test-user:<id>"; there is no CIS2 sign-in. Refused with signed-jwt.',
+      ),
   })
   .strict();
 
@@ -235,6 +282,12 @@ const Cis2Rules = z
       .record(z.string(), z.string())
       .default({})
       .describe('Organisation names by ODS code, for the A001 permissions (A030 gives only ODS codes).'),
+    seedRoles: z
+      .record(z.string().min(1), z.array(SeededRole).min(1, { message: 'expected at least one role' }))
+      .optional()
+      .describe(
+        'A test-environment aid: roles by CIS2 user id, offered at A001 instead of asking APIM (A030). e-RS still checks the selected role against the roles the user really holds, on every call. Refused against production APIM.',
+      ),
     limits: z
       .object({
         pendingPerAsid: z.number().int().min(1).max(1_000_000).default(1_000),
@@ -422,6 +475,9 @@ export const RulesSchema = z
           })
           .strict()
           .prefault({}),
+        successors: SuccessorSettings.prefault({}).describe(
+          'How the legacy operations APIM has retired are answered (A006 → A042; A021/A032 → A011/A031 then A016): src/legacy/successors.ts, MIGRATION.md.',
+        ),
       })
       .strict()
       .refine((a) => a.auth === 'none' || a.tokenUrl !== undefined, {
@@ -660,20 +716,45 @@ export const RulesSchema = z
         message: 'expected open only when ers-bridge listens on loopback (the local demo); give admin.token instead',
       });
     }
+    const open = rules.apim.auth === 'none';
+    const apimHost = URL.canParse(rules.apim.baseUrl) ? new URL(rules.apim.baseUrl).hostname : '';
+    if (open && isTokenCheckedApimHost(apimHost)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apim', 'baseUrl'],
+        message: `expected an open-access APIM base URL with auth none (the NHS sandbox, or a stand-in): ${apimHost} needs an access token on every call, so give auth signed-jwt and tokenUrl`,
+      });
+    }
+    if (rules.cis2?.seedRoles && apimHost === 'api.service.nhs.uk') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cis2', 'seedRoles'],
+        message: 'expected no seedRoles against production APIM: seeded roles are a test-environment aid',
+      });
+    }
     for (const [asid, cfg] of Object.entries(rules.asids)) {
-      if (cfg.accessMode === 'user-restricted' && !rules.cis2) {
+      if (cfg.accessMode !== 'user-restricted') continue;
+      if (!open && !rules.cis2) {
         ctx.addIssue({
           code: 'custom',
           path: ['cis2'],
           message: `expected a cis2 block because ASID ${asid} is user-restricted (its users sign in with CIS2)`,
         });
       }
-      if (cfg.accessMode === 'user-restricted' && rules.apim.auth === 'none') {
+      if (!open && cfg.testUsers) {
         ctx.addIssue({
           code: 'custom',
-          path: ['asids', asid, 'accessMode'],
+          path: ['asids', asid, 'testUsers'],
           message:
-            'expected application-restricted: with apim.auth none (the open sandbox) there is no CIS2 token exchange',
+            'expected no testUsers with apim.auth signed-jwt: test users are for open-access environments only (apim.auth none); here users sign in with CIS2 (cis2.seedRoles can give them roles)',
+        });
+      }
+      if (open && Object.keys(cfg.testUsers ?? {}).length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['asids', asid, 'testUsers'],
+          message:
+            'expected testUsers (users by 12-digit id, with their roles) because apim.auth is none: there is no CIS2 token exchange in an open-access environment, so A001 names a test user ("test-user:<id>")',
         });
       }
     }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { applicationTag, type Metrics } from '../admin/metrics.js';
 import { tokenStrengthProblem } from '../admin/token-strength.js';
 import { ConcurrencySlots } from '../apim/concurrency.js';
+import { ObjectStoreClient } from '../apim/object-store.js';
 import { RateLimiter } from '../apim/rate-limiter.js';
 import { Upstream } from '../apim/upstream.js';
 import { ApplicationTokenProvider } from '../auth/application-token.js';
@@ -45,6 +46,8 @@ export interface Runtime {
   slotsByApplication: Map<string, ConcurrencySlots>;
   apimBase: URL;
   upstream: Upstream;
+  /** The object store A042 redirects to (A006 served through A042): its own bounded, TLS-verified client. */
+  objectStore: ObjectStoreClient;
   /** The legacy host (passthrough, canary, shadow). */
   legacy: LegacyHost;
   /** CIS2 sign-in, when the rules configure it. */
@@ -114,6 +117,10 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     bodyTimeoutMs: rules.apim.timeouts.bodyMs,
     ...(apimCa ? { ca: apimCa } : {}),
   });
+  const objectStore = new ObjectStoreClient({
+    ...rules.apim.successors.attachments.timeouts,
+    ...(apimCa ? { ca: apimCa } : {}),
+  });
   const legacy = await buildLegacyHost(file, rules, options.resolveSecret);
   const listener = await buildListenerSettings(file, rules, options.resolveSecret);
   const shared = options.previous?.shared ?? (await buildProcessState(file, rules, options, clock, options.metrics));
@@ -131,6 +138,7 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     slotsByApplication: callers.slots,
     apimBase,
     upstream,
+    objectStore,
     legacy,
     cis2,
     adminToken,
@@ -254,7 +262,10 @@ function a001RateFor(asid: string, rules: Rules, previous: Runtime | undefined, 
   return new CreateRate({ rate: limit.rate, burst: limit.burst }, clock);
 }
 
-/** Where a CIS2 user's sign-in is completed for a caller: its APIM application, and APIM's e-RS base for A030. */
+/**
+ * Where a CIS2 user's sign-in is completed for a caller: its APIM application, and APIM's e-RS base for A030 (or
+ * the roles the rules seed for the user instead).
+ */
 export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
   return {
     asid: caller.asid,
@@ -263,6 +274,7 @@ export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
     partition: caller.application,
     apimBase: rt.apimBase,
     organisationNames: rt.rules.cis2?.organisationNames ?? {},
+    ...(rt.rules.cis2?.seedRoles ? { seedRoles: rt.rules.cis2.seedRoles } : {}),
   };
 }
 
@@ -316,6 +328,7 @@ async function buildLegacyHost(file: string, rules: Rules, resolve: SecretResolv
  */
 export async function closeRuntime(rt: Runtime, shared = true): Promise<void> {
   await rt.upstream.close();
+  await rt.objectStore.close();
   await rt.legacy.upstream.close();
   if (shared) await closeProcessState(rt.shared);
 }

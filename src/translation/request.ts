@@ -6,6 +6,7 @@
  * `XAPI_FQDN`, any client `Authorization`, `NHSD-*`, `x-ers-*` (and their underscore spellings), cookies and
  * forwarding headers are dropped by construction.
  */
+import { isFhirJsonRequestType } from '../http/media-type.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import { apimPathFor } from '../legacy/identify.js';
@@ -174,11 +175,10 @@ function acceptFor(endpoint: EndpointDef, accept: string | undefined): string {
 
 function contentTypeFor(endpoint: EndpointDef, ct: string): string {
   if (endpoint.requestBody === 'file') return ct;
+  // What the HSCN API took for FHIR JSON (application/fhir+json, */*, application/json, application/json+fhir, with
+  // any charset; isFhirJsonRequestType names the legacy pages): APIM gets application/fhir+json.
+  if (isFhirJsonRequestType(ct)) return 'application/fhir+json';
   const media = ct.split(';')[0]!.trim().toLowerCase();
-  // DSTU2-era clients sent application/json+fhir, some plain application/json; APIM expects application/fhir+json.
-  if (media === 'application/fhir+json' || media === 'application/json+fhir' || media === 'application/json') {
-    return 'application/fhir+json';
-  }
   throw new LegacyError(
     'UNSUPPORTED_MEDIA_TYPE',
     `${endpoint.code} takes a FHIR JSON body: send Content-Type: application/fhir+json (got ${media.slice(0, 80)}).`,

@@ -277,15 +277,18 @@ describe('PDFs and attachments', () => {
     );
   });
 
-  it('A042 redirects (307) to a stand-in object-store URL that serves the file', async () => {
+  it('A042 redirects (307) to the stand-in object store, another origin, whose link serves the file once', async () => {
     const res = await http(url('/R4/Binary/c5d2d200-7613-4a69-9c5f-1bb68e04b8d8'), { headers: app() });
     expect(res.status).toBe(307);
+    expect(res.body.length).toBe(0);
     const location = String(res.headers.location);
-    expect(location.startsWith(`${standIn.origin}/`)).toBe(true);
+    expect(location.startsWith(`${standIn.objectStore.origin}/`)).toBe(true);
+    expect(new URL(location).origin).not.toBe(standIn.origin);
     const file = await http(location);
     expect(file.status).toBe(200);
     expect(file.headers['content-type']).toBe('application/pdf');
     expect(file.body.equals(readFileSync(join(EXAMPLES, 'r4/retrieveAttachment/example_attachment.pdf')))).toBe(true);
+    expect((await http(location)).status).toBe(403);
   });
 
   it('A020 upload: 201, no body, Location Binary/<uuid>; 415 outside the allow-list', async () => {

@@ -18,10 +18,14 @@ describe('npm start (ers-bridge demo)', () => {
   let output = '';
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--ops-port', '0', '--apim-port', '0'], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ERS_BRIDGE_FROM_SOURCE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [BIN, 'demo', '--port', '0', '--ops-port', '0', '--apim-port', '0', '--cis2-port', '0'],
+      {
+        env: { ...process.env, LOG_LEVEL: 'warn', ERS_BRIDGE_FROM_SOURCE: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout!.on('data', (d) => {
       output += d.toString();
     });

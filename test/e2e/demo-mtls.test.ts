@@ -41,7 +41,21 @@ describe('ers-bridge demo --mtls', () => {
   beforeAll(async () => {
     child = spawn(
       process.execPath,
-      [BIN, 'demo', '--mtls', '--pki-dir', dir, '--port', '0', '--ops-port', '0', '--apim-port', '0'],
+      [
+        BIN,
+        'demo',
+        '--mtls',
+        '--pki-dir',
+        dir,
+        '--port',
+        '0',
+        '--ops-port',
+        '0',
+        '--apim-port',
+        '0',
+        '--cis2-port',
+        '0',
+      ],
       { env: { ...process.env, LOG_LEVEL: 'warn', ERS_BRIDGE_FROM_SOURCE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (d) => {

@@ -144,7 +144,8 @@ describe('transport faults at APIM → defined legacy answers', () => {
   beforeAll(async () => {
     fake = await fakeHttp(faultyApim);
     h = await startHarness({
-      rules: { apim: { baseUrl: apimAt(fake.url), timeouts: { ...TIMEOUTS } } },
+      // A006 as APIM served it (a file streamed straight through); through A042: test/hardening/object-store.test.ts
+      rules: { apim: { baseUrl: apimAt(fake.url), timeouts: { ...TIMEOUTS }, successors: { A006: 'direct' } } },
       runtime: { clock: clockAt(() => Date.now() + ahead) },
     });
     key = await openSession(h);

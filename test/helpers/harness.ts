@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { Metrics } from '../../src/admin/metrics.js';
-import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
+import { type ApimStandIn, type StandInOptions, startApimStandIn } from '../../src/apim-standin/index.js';
 import { createLogger } from '../../src/logging.js';
 import { buildOpsServer } from '../../src/ops/server.js';
 import type { Rules } from '../../src/rules/schema.js';
@@ -53,6 +53,8 @@ export interface HarnessOptions {
   /** Omit the stand-in's app registration, to provoke token refusals. */
   registerApp?: boolean;
   keyIdAtStandIn?: string;
+  /** Stand-in options besides the harness's: operations it has retired, scripted e-RS errors, link lifetime. */
+  standIn?: Pick<StandInOptions, 'retire' | 'failWith' | 'objectStoreLinkTtlSeconds' | 'clock'>;
 }
 
 /**
@@ -80,6 +82,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const standIn = await startApimStandIn({
     apps: options.registerApp === false ? [] : [app.standInApp],
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+    ...options.standIn,
   });
   const rules = rulesFor(harnessRules(standIn, options.rules));
   options.rulesExtra?.(rules);

@@ -3,7 +3,7 @@
  * exchange, refresh and per-user roles, and ers-bridge with a user-restricted ASID — all on loopback, keys and
  * secrets generated at test time.
  */
-import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
+import { type ApimStandIn, type StandInOptions, startApimStandIn } from '../../src/apim-standin/index.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { newApimApp } from './apim-app.js';
@@ -38,6 +38,10 @@ export interface UserHarnessOptions {
   standInNow?: () => number;
   refreshWindowSeconds?: number;
   accessTokenTtlSeconds?: number;
+  /** Stand-in options besides the harness's: operations it has retired, scripted e-RS errors. */
+  standIn?: Pick<StandInOptions, 'retire' | 'failWith'>;
+  /** Rules besides the harness's `apim` block (e.g. `{ successors: { A021: 'gone' } }`). */
+  apim?: Record<string, unknown>;
 }
 
 export async function startUserHarness(options: UserHarnessOptions = {}): Promise<UserHarness> {
@@ -61,11 +65,12 @@ export async function startUserHarness(options: UserHarnessOptions = {}): Promis
     ...(options.refreshWindowSeconds !== undefined ? { refreshWindowSeconds: options.refreshWindowSeconds } : {}),
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
     ...(options.standInNow ? { clock: options.standInNow } : {}),
+    ...options.standIn,
   });
   const rules = rulesFor({
     file: 'test-users.yaml',
     environment: 'test-users',
-    apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl },
+    apim: { baseUrl: standIn.baseUrl, tokenUrl: standIn.tokenUrl, ...options.apim },
     cis2: {
       issuer: cis2.issuer,
       clientId: cis2.clientId,

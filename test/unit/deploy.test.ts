@@ -49,10 +49,11 @@ describe('deploy/docker-compose.yml', () => {
     expect(services['ers-bridge'].image).toBe(services['apim-standin'].image);
   });
 
-  it('the stand-in emulates APIM for rules/local.yaml on port 9000', () => {
+  it('the stand-in emulates APIM for the rules ers-bridge serves, mounted the same way, on port 9000', () => {
     const command = services['apim-standin'].command as string[];
     expect(command[0]).toBe('emulate-apim');
-    expect(flag(command, '--rules')).toBe('rules/local.yaml');
+    expect(flag(command, '--rules')).toBe('/app/deploy/compose-rules.yaml');
+    expect(services['apim-standin'].volumes).toEqual(['./compose-rules.yaml:/app/deploy/compose-rules.yaml:ro']);
     expect(flag(command, '--port')).toBe('9000');
     expect(services['apim-standin'].healthcheck.test.join(' ')).toContain('127.0.0.1:9000');
   });
@@ -82,9 +83,8 @@ describe('deploy/docker-compose.yml', () => {
     for (const s of DOT_ENV) expect(COMPOSE_TEXT).toMatch(new RegExp(`echo "${s}=|'${s}="`));
     // No secret value in the file itself.
     expect(COMPOSE_TEXT).not.toMatch(/PRIVATE KEY-----|ERS_DEMO_API_KEY:|SESSION_KEY_1:/);
-    // Every secret either rules file references is one of them.
-    const local = readFileSync(new URL('../rules/local.yaml', DEPLOY), 'utf8');
-    expect(new Set([...envRefs(RULES_TEXT), ...envRefs(local)])).toEqual(new Set(DOT_ENV));
+    // Every secret the rules file (read by both services) references is one of them.
+    expect(new Set(envRefs(RULES_TEXT))).toEqual(new Set(DOT_ENV));
   });
 
   it('ers-bridge and the stand-in run as non-root with a read-only root filesystem', () => {
@@ -144,9 +144,14 @@ describe('deploy/compose-rules.yaml', () => {
     expect(rules.sessions.encryption).toEqual({ current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } });
   });
 
-  it('has the ASID and APIM application the stand-in registers from rules/local.yaml', () => {
+  it("has rules/local.yaml's application-restricted ASIDs, and no user-restricted one (the trial runs no CIS2)", () => {
     const local = parseRules(readFileSync(new URL('../rules/local.yaml', DEPLOY), 'utf8'), 'rules/local.yaml');
-    expect(rules.asids).toEqual(local.asids);
+    const applicationRestricted = Object.entries(local.asids).filter(
+      ([, a]) => a.accessMode === 'application-restricted',
+    );
+    expect(rules.asids).toEqual(Object.fromEntries(applicationRestricted));
+    expect(Object.values(rules.asids).filter((a) => a.accessMode === 'user-restricted')).toEqual([]);
+    expect(rules.cis2).toBeUndefined();
   });
 
   it('the schema refuses http://apim-standin:9000 (why ers-bridge shares the stand-in network namespace)', () => {

@@ -808,3 +808,79 @@ describe('deploy/k8s: ingress-nginx verifies the Spine endpoint certificate and 
     for (const cfg of appRestricted) expect(cfg.callerAuth?.certificates?.length).toBeGreaterThan(0);
   });
 });
+
+describe('DEP: one NHS pair of APIM URLs (rules/dep.yaml, and the overlay that mirrors it)', () => {
+  // Each pair from one NHS source; a dep. host with -dep paths on both (what rules/dep.yaml once had) is neither.
+  const GUIDE = {
+    // NHS's migration guide "Migrating from HSCN/CIS1 to APIM/CIS2", "5. Change endpoint URLs"; APIM's token path.
+    baseUrl: 'https://dep.api.service.nhs.uk/referrals-dep/FHIR',
+    tokenUrl: 'https://dep.api.service.nhs.uk/oauth2/token',
+  };
+  const DEPLOYMENT_CONFIG = {
+    // NHSDigital/e-referrals-service-api (ers_dep_release: Apigee env dev, referrals-dep) and identity-service-api
+    // (identity-service-dep, oauth2-dep).
+    baseUrl: 'https://dev.api.service.nhs.uk/referrals-dep/FHIR',
+    tokenUrl: 'https://dev.api.service.nhs.uk/oauth2-dep/token',
+  };
+  const apimOf = (file: string) => {
+    const r = parseRules(readFileSync(join(ROOT, file), 'utf8'), file);
+    return { baseUrl: r.apim.baseUrl, tokenUrl: r.apim.tokenUrl };
+  };
+
+  it.each(['rules/dep.yaml', 'deploy/k8s/overlays/dep/rules.yaml'])(
+    '%s: the migration guide’s pair, base and token URL on one host',
+    (file) => {
+      const apim = apimOf(file);
+      expect(apim).toEqual(GUIDE);
+      expect(new URL(apim.tokenUrl!).host).toBe(new URL(apim.baseUrl).host);
+    },
+  );
+
+  it('rules/dep.yaml names both NHS sources and gives the other pair whole', () => {
+    const text = readFileSync(join(ROOT, 'rules/dep.yaml'), 'utf8');
+    expect(text).toContain('Migrating from HSCN/CIS1 to APIM/CIS2');
+    expect(text).toContain('NHSDigital/e-referrals-service-api');
+    expect(text).toContain('NHSDigital/identity-service-api');
+    expect(text).toContain(DEPLOYMENT_CONFIG.baseUrl);
+    expect(text).toContain(DEPLOYMENT_CONFIG.tokenUrl);
+    expect(text).not.toMatch(/dep\.api\.service\.nhs\.uk\/oauth2-dep/);
+  });
+
+  it('MIGRATION.md gives the same pair for Deployment', () => {
+    const row = readFileSync(join(ROOT, 'MIGRATION.md'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('| Deployment |'))!;
+    expect(row).toContain(GUIDE.baseUrl);
+    expect(row).toContain(GUIDE.tokenUrl);
+  });
+});
+
+describe('headers with underscores: what to set on the proxies in front, documented', () => {
+  // ers-bridge does not ship the ingress controller (or any proxy in front), so kustomize cannot set these: the
+  // documentation must name each setting where operators look for it.
+  const SETTINGS = [
+    'enable-underscores-in-headers: "true"', // ingress-nginx's ConfigMap
+    'underscores_in_headers on;', // plain nginx
+    'routing.http.drop_invalid_header_fields.enabled=false', // AWS ALB
+  ];
+  const read = (f: string) => readFileSync(join(ROOT, f), 'utf8');
+
+  it.each(['deploy/README.md', 'MIGRATION.md'])('%s names XAPI_ASID, HTTP_X_SESSION_KEY and each setting', (file) => {
+    const text = read(file);
+    for (const s of [...SETTINGS, 'XAPI_ASID', 'HTTP_X_SESSION_KEY', 'underscores_in_headers off']) {
+      expect(text, s).toContain(s);
+    }
+  });
+
+  it('deploy/README.md says it once, in the Kubernetes section, with the ConfigMap command', () => {
+    const text = read('deploy/README.md');
+    const k8s = text.slice(text.indexOf('## Kubernetes'));
+    expect(k8s).toContain('ingress-nginx-controller');
+    expect(text.split('enable-underscores-in-headers').length - 1).toBeLessThanOrEqual(3);
+    expect(text.indexOf('enable-underscores-in-headers')).toBeGreaterThan(text.indexOf('## Kubernetes'));
+  });
+
+  it('the Ingress manifest points at the controller setting', () => {
+    expect(read('deploy/k8s/base/ingress.yaml')).toContain('enable-underscores-in-headers: "true"');
+  });
+});
