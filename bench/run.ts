@@ -262,6 +262,12 @@ ${o.legacyBase ? `  baseUrl: ${o.legacyBase}\n  production: false\n` : ''}apim:
   tokenUrl: ${o.tokenUrl}
   production: false
   timeouts: { connectMs: 2000, headersMs: 10000, bodyMs: 10000 }
+  # One application carries all the load here (1000 concurrent calls in the token stampede): the per-application cap
+  # on calls in flight, a per-tenant bound, is not what the bench measures.
+  concurrency: { perApplication: 1024, maxQueue: 100000 }
+server:
+  # Every load generator connects from 127.0.0.1: the per-address connection bound is not what it measures either.
+  limits: { connections: 100000, connectionsPerAddress: 100000 }
 ${o.shadow ? 'modes:\n  default: shadow\n  shadow: { primary: apim, sampleRate: 1 }\nadmin: { open: true }\n' : ''}sessions:
   store: ${store}
   idleTimeoutSeconds: 86400

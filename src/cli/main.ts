@@ -68,7 +68,8 @@ Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM, wit
 changes (invalid rules are refused and the old ones stay). SIGTERM or SIGINT: stop accepting, finish calls in
 flight (up to 25 s), close the ops port last, exit 0.
   --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES)
-  --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1)
+  --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1); outside loopback the
+                   rules must authenticate every application-restricted ASID (callerAuth) and name their hosts
   --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
   --ops-port <n>   the ops port: /healthz, /readyz, /metrics (default: $OPS_PORT, else server.opsPort in the rules,
                    else 8081), on server.opsHost in the rules, else the listen address
