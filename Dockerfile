@@ -1,9 +1,11 @@
 # ers-bridge container image: multi-stage, current Node LTS, production dependencies only, non-root, works with a
-# read-only root filesystem (nothing is written at run time; logs go to stdout). Mount rules and keys:
-#   docker run -p 8080:8080 -v $PWD/rules:/app/rules:ro -v /secure/keys:/run/secrets:ro \
-#     -e ERS_INT_API_KEY=... ers-bridge serve --rules rules/int.yaml --host 0.0.0.0
-# Ports: 8080 the legacy API (PORT), 8081 the ops surface: /healthz, /readyz, /metrics (OPS_PORT). Publish 8081
-# only to the orchestrator and monitoring.
+# read-only root filesystem (nothing is written at run time; logs go to stdout). The default command serves the
+# rules file at $ERS_BRIDGE_RULES, /etc/ers-bridge/rules.yaml: mount the environment's rules there, and the keys:
+#   docker run -p 8080:8080 -v $PWD/rules/int.yaml:/etc/ers-bridge/rules.yaml:ro -v /secure/keys:/run/secrets:ro \
+#     -e ERS_INT_API_KEY=... ers-bridge
+# Without it, serve exits 2 with one line naming the path to mount. The shipped rules are in /app/rules too
+# (-e ERS_BRIDGE_RULES=/app/rules/int.yaml). Ports: 8080 the legacy API (PORT), 8081 the ops surface: /healthz,
+# /readyz, /metrics (OPS_PORT). Publish 8081 only to the orchestrator and monitoring.
 FROM node:26-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,6 +16,8 @@ RUN npm run build
 
 FROM node:26-slim
 ENV NODE_ENV=production
+# Where the default command (serve) reads the rules; Kubernetes mounts its ConfigMap there (deploy/k8s).
+ENV ERS_BRIDGE_RULES=/etc/ers-bridge/rules.yaml
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

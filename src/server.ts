@@ -12,8 +12,10 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { adminFactsOf } from './admin/facts.js';
 import { Metrics } from './admin/metrics.js';
 import { adminPlugin } from './admin/routes.js';
+import { KNOWN_DIFFERENCES } from './comparison/presets.js';
 import { addressKey } from './http/client-address.js';
 import { ENDPOINTS } from './legacy/endpoints.js';
 import { LegacyError } from './legacy/errors.js';
@@ -113,7 +115,9 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     prefix: '/admin',
     token: () => holder.current.adminToken,
     open: () => holder.current.rules.admin?.open === true,
-    comparisons: () => holder.current.comparisons,
+    // Every replica's figures when sessions are on Redis, else this process's (src/comparison/store.ts view()).
+    comparisons: () => holder.current.comparisons?.view(),
+    facts: () => adminFactsOf(holder.current.rules, KNOWN_DIFFERENCES, holder.current.comparisons?.replica),
     trustedProxy: (address) => fromTrustedProxy(holder.current.listener, address),
     names: Object.fromEntries(ENDPOINTS.map((e) => [e.code, e.name.replace(/ \(versioned\)$/, '')])),
     clock: holder.current.shared.clock,

@@ -4,7 +4,13 @@
  * named by a short hash of its API key, never the key.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** ers-bridge's version, from its package.json (read once; the same file from src/ and from dist/). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -22,8 +28,8 @@ export class Metrics {
   readonly requests = counter(
     this.registry,
     'ers_bridge_requests_total',
-    'Legacy calls, by A-code, method, HTTP status (499: the client left before its answer), mode and ASID.',
-    ['a_code', 'method', 'status', 'mode', 'asid'],
+    'Legacy calls, by A-code, method, HTTP status (499: the client left before its answer), mode, the side that answered (apim, legacy, or none: ers-bridge itself), the ers-bridge error reason (none when it answered without one) and ASID.',
+    ['a_code', 'method', 'status', 'mode', 'side', 'reason', 'asid'],
   );
 
   readonly requestDuration = latency(
@@ -45,6 +51,20 @@ export class Metrics {
     'ers_bridge_token_fetches_total',
     'Calls to the APIM token endpoint for application-restricted tokens, by application and outcome.',
     ['application', 'outcome'],
+  );
+
+  readonly userTokenExchanges = counter(
+    this.registry,
+    'ers_bridge_user_token_exchanges_total',
+    'CIS2 ID tokens exchanged at APIM for user-restricted tokens (A001 of a CIS2 user), by outcome: ok, rejected (APIM refused), unavailable.',
+    ['outcome'],
+  );
+
+  readonly userTokenRefreshes = counter(
+    this.registry,
+    'ers_bridge_user_token_refreshes_total',
+    "Renewals of a CIS2 user's APIM token with its refresh token, by outcome: ok, rejected (APIM refused), unavailable, already_used (never sent twice).",
+    ['outcome'],
   );
 
   readonly sessionsCreated = counter(
@@ -92,12 +112,38 @@ export class Metrics {
     ['outcome'],
   );
 
+  readonly buildInfo = new Gauge({
+    name: 'ers_bridge_build_info',
+    help: "ers-bridge's version and the Node.js version it runs on (always 1).",
+    labelNames: ['version', 'node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rulesInfo = new Gauge({
+    name: 'ers_bridge_rules_info',
+    help: 'The rules in force (always 1): their environment and a short SHA-256 of the rules file text; changes on reload.',
+    labelNames: ['environment', 'hash'] as const,
+    registers: [this.registry],
+  });
+
   /** Reads the live session count (set by the server from the current runtime's store). */
   liveSessions: (() => Promise<number>) | undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ers_bridge_' });
+    this.buildInfo.set({ version: VERSION, node: process.version }, 1);
   }
+
+  /** The rules now in force: one series, the previous rules' removed. */
+  setRules(environment: string, hash: string): void {
+    this.rulesInfo.reset();
+    this.rulesInfo.set({ environment, hash }, 1);
+  }
+}
+
+/** How the rules are named in `ers_bridge_rules_info`: the first 12 hex digits of the SHA-256 of the file's text. */
+export function rulesHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
 /** How an APIM application is named in metrics and logs: a short hash of its API key. */

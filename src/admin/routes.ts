@@ -1,17 +1,28 @@
 /**
  * The admin surface for migration teams: how the answers of two sides compare, per operation (A-code) and per ASID.
  *
- *   GET /admin/compare                       → the ComparisonSummary (JSON)
- *   GET /admin/compare/samples?code=&limit=  → the latest redacted comparison records of one A-code (JSON)
- *   GET /admin/compare/ui                    → the overview page: operations by difference rate, readiness by ASID
- *   GET /admin/compare/ui/:code              → one operation: its differing fields, noise fields, latest samples
- *   GET /admin/style.css                     → the pages' stylesheet
+ *   GET  /admin/compare                       → the ComparisonSummary (JSON)
+ *   GET  /admin/compare/:code                 → one operation's figures, mode and latest samples (JSON)
+ *   GET  /admin/compare/samples?code=&limit=  → the latest redacted comparison records of one A-code (JSON)
+ *   GET  /admin/compare/trend                 → difference rate and readiness over time (JSON)
+ *   GET  /admin/compare/export.csv, .json     → the window's figures to download (CSV: src/comparison/csv.ts)
+ *   GET  /admin/compare/ui                    → the overview page: charts over time, operations by difference rate,
+ *                                               the known-difference presets, readiness by ASID
+ *   GET  /admin/compare/ui/:code              → one operation: its chart, differing fields (distinct examples with
+ *                                               counts), what presets ignored, noise fields, latest outcomes
+ *   GET  /admin/compare/reset                 → the reset's confirmation form; POST it to reset (one-time confirmation)
+ *   GET  /admin/style.css                     → the pages' stylesheet
+ *
+ * Every comparison route takes a time window — `window=hour|day|week|all`, or `from`/`to` (src/admin/time.ts) — and
+ * the pages a time zone, `tz` (default Europe/London, or the server's TZ). An A-code ers-bridge does not know is 404
+ * (JSON and page); a malformed one 400. The figures are every replica's when sessions are on Redis (the shared
+ * comparisons, src/comparison/redis-comparisons.ts), else this process's, read back from comparison.file at start.
  *
  * A fastify plugin, registered under the prefix /admin: one guard (an onRequest hook scoped to the plugin) asks every
  * route for the admin token, as `Authorization: Bearer <token>` or HTTP Basic `admin:<token>` (so a browser prompts),
  * compared in constant time. The guard reads the token when each request arrives, so a rules reload that changes it
  * takes effect at once. Without a token the admin surface does not exist (404), unless it is explicitly open (the
- * demo). The pages show traffic metadata: never cached, no script, not framed.
+ * demo). The pages show traffic metadata: never cached, no script, not framed; the charts are inline SVG.
  *
  * Guessing is throttled per client address (src/http/client-address.ts): more than 10 wrong tokens in a minute and
  * the address gets 429 with Retry-After for every admin request, the right token included, until that minute is
@@ -22,15 +33,27 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ComparisonRecord, ComparisonSummary } from '../comparison/types.js';
+import { summaryCsv } from '../comparison/csv.js';
+import { readinessState } from '../comparison/report.js';
+import type {
+  CodeSummary,
+  ComparisonReader,
+  ComparisonRecord,
+  ComparisonSummary,
+  ComparisonTrend,
+  TimeWindow,
+} from '../comparison/types.js';
 import { FailureWindows } from '../http/address-limits.js';
 import { clientAddress } from '../http/client-address.js';
 import { PAGE_SECURITY_HEADERS, sendPage } from '../http/page.js';
+import { ENDPOINTS } from '../legacy/endpoints.js';
 import { type Clock, systemClock } from '../runtime/clock.js';
+import type { AdminFacts } from './facts.js';
 import {
   A_CODE,
   ADMIN_STYLE_CSS,
   badCodePage,
+  badQueryPage,
   codePage,
   failedPage,
   noComparisonsPage,
@@ -38,13 +61,17 @@ import {
   notFoundPage,
   overviewPage,
   type PageContext,
+  resetPage,
+  resetRefusedPage,
+  unknownCodePage,
 } from './pages.js';
+import { type AskedWindow, serverTimeZone, validTimeZone, windowOf } from './time.js';
 
-/** What the admin surface reads: the comparison store (structurally; see src/comparison/store.ts). */
-export interface AdminSource {
-  summary(): ComparisonSummary;
-  samples(aCode: string, limit?: number): ComparisonRecord[];
-}
+/**
+ * What the admin surface reads: the comparison store of this process, or the shared comparisons on Redis (see
+ * src/comparison/types.ts `ComparisonReader`). Only `summary` and `samples` are required.
+ */
+export type AdminSource = ComparisonReader;
 
 export interface AdminOptions {
   /** The admin token now (read per request); undefined + open → no authentication (the demo only). */
@@ -59,6 +86,14 @@ export interface AdminOptions {
   clock?: Clock;
   /** Whether an address is a trusted TLS-terminating proxy (its X-Forwarded-For names the client). */
   trustedProxy?: (address: string) => boolean;
+  /** What the current rules say: modes, access modes, presets, this process (read per request). */
+  facts?: () => AdminFacts | undefined;
+  /** Now, for time windows (epoch ms; default Date.now: comparison records carry wall-clock times). */
+  now?: () => number;
+  /** The zone times are shown in without a `tz` query (default: TZ when it names a zone, else Europe/London). */
+  timeZone?: string;
+  /** Whether an A-code is one ers-bridge knows (default: the endpoint table); others are 404. */
+  knownCode?: (aCode: string) => boolean;
 }
 
 /** The user name a browser sends with the token as password. */
@@ -143,11 +178,21 @@ function publicRecord(r: ComparisonRecord): ComparisonRecord {
       ...(res.secondarySize !== undefined ? { secondarySize: res.secondarySize } : {}),
       ...(res.primarySha256 !== undefined ? { primarySha256: res.primarySha256 } : {}),
       ...(res.secondarySha256 !== undefined ? { secondarySha256: res.secondarySha256 } : {}),
+      ...(Array.isArray(res.ignoredByPreset) && res.ignoredByPreset.length > 0
+        ? {
+            ignoredByPreset: res.ignoredByPreset.map((p) => ({
+              id: String(p.id),
+              fields: Number(p.fields) || 0,
+              paths: (Array.isArray(p.paths) ? p.paths : []).map(String),
+            })),
+          }
+        : {}),
     },
     primaryMs: r.primaryMs,
     secondaryMs: r.secondaryMs,
     ...(r.secondaryError !== undefined ? { secondaryError: r.secondaryError } : {}),
     ...(r.correlationId !== undefined ? { correlationId: r.correlationId } : {}),
+    ...(r.replica !== undefined ? { replica: r.replica } : {}),
   };
 }
 
@@ -156,18 +201,50 @@ function latestFirst(records: ComparisonRecord[]): ComparisonRecord[] {
   return [...records].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
 }
 
+/** The trend window of a page: the window asked for, else the figures' own span (at least the last day). */
+function trendWindow(summary: ComparisonSummary, asked: AskedWindow, now: number): TimeWindow {
+  if (asked.window) return asked.window;
+  const first = summary.first ? Date.parse(summary.first) : Number.NaN;
+  const from = Number.isFinite(first) ? Math.min(first, now - 86_400_000) : now - 86_400_000;
+  return { from, to: now };
+}
+
+/** A form body (application/x-www-form-urlencoded), bounded. */
+const FORM_LIMIT = 4096;
+
 /** The admin surface; register it with `{ prefix: '/admin' }`. */
 export async function adminPlugin(app: FastifyInstance, options: AdminOptions): Promise<void> {
   const names = options.names ?? {};
+  const now = options.now ?? Date.now;
+  const defaultZone = options.timeZone ?? serverTimeZone();
+  const knownCode = options.knownCode ?? ((code: string) => ENDPOINTS.some((e) => e.code === code));
   const currentToken = () => {
     const t = options.token();
     return t !== undefined && t !== '' ? t : undefined;
   };
-  const pageContext = (): PageContext => ({ open: currentToken() === undefined, names });
+  const facts = () => options.facts?.();
+  const pageContext = (extra: Partial<PageContext> = {}): PageContext => {
+    const f = facts();
+    return {
+      open: currentToken() === undefined,
+      names,
+      tz: defaultZone,
+      now: now(),
+      ...(f ? { facts: f } : {}),
+      ...extra,
+    };
+  };
 
   const secure = (reply: FastifyReply) => reply.headers(PAGE_SECURITY_HEADERS);
   const json = (reply: FastifyReply, status: number, body: unknown) =>
     secure(reply).code(status).type('application/json; charset=utf-8').send(JSON.stringify(body));
+
+  // Only the reset posts a form: its body is parsed here, bounded, and nowhere else.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: FORM_LIMIT },
+    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
+  );
 
   const failures = new FailureWindows(options.clock ?? systemClock, ADMIN_FAILURES_ALLOWED, ADMIN_FAILURE_WINDOW_MS);
   const refuse = (reply: FastifyReply, ms: number) =>
@@ -213,34 +290,85 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
   /** The current source, or undefined; throws only what the store throws. */
   const source = () => options.comparisons();
 
-  const withNames = (s: ComparisonSummary): ComparisonSummary => ({
-    ...s,
-    codes: s.codes.map((c) => {
-      const name = c.name ?? (Object.hasOwn(names, c.aCode) ? names[c.aCode] : undefined);
-      return name !== undefined ? { ...c, name } : c;
-    }),
-  });
+  /** The summary as shown: names, each ASID's access mode from the rules, and each operation's readiness state. */
+  const decorate = (s: ComparisonSummary): ComparisonSummary => {
+    const f = facts();
+    return {
+      ...s,
+      codes: s.codes.map((c) => {
+        const name = c.name ?? (Object.hasOwn(names, c.aCode) ? names[c.aCode] : undefined);
+        return name !== undefined ? { ...c, name } : c;
+      }),
+      asids: s.asids.map((a) => {
+        const accessMode = a.accessMode ?? f?.accessModeOf(a.asid);
+        if (!accessMode) return a;
+        return { ...a, accessMode, codes: a.codes.map((c) => ({ ...c, state: readinessState(c, accessMode) })) };
+      }),
+    };
+  };
+
+  /** The window and zone a request asks for, or the reason they are not valid. */
+  const asked = (req: FastifyRequest): { window: AskedWindow; tz: string } | { error: string } => {
+    const q = req.query as Record<string, unknown>;
+    let tz = defaultZone;
+    if (q['tz'] !== undefined && q['tz'] !== '') {
+      if (typeof q['tz'] !== 'string' || !validTimeZone(q['tz'])) {
+        return { error: 'tz must be a time zone name such as Europe/London or UTC' };
+      }
+      tz = q['tz'];
+    }
+    const w = windowOf(q, now(), tz);
+    return 'error' in w ? w : { window: w, tz };
+  };
 
   const failed = (req: FastifyRequest, e: unknown, what: string) => {
     const err = e instanceof Error ? e : new Error(String(e));
     req.log.error({ err: { type: err.name, message: err.message, stack: err.stack } }, `admin: ${what} failed`);
   };
+  const READ_FAILED = { error: 'the comparison records could not be read; see the ers-bridge log' };
 
   const NOT_ENABLED = {
     error:
       'comparison is not enabled in this configuration: switch it on in the rules (shadow or replay) to compare answers',
   };
+  const unknownCode = (code: string) => ({
+    error: `${code} is not an e-RS operation ers-bridge knows (A-codes as the e-RS API names them)`,
+  });
+
+  /** A summary and (when the source keeps one) a trend, for the window asked. */
+  const readView = async (src: AdminSource, a: AskedWindow) => {
+    const summary = decorate(await src.summary(a.window));
+    const trend: ComparisonTrend | undefined = src.trend ? await src.trend(trendWindow(summary, a, now())) : undefined;
+    return { summary, trend };
+  };
 
   app.get('/style.css', async (_req, reply) => secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS));
 
   app.get('/compare', async (req, reply) => {
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
     try {
       const src = source();
       if (!src) return json(reply, 404, NOT_ENABLED);
-      return json(reply, 200, withNames(src.summary()));
+      return json(reply, 200, decorate(await src.summary(a.window.window)));
     } catch (e) {
       failed(req, e, 'summary');
-      return json(reply, 500, { error: 'the comparison records could not be read; see the ers-bridge log' });
+      return json(reply, 500, READ_FAILED);
+    }
+  });
+
+  app.get('/compare/trend', async (req, reply) => {
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      const { trend } = await readView(src, a.window);
+      if (!trend) return json(reply, 404, { error: 'this comparison source keeps no trend' });
+      return json(reply, 200, trend);
+    } catch (e) {
+      failed(req, e, 'trend');
+      return json(reply, 500, READ_FAILED);
     }
   });
 
@@ -254,40 +382,197 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
     if (limit === undefined) {
       return json(reply, 400, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` });
     }
+    if (!knownCode(code)) return json(reply, 404, unknownCode(code));
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
     try {
       const src = source();
       if (!src) return json(reply, 404, NOT_ENABLED);
-      return json(reply, 200, latestFirst(src.samples(code, limit)).slice(0, limit).map(publicRecord));
+      const records = a.window.window
+        ? await src.samples(code, limit, a.window.window)
+        : await src.samples(code, limit);
+      return json(reply, 200, latestFirst(records).slice(0, limit).map(publicRecord));
     } catch (e) {
       failed(req, e, 'samples');
-      return json(reply, 500, { error: 'the comparison records could not be read; see the ers-bridge log' });
+      return json(reply, 500, READ_FAILED);
+    }
+  });
+
+  /** The export of the window asked: CSV (one table: operations and readiness, src/comparison/csv.ts) or JSON. */
+  const exportName = (a: AskedWindow, ext: string) => {
+    const stamp = new Date(now()).toISOString().slice(0, 16).replace(/[-:]/g, '');
+    return `ers-bridge-comparisons-${a.preset}-${stamp}.${ext}`;
+  };
+  app.get('/compare/export.csv', async (req, reply) => {
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      const summary = decorate(await src.summary(a.window.window));
+      return secure(reply)
+        .code(200)
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${exportName(a.window, 'csv')}"`)
+        .send(summaryCsv(summary));
+    } catch (e) {
+      failed(req, e, 'CSV export');
+      return json(reply, 500, READ_FAILED);
+    }
+  });
+  app.get('/compare/export.json', async (req, reply) => {
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      const view = await readView(src, a.window);
+      return json(reply.header('content-disposition', `attachment; filename="${exportName(a.window, 'json')}"`), 200, {
+        exportedAt: new Date(now()).toISOString(),
+        timeZone: a.tz,
+        summary: view.summary,
+        ...(view.trend ? { trend: view.trend } : {}),
+        presets: facts()?.presets ?? [],
+      });
+    } catch (e) {
+      failed(req, e, 'JSON export');
+      return json(reply, 500, READ_FAILED);
+    }
+  });
+
+  /** One operation's figures and latest samples (JSON). */
+  app.get('/compare/:code', async (req, reply) => {
+    const code = (req.params as { code?: string }).code;
+    if (code === undefined || !A_CODE.test(code)) {
+      return json(reply, 400, { error: 'code must be an A-code: the letter A and three digits, e.g. A005' });
+    }
+    if (!knownCode(code)) return json(reply, 404, unknownCode(code));
+    const a = asked(req);
+    if ('error' in a) return json(reply, 400, { error: a.error });
+    try {
+      const src = source();
+      if (!src) return json(reply, 404, NOT_ENABLED);
+      const summary = decorate(await src.summary(a.window.window));
+      const found = summary.codes.find((c) => c.aCode === code);
+      const none: CodeSummary = {
+        aCode: code,
+        ...(Object.hasOwn(names, code) ? { name: names[code]! } : {}),
+        compared: 0,
+        different: 0,
+        differenceRate: 0,
+        statusMismatches: 0,
+        secondaryErrors: 0,
+        topFields: [],
+        noiseFields: [],
+      };
+      const samples = a.window.window
+        ? await src.samples(code, PAGE_SAMPLES, a.window.window)
+        : await src.samples(code, PAGE_SAMPLES);
+      return json(reply, 200, {
+        ...(found ?? none),
+        mode: facts()?.modeOf(code),
+        samples: latestFirst(samples).slice(0, PAGE_SAMPLES).map(publicRecord),
+      });
+    } catch (e) {
+      failed(req, e, 'operation');
+      return json(reply, 500, READ_FAILED);
     }
   });
 
   app.get('/compare/ui', async (req, reply) => {
+    const a = asked(req);
+    if ('error' in a) return sendPage(reply, 400, badQueryPage(a.error, pageContext()));
+    const q = req.query as Record<string, unknown>;
+    const ctx = pageContext({
+      tz: a.tz,
+      asked: a.window,
+      ...(q['reset'] === 'done' ? { notice: 'Every comparison was reset: the figures start again from now.' } : {}),
+    });
     try {
       const src = source();
-      if (!src) return sendPage(reply, 404, notEnabledPage(pageContext()));
-      return sendPage(reply, 200, overviewPage(withNames(src.summary()), pageContext()));
+      if (!src) return sendPage(reply, 404, notEnabledPage(ctx));
+      const { summary, trend } = await readView(src, a.window);
+      return sendPage(reply, 200, overviewPage(summary, ctx, trend));
     } catch (e) {
       failed(req, e, 'overview page');
-      return sendPage(reply, 500, failedPage(pageContext()));
+      return sendPage(reply, 500, failedPage(ctx));
     }
   });
 
   app.get('/compare/ui/:code', async (req, reply) => {
     const code = (req.params as { code?: string }).code;
     if (code === undefined || !A_CODE.test(code)) return sendPage(reply, 400, badCodePage(pageContext()));
+    if (!knownCode(code)) return sendPage(reply, 404, unknownCodePage(code, pageContext()));
+    const a = asked(req);
+    if ('error' in a) return sendPage(reply, 400, badQueryPage(a.error, pageContext()));
+    const ctx = pageContext({ tz: a.tz, asked: a.window });
     try {
       const src = source();
-      if (!src) return sendPage(reply, 404, notEnabledPage(pageContext()));
-      const summary = withNames(src.summary()).codes.find((c) => c.aCode === code);
-      if (!summary) return sendPage(reply, 200, noComparisonsPage(code, pageContext()));
-      const samples = latestFirst(src.samples(code, PAGE_SAMPLES)).slice(0, PAGE_SAMPLES).map(publicRecord);
-      return sendPage(reply, 200, codePage(summary, samples, pageContext()));
+      if (!src) return sendPage(reply, 404, notEnabledPage(ctx));
+      const { summary, trend } = await readView(src, a.window);
+      const found = summary.codes.find((c) => c.aCode === code);
+      if (!found) return sendPage(reply, 200, noComparisonsPage(code, ctx));
+      const records = a.window.window
+        ? await src.samples(code, PAGE_SAMPLES, a.window.window)
+        : await src.samples(code, PAGE_SAMPLES);
+      const samples = latestFirst(records).slice(0, PAGE_SAMPLES).map(publicRecord);
+      return sendPage(reply, 200, codePage(found, samples, ctx, trend));
     } catch (e) {
       failed(req, e, 'operation page');
-      return sendPage(reply, 500, failedPage(pageContext()));
+      return sendPage(reply, 500, failedPage(ctx));
+    }
+  });
+
+  /**
+   * Reset, in two steps: GET shows what would be deleted and a form carrying a one-time confirmation (random, kept
+   * hashed for 10 minutes: on Redis when the comparisons are, so the POST may land on any replica); POST with that
+   * confirmation resets and goes back to the overview. A POST without a valid confirmation — a forged form from
+   * another site cannot read one — changes nothing. A browser's Origin header, when sent, must be this host.
+   */
+  app.get('/compare/reset', async (req, reply) => {
+    const a = asked(req);
+    const ctx = pageContext('error' in a ? {} : { tz: a.tz, asked: a.window });
+    try {
+      const src = source();
+      if (!src) return sendPage(reply, 404, notEnabledPage(ctx));
+      if (!src.reset || !src.issueResetToken || !src.consumeResetToken) {
+        return sendPage(reply, 404, notFoundPage(ctx));
+      }
+      const summary = decorate(await src.summary());
+      return sendPage(reply, 200, resetPage(summary, await src.issueResetToken(), ctx));
+    } catch (e) {
+      failed(req, e, 'reset page');
+      return sendPage(reply, 500, failedPage(ctx));
+    }
+  });
+
+  app.post('/compare/reset', async (req, reply) => {
+    const ctx = pageContext();
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null') {
+      let host: string | undefined;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        host = undefined;
+      }
+      if (host !== req.headers.host) return sendPage(reply, 403, resetRefusedPage(ctx));
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const token = typeof body['confirm'] === 'string' ? body['confirm'] : '';
+    try {
+      const src = source();
+      if (!src) return sendPage(reply, 404, notEnabledPage(ctx));
+      if (!src.reset || !src.consumeResetToken) return sendPage(reply, 404, notFoundPage(ctx));
+      if (token === '' || token.length > 200 || !(await src.consumeResetToken(token))) {
+        return sendPage(reply, 403, resetRefusedPage(ctx));
+      }
+      await src.reset();
+      req.log.warn({ address: clientAddress(req, options.trustedProxy) }, 'admin: comparisons reset');
+      return secure(reply).redirect('/admin/compare/ui?reset=done', 303);
+    } catch (e) {
+      failed(req, e, 'reset');
+      return sendPage(reply, 500, failedPage(ctx));
     }
   });
 

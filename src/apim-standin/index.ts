@@ -37,6 +37,7 @@ export type {
   StandInCis2Options,
   StandInObjectStoreView,
   StandInOptions,
+  StandInTls,
   StandInUser,
   StandInUserRole,
 } from './types.js';
@@ -91,11 +92,15 @@ function sendReply(reply: FastifyReply, result: StandInReply): FastifyReply {
 }
 
 /** The origin the stand-in calls itself: the public URL if given, else the bound address (loopback for a wildcard). */
-function originFor(publicUrl: string | undefined, address: Pick<AddressInfo, 'address' | 'port' | 'family'>): string {
+function originFor(
+  publicUrl: string | undefined,
+  address: Pick<AddressInfo, 'address' | 'port' | 'family'>,
+  scheme: 'http' | 'https' = 'http',
+): string {
   if (publicUrl) return new URL(publicUrl).origin;
   const wildcard = address.address === '0.0.0.0' || address.address === '::';
   const host = wildcard ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 /** Builds the stand-in without listening (use `app.inject`, or `startApimStandIn` for a real port). */
@@ -117,10 +122,16 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
     if (!catalogue.some((op) => op.code === code))
       throw new Error(`apim-standin: cannot retire ${code}: no such operation`);
   }
+  const tls = options.tls;
+  const scheme = tls ? 'https' : 'http';
   const state: StandInState = {
     origin: options.publicUrl
       ? new URL(options.publicUrl).origin
-      : originFor(undefined, { address: host, port: options.port ?? 0, family: host.includes(':') ? 'IPv6' : 'IPv4' }),
+      : originFor(
+          undefined,
+          { address: host, port: options.port ?? 0, family: host.includes(':') ? 'IPv6' : 'IPv4' },
+          scheme,
+        ),
     basePath,
     tokenUrlPath,
     accessTokenTtlSeconds: ttl,
@@ -141,6 +152,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
       nowOf(options.clock),
       options.objectStoreLinkTtlSeconds,
       options.publicUrl ? new URL(options.publicUrl).hostname : undefined,
+      tls,
     ),
     retired,
     failWith: new Map(Object.entries(options.failWith ?? {})),
@@ -148,7 +160,11 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
   for (const app of options.apps) state.apps.set(app.apiKey, checkApp(app));
   for (const [sub, user] of Object.entries(options.users ?? {})) state.users.set(sub, checkUser(sub, user));
 
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: BODY_LIMIT_BYTES, forceCloseConnections: true });
+  const common = { logger: options.logger ?? false, bodyLimit: BODY_LIMIT_BYTES, forceCloseConnections: true };
+  // The HTTPS instance differs from the HTTP one only in its raw server type, which nothing here depends on.
+  const app: FastifyInstance = tls
+    ? (Fastify({ ...common, https: { cert: tls.cert, key: tls.key } }) as unknown as FastifyInstance)
+    : Fastify(common);
   const records = new WeakMap<IncomingMessage, RecordedRequest>();
 
   // Every body is kept raw: the token endpoint parses its form itself, the gateway compares JSON itself, and A020
@@ -223,7 +239,7 @@ export async function buildApimStandIn(options: StandInOptions): Promise<BuiltAp
       await state.objectStore.listen();
       await app.listen({ host, port: options.port ?? 0 });
       const address = app.server.address() as AddressInfo;
-      state.origin = originFor(options.publicUrl, address);
+      state.origin = originFor(options.publicUrl, address, scheme);
     },
   };
 }

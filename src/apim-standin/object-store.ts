@@ -5,7 +5,8 @@
  * cloud object store does for an expired or tampered presigned URL. Nothing but the link authorises a download.
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** A file the store serves once A042 has redirected to it. */
@@ -30,15 +31,21 @@ export class StandInObjectStore {
 
   /**
    * `host` is where it listens (the stand-in's); `publicHost` the host name links carry, when clients reach the
-   * stand-in by another name (its publicUrl's). A wildcard address is linked as 127.0.0.1.
+   * stand-in by another name (its publicUrl's). A wildcard address is linked as 127.0.0.1. With `tls` it serves
+   * HTTPS with the stand-in's certificate (which names `publicHost`).
    */
   constructor(
     private readonly host: string,
     private readonly now: () => number,
     private readonly ttlSeconds = DEFAULT_LINK_TTL_SECONDS,
     private readonly publicHost?: string,
+    private readonly tls?: { cert: string; key: string },
   ) {
-    this.origin = `http://${this.linkHost(host)}`;
+    this.origin = `${this.scheme}://${this.linkHost(host)}`;
+  }
+
+  private get scheme(): 'http' | 'https' {
+    return this.tls ? 'https' : 'http';
   }
 
   private linkHost(address: string): string {
@@ -98,18 +105,22 @@ export class StandInObjectStore {
   }
 
   async listen(): Promise<void> {
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       const { status, headers, body } = this.answer(req.method ?? 'GET', req.url ?? '/');
       res.writeHead(status, headers);
       res.end(body);
-    });
+    };
+    // An HTTPS server is an http.Server as far as listening and closing go.
+    const server: Server = this.tls
+      ? (createHttpsServer({ cert: this.tls.cert, key: this.tls.key }, handler) as unknown as Server)
+      : createServer(handler);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, this.host, () => resolve());
     });
     const address = server.address() as AddressInfo;
-    this.origin = `http://${this.linkHost(address.address)}:${address.port}`;
+    this.origin = `${this.scheme}://${this.linkHost(address.address)}:${address.port}`;
   }
 
   async close(): Promise<void> {

@@ -112,6 +112,16 @@ export interface StandInOptions {
   failWith?: Record<string, { status: number; code: string; diagnostics?: string }>;
   /** How long an A042 download link works, by the stand-in's clock (default 60 s); each works once. */
   objectStoreLinkTtlSeconds?: number;
+  /**
+   * Serve HTTPS with this certificate (PEM chain) and key, the object store too: for clients that reach the stand-in
+   * by a name rather than loopback (the Docker Compose trial), which must then trust its CA (`apim.ca`).
+   */
+  tls?: StandInTls;
+}
+
+export interface StandInTls {
+  cert: string;
+  key: string;
 }
 
 /** The object store A042 redirects to: its own loopback origin. */
@@ -125,7 +135,7 @@ export interface StandInObjectStoreView {
 }
 
 export interface ApimStandIn {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`) */
   origin: string;
   /** origin + basePath */
   baseUrl: string;

@@ -6,6 +6,7 @@
  * request Content-Type exactly (openid-client would add `;charset=UTF-8`).
  */
 import * as oidc from 'openid-client';
+import { Agent, type RequestInit as UndiciInit, fetch as undiciFetch } from 'undici';
 import { importRs512PrivateKey } from './keys.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -38,10 +39,29 @@ export class TokenUnavailableError extends Error {
   }
 }
 
-function exactFormContentType(config: oidc.Configuration, timeoutSeconds: number, tokenUrl: string): void {
+/** One connection pool per extra CA (`apim.ca`): the token endpoint verified against it, as the e-RS calls are. */
+const agents = new Map<string, Agent>();
+function agentFor(ca: string): Agent {
+  let agent = agents.get(ca);
+  if (!agent) {
+    agent = new Agent({ connect: { ca } });
+    agents.set(ca, agent);
+  }
+  return agent;
+}
+
+function exactFormContentType(config: oidc.Configuration, timeoutSeconds: number, tokenUrl: string, ca?: string): void {
   config.timeout = timeoutSeconds;
-  config[oidc.customFetch] = (url, init) =>
-    fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), 'content-type': FORM } });
+  config[oidc.customFetch] = (url, init) => {
+    const headers = { ...(init.headers as Record<string, string>), 'content-type': FORM };
+    if (ca === undefined) return fetch(url, { ...init, headers });
+    // undici's own fetch with its Agent (Node's built-in fetch cannot take this undici's dispatcher).
+    return undiciFetch(url, {
+      ...(init as UndiciInit),
+      headers,
+      dispatcher: agentFor(ca),
+    }) as unknown as Promise<Response>;
+  };
   if (new URL(tokenUrl).protocol === 'http:') oidc.allowInsecureRequests(config); // loopback only (rules schema)
 }
 
@@ -51,6 +71,8 @@ export interface AssertionClient {
   keyId: string;
   privateKeyPem: string;
   timeoutSeconds?: number;
+  /** Extra CA certificates (PEM) to trust for the token endpoint: the rules' `apim.ca`. */
+  ca?: string | undefined;
 }
 
 /** A configuration that authenticates with an RS512 signed-JWT client assertion (client_credentials, token exchange). */
@@ -70,19 +92,25 @@ export async function assertionConfig(c: AssertionClient): Promise<oidc.Configur
       },
     ),
   );
-  exactFormContentType(config, c.timeoutSeconds ?? 15, c.tokenUrl);
+  exactFormContentType(config, c.timeoutSeconds ?? 15, c.tokenUrl, c.ca);
   return config;
 }
 
 /** A configuration that authenticates with client_secret_post (APIM's refresh grant). */
-export function secretPostConfig(c: { tokenUrl: string; apiKey: string; apiSecret: string; timeoutSeconds?: number }) {
+export function secretPostConfig(c: {
+  tokenUrl: string;
+  apiKey: string;
+  apiSecret: string;
+  timeoutSeconds?: number;
+  ca?: string | undefined;
+}) {
   const config = new oidc.Configuration(
     { issuer: new URL(c.tokenUrl).origin, token_endpoint: c.tokenUrl },
     c.apiKey,
     undefined,
     oidc.ClientSecretPost(c.apiSecret),
   );
-  exactFormContentType(config, c.timeoutSeconds ?? 15, c.tokenUrl);
+  exactFormContentType(config, c.timeoutSeconds ?? 15, c.tokenUrl, c.ca);
   return config;
 }
 

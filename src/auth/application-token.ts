@@ -27,6 +27,8 @@ export interface ApplicationTokenOptions {
   backoffMs?: number;
   /** Seconds before a token call is abandoned (default 15, as the API platform team recommends 15–30 s). */
   timeoutSeconds?: number;
+  /** Extra CA certificates (PEM) to trust for the token endpoint (the rules' `apim.ca`). */
+  ca?: string | undefined;
   /** How long a refusal (4xx) is remembered, so a misconfigured app does not hammer APIM (default 5 s). */
   failureMemoryMs?: number;
   clock?: Clock;

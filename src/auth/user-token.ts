@@ -31,7 +31,17 @@ export interface ApimUserTokenOptions {
   privateKeyPem: string;
   now?: () => number;
   timeoutSeconds?: number;
+  /** Extra CA certificates (PEM) to trust for the token endpoint (the rules' `apim.ca`). */
+  ca?: string | undefined;
+  /** Told how each token exchange and refresh ended (for metrics). */
+  onOutcome?: (grant: 'exchange' | 'refresh', outcome: UserTokenOutcome) => void;
 }
+
+/**
+ * How a token exchange or refresh ended: ok; rejected (APIM refused it); unavailable (APIM could not be reached or
+ * answered badly); already_used (a refresh token this process has sent once already: refused before sending).
+ */
+export type UserTokenOutcome = 'ok' | 'rejected' | 'unavailable' | 'already_used';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
@@ -62,9 +72,13 @@ export class ApimUserTokens {
         subject_token: idToken,
         subject_token_type: ID_TOKEN_TYPE,
       });
-      return this.tokenSet(r);
+      const set = this.tokenSet(r);
+      this.options.onOutcome?.('exchange', 'ok');
+      return set;
     } catch (e) {
-      throw classifyTokenError(e, 'token-exchange');
+      const err = classifyTokenError(e, 'token-exchange');
+      this.options.onOutcome?.('exchange', outcomeOf(err));
+      throw err;
     }
   }
 
@@ -72,6 +86,7 @@ export class ApimUserTokens {
   async refresh(refreshToken: string): Promise<UserTokenSet> {
     const id = fingerprint(refreshToken);
     if (this.spent.has(id)) {
+      this.options.onOutcome?.('refresh', 'already_used');
       throw new TokenRejectedError(
         400,
         'invalid_grant',
@@ -83,9 +98,12 @@ export class ApimUserTokens {
     if (this.spent.size > 100_000) this.spent.delete(this.spent.values().next().value!);
     this.refreshes++;
     try {
-      return this.tokenSet(await oidc.refreshTokenGrant(this.refreshConfig, refreshToken));
+      const set = this.tokenSet(await oidc.refreshTokenGrant(this.refreshConfig, refreshToken));
+      this.options.onOutcome?.('refresh', 'ok');
+      return set;
     } catch (e) {
       const err = classifyTokenError(e, 'refresh_token');
+      this.options.onOutcome?.('refresh', outcomeOf(err));
       // A call that never left ers-bridge did not spend the token: it may be sent later.
       if (err instanceof TokenUnavailableError && err.notSent) this.spent.delete(id);
       throw err;
@@ -106,6 +124,10 @@ export class ApimUserTokens {
       refreshExpiresAt: now + refreshIn * 1000,
     };
   }
+}
+
+function outcomeOf(err: TokenRejectedError | TokenUnavailableError): UserTokenOutcome {
+  return err instanceof TokenRejectedError ? 'rejected' : 'unavailable';
 }
 
 function fingerprint(token: string): string {

@@ -4,16 +4,18 @@
  */
 import cluster from 'node:cluster';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Metrics } from '../admin/metrics.js';
-import { type StandInApp, type StandInCis2Options, startApimStandIn } from '../apim-standin/index.js';
-import { publicJwkFromPrivatePem } from '../auth/keys.js';
+import { Metrics, rulesHash } from '../admin/metrics.js';
+import { type StandInApp, type StandInCis2Options, type StandInTls, startApimStandIn } from '../apim-standin/index.js';
+import { KeyError, publicJwkFromPrivatePem } from '../auth/keys.js';
+import { summaryCsv } from '../comparison/csv.js';
+import { optionsByCode, reapplyOptions } from '../comparison/engine.js';
 import { progressBar, readRecordedCalls, replayCalls } from '../comparison/replay.js';
-import { formatSummary } from '../comparison/report.js';
+import { formatSummary, withAccessModes } from '../comparison/report.js';
 import { ComparisonStore } from '../comparison/store.js';
 import { type LegacyStandIn, type LegacyStandInTls, startLegacyStandIn } from '../legacy-standin/index.js';
 import { createLogger } from '../logging.js';
@@ -24,10 +26,12 @@ import type { Rules } from '../rules/schema.js';
 import { secretResolver } from '../rules/secrets.js';
 import { buildRuntime, closeRuntime, type Runtime } from '../runtime/runtime.js';
 import { applyListenerSettings, buildServer, type RuntimeHolder } from '../server.js';
+import { comparisonFileProblem } from './compare-file.js';
 import { DEMO_MODES, demoModeOf, pointDemoAtLegacy } from './demo-legacy.js';
 import { DEMO_CLIENT_FQDN, type DemoPki, makeDemoPki } from './demo-pki.js';
 import { explain } from './explain.js';
 import { retiredCodes } from './retire.js';
+import { rulesFileProblems } from './rules-check.js';
 import {
   cis2OptionsFrom,
   cis2PortOf,
@@ -37,6 +41,7 @@ import {
   StandInUsageError,
   standInCis2For,
   standInLayoutFor,
+  standInTlsFrom,
   standInUsers,
   startDemoCis2,
 } from './standins.js';
@@ -52,10 +57,10 @@ Commands:
   serve          Serve the legacy API, translating to APIM, with a rules file
   demo           Start the APIM stand-in and ers-bridge with rules/local.yaml (fresh keys; nothing secret on disk)
   rules check    Validate rules files
-  explain        Show the APIM request a legacy call becomes (sends nothing)
+  explain        Show what a legacy call becomes: its mode and the APIM (or legacy host) request (sends nothing)
   emulate-apim   Run the APIM stand-in for the ASIDs of a rules file
   emulate-legacy Run the legacy HSCN e-RS API stand-in (A001–A003 and data calls), for passthrough/shadow/canary
-  jwks           Print the public JWKS to register with APIM for a private key
+  jwks           Print the public JWKS to register with APIM for one or more private keys
   compare report Summarise a comparison file (JSON lines) per A-code and per ASID
   replay         Replay recorded legacy traffic through the translation and compare the answers
 
@@ -67,7 +72,8 @@ Serves the legacy e-RS API (/ers-api/...) and translates each call for APIM, wit
 /readyz and /metrics on a port of their own (the ops port). The rules file is reloaded on SIGHUP and when it
 changes (invalid rules are refused and the old ones stay). SIGTERM or SIGINT: stop accepting, finish calls in
 flight (up to 25 s), close the ops port last, exit 0.
-  --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES)
+  --rules <file>   rules file for the environment (default: $ERS_BRIDGE_RULES; the container image sets it to
+                   /etc/ers-bridge/rules.yaml)
   --host <addr>    listen address (default: server.host in the rules, else 127.0.0.1); outside loopback the
                    rules must authenticate every application-restricted ASID (callerAuth) and name their hosts
   --port <n>       listen port (default: $PORT, else server.port in the rules, else 8080)
@@ -124,26 +130,45 @@ and X_ERS_TRANSACTION_ID. Holds no patient data; sessions are kept in memory. SI
                       this CA (PEM); needs --cert and --key. Give ers-bridge the client certificate as legacy.tls`,
   'rules check': `Usage: ers-bridge rules check <file>... [--resolve-secrets]
 
-Validates rules files against the schema (schema/rules.schema.json). Prints "ok <file>" for each good file, or one
-line "<file>: <field>: <what was expected>" for the first problem of each bad one, and exits 2 if any is bad.
-  --resolve-secrets   also resolve every secret reference and import every private key`,
+Validates rules files against the schema (schema/rules.schema.json) and the trust checks. Prints "ok <file>" for
+each good file, or one line "<file>: <field>: <what was expected>" for every problem of each bad one (an unknown
+field names the one it may have meant; a key given twice names both places), and exits 2 if any is bad. A file
+that is not valid YAML is checked no further, and the trust checks run once the schema passes.
+  --resolve-secrets   also resolve every secret reference (listing each one that fails) and, once all resolve,
+                      import every private key and certificate as serve would`,
   explain: `Usage: ers-bridge explain <METHOD> <legacy-path> --rules <file> [--header 'Name: value']... [--role <BF>]
+                       [--session <key>]
 
 Prints the A-code of a legacy call and the APIM request ers-bridge would send for it, with secrets masked.
 Sends nothing and needs no secrets. With --header 'XAPI_ASID: <asid>' it also applies that ASID's policy, the same
 policy steps a real call runs. --role <business function> checks a user-restricted session's selected role too
-(e.g. --role REFERRING_CLINICIAN).
+(e.g. --role REFERRING_CLINICIAN). When the rules' modes send calls to the legacy host it also prints the call's
+mode and each side's request: the legacy host's (the client's headers, the session key replaced), which side
+answers and which gets the shadow copy (and whether a write is copied), and for a canary the side of the session
+(--session <key>, else the call's HTTP_X_SESSION_KEY; the key is never printed) or of the ASID.
 Example: ers-bridge explain GET /ers-api/STU3/v1/ReferralRequest/000000070000 --rules rules/int.yaml \\
            --header 'XAPI_ASID: 200000000220'`,
-  jwks: `Usage: ers-bridge jwks <private-key.pem> --kid <key id>
+  jwks: `Usage: ers-bridge jwks <private-key.pem> --kid <key id> [<private-key.pem> --kid <key id>]...
 
-Prints the JSON Web Key Set (public key only) to publish for an APIM application, from the RSA private key that
-ers-bridge signs client assertions with. The kid must match keyId in the rules file.`,
-  'compare report': `Usage: ers-bridge compare report <file.jsonl>
+Prints the JSON Web Key Set (public keys only) to publish for an APIM application, from the RSA private keys that
+ers-bridge signs client assertions with: each key followed by its --kid (the n-th --kid names the n-th key), which
+must match keyId in the rules file. Several keys make one JWKS, for rotation: publish the new key beside the old
+one, switch keyId and privateKey in the rules, and drop the old key once nothing signs with it.
+Keys must be RSA (APIM verifies RS512 signatures) of at least 2048 bits (4096 recommended); an EC, EdDSA or
+RSA-PSS key, a shorter RSA key or a public key is refused (exit 2).
+Example: ers-bridge jwks int-2025.pem --kid int-2025 int-2026.pem --kid int-2026`,
+  'compare report': `Usage: ers-bridge compare report <file.jsonl> [--csv] [--rules <file>]
 
 Prints the per-A-code comparison summary (compared, different, difference rate, status mismatches, errors, top
 differing fields) and the migration readiness per ASID, from a comparison file written by ers-bridge (comparison.file
-in the rules) or by replay --out. Rotated siblings (<file>.1, …) are read too.`,
+in the rules) or by replay --out. Rotated siblings (<file>.1, …) are read too. A file that is missing, unreadable,
+empty or holds anything but comparison records is refused with one line naming it (exit 1); a last line cut short
+by a writer stopped mid-write is left out.
+  --csv   print the summary as CSV (RFC 4180, CRLF) instead: one row per A-code (section "operation") and one per
+          ASID and A-code (section "readiness"), e.g. compare report compare.jsonl --csv > summary.csv
+  --rules <file>  apply that rules file's shadow ignore rules (ignorePaths, ignoreHeaders) and presets setting to the
+          records, as live shadow and replay do, and judge readiness by its ASIDs' access modes. Without it the
+          known-difference presets still apply (A008 referralRequestVersion, A023 communicationRequestVersion)`,
   replay: `Usage: ers-bridge replay <recording.jsonl> --rules <file> [--out <compare.jsonl>] [--fail-on-difference]
 
 Sends each recorded legacy call (recorded with record.file in the rules) through the translation to the APIM of the
@@ -153,6 +178,7 @@ Calls of user-restricted ASIDs (they need a CIS2 user) and file uploads (not kep
   --fail-on-difference    exit 1 when any answer differs`,
   'emulate-apim': `Usage: ers-bridge emulate-apim --rules <file> [--host <addr>] [--port <n>] [--public-url <url>]
                            [--cis2-issuer <url> [--cis2-jwks <url|file>]] [--retire <A-codes>]
+                           [--cert <file|env:NAME> --key <file|env:NAME>]
 
 Runs the APIM stand-in: a local server as strict as APIM's token endpoint and e-RS API, answering with the NHS
 example payloads. It registers one APIM application per ASID of the rules file, with the public key derived from
@@ -170,7 +196,11 @@ answers A030 with that user's roles.
   --cis2-jwks <url|file> with --cis2-issuer: the issuer's keys from this JWKS URL, or from a JSON file holding the
                          JWKS, instead of discovery
   --retire <A-codes>     operations to answer as APIM answers removed ones (404), e.g. A006,A021,A032 as NHS
-                         retired them; ers-bridge then reaches them through their successors (apim.successors)`,
+                         retired them; ers-bridge then reaches them through their successors (apim.successors)
+  --cert, --key          serve HTTPS (and the A042 object store too) with this certificate chain and key (PEM), each
+                         a file or env:NAME (a variable holding the PEM): for clients that reach the stand-in by a name
+                         other than loopback, which the rules allow only over https; ers-bridge then trusts its CA
+                         with apim.ca. With --public-url https://<that name>:<port>`,
 };
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -214,18 +244,10 @@ async function rulesCheck(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new UsageError('rules check: expected at least one rules file');
   let bad = 0;
   for (const file of positionals) {
-    try {
-      const rules = await loadRulesFile(file);
-      if (values['resolve-secrets']) {
-        const rt = await buildRuntime(file, rules, { resolveSecret: secretResolver(), env: {} });
-        await closeRuntime(rt);
-      }
-      console.log(`ok ${file}`);
-    } catch (e) {
-      if (!(e instanceof RulesError)) throw e;
-      console.error(e.message);
-      bad++;
-    }
+    const problems = await rulesFileProblems(file, { resolveSecrets: values['resolve-secrets'] === true });
+    if (problems.length === 0) console.log(`ok ${file}`);
+    else bad++;
+    for (const p of problems) console.error(p.message);
   }
   return bad > 0 ? 2 : 0;
 }
@@ -258,6 +280,8 @@ async function startBridge(
       ...(previous ? { previous } : {}),
     });
   const holder: RuntimeHolder = { current: await build(rules) };
+  // The rules in force, by their file's hash, in the metrics (a reloader says so itself, and again on each reload).
+  if (!options.reload) metrics.setRules(rules.environment, rulesHash(readFileSync(file, 'utf8')));
   const app = await buildServer(holder, { logger, metrics });
   const ops = await buildOpsServer(holder, { logger, metrics });
   let address: string;
@@ -321,6 +345,12 @@ async function serve(args: string[]): Promise<number> {
   if (values['help']) return print(HELP['serve']!);
   const file = (values['rules'] as string | undefined) ?? process.env['ERS_BRIDGE_RULES'];
   if (!file) throw new UsageError('serve: expected --rules <file> or ERS_BRIDGE_RULES');
+  if (values['rules'] === undefined && !existsSync(file)) {
+    // The container image's default (ERS_BRIDGE_RULES=/etc/ers-bridge/rules.yaml): say what to mount where.
+    throw new UsageError(
+      `serve: no rules file at ${file} (the path ERS_BRIDGE_RULES names): mount the environment's rules file there (docker run -v <your rules.yaml>:${file}:ro …), set ERS_BRIDGE_RULES to another path, or give --rules <file>`,
+    );
+  }
   const rules = await loadRulesFile(file);
   const port =
     portFrom(values['port'] as string | undefined, '--port') ??
@@ -438,6 +468,8 @@ async function emulateApim(args: string[]): Promise<number> {
     'cis2-issuer': { type: 'string' },
     'cis2-jwks': { type: 'string' },
     retire: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
   });
   if (values['help']) return print(HELP['emulate-apim']!);
   const file = values['rules'] as string | undefined;
@@ -445,8 +477,10 @@ async function emulateApim(args: string[]): Promise<number> {
   const retire = retiredCodes(values['retire'] as string | undefined);
   if (retire.problem) throw new UsageError(retire.problem);
   let cis2: StandInCis2Options | undefined;
+  let tls: StandInTls | undefined;
   try {
     cis2 = cis2OptionsFrom(values['cis2-issuer'] as string | undefined, values['cis2-jwks'] as string | undefined);
+    tls = standInTlsFrom(values['cert'] as string | undefined, values['key'] as string | undefined);
   } catch (e) {
     if (e instanceof StandInUsageError) throw new UsageError(e.message);
     throw e;
@@ -463,8 +497,11 @@ async function emulateApim(args: string[]): Promise<number> {
     ...(cis2 ? { cis2 } : {}),
     ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),
     ...(retire.codes ? { retire: retire.codes } : {}),
+    ...(tls ? { tls } : {}),
   });
-  console.error(`APIM stand-in on ${standIn.origin}: e-RS at ${standIn.baseUrl}, token endpoint ${standIn.tokenUrl}`);
+  console.error(
+    `APIM stand-in on ${standIn.origin}${tls ? ' (TLS)' : ''}: e-RS at ${standIn.baseUrl}, token endpoint ${standIn.tokenUrl}`,
+  );
   console.error(
     cis2
       ? `CIS2 token exchange: ID tokens from ${cis2.issuer} (keys from ${cis2.jwksUri ?? cis2.discoveryUri ?? 'the --cis2-jwks file'})`
@@ -692,6 +729,7 @@ async function explainCommand(args: string[]): Promise<number> {
     rules: { type: 'string' },
     header: { type: 'string', multiple: true },
     role: { type: 'string' },
+    session: { type: 'string' },
   });
   if (values['help']) return print(HELP['explain']!);
   const [method, path] = positionals;
@@ -700,37 +738,51 @@ async function explainCommand(args: string[]): Promise<number> {
   if (!file) throw new UsageError('explain: expected --rules <file>');
   const rules = await loadRulesFile(file);
   const headers: Record<string, string> = {};
+  const rawHeaders: string[] = [];
   for (const h of (values['header'] as string[] | undefined) ?? []) {
     const i = h.indexOf(':');
     if (i <= 0) throw new UsageError(`explain: --header expects 'Name: value', got ${JSON.stringify(h)}`);
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    rawHeaders.push(h.slice(0, i).trim(), h.slice(i + 1).trim());
   }
   const role = values['role'] as string | undefined;
-  const out = explain(rules, method.toUpperCase(), path, headers, role ? { businessFunction: role } : {});
+  const session = values['session'] as string | undefined;
+  const out = explain(rules, method.toUpperCase(), path, headers, {
+    rawHeaders,
+    ...(role ? { businessFunction: role } : {}),
+    ...(session ? { sessionKey: session } : {}),
+  });
   console.log(out.text);
   return out.ok ? 0 : 1;
 }
 
 async function jwksCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { kid: { type: 'string' } });
+  const { values, positionals } = parse(args, { kid: { type: 'string', multiple: true } });
   if (values['help']) return print(HELP['jwks']!);
-  const [file] = positionals;
-  const kid = values['kid'] as string | undefined;
-  if (!file || positionals.length > 1) throw new UsageError('jwks: expected one <private-key.pem>');
-  if (!kid) throw new UsageError('jwks: expected --kid <key id> (the keyId in the rules file)');
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`jwks: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  const kids = (values['kid'] as string[] | undefined) ?? [];
+  if (positionals.length === 0) throw new UsageError('jwks: expected <private-key.pem> --kid <key id>');
+  if (kids.length !== positionals.length) {
+    throw new UsageError(
+      `jwks: expected one --kid per key (the keyId in the rules file), got ${positionals.length} ${positionals.length === 1 ? 'key' : 'keys'} and ${kids.length} --kid`,
+    );
   }
-  let jwk: ReturnType<typeof publicJwkFromPrivatePem>;
-  try {
-    jwk = publicJwkFromPrivatePem(pem, kid);
-  } catch {
-    throw new UsageError(`jwks: ${file} is not a PEM RSA private key`);
-  }
-  console.log(JSON.stringify({ keys: [jwk] }, null, 2));
+  const twice = kids.find((k, i) => kids.indexOf(k) !== i);
+  if (twice !== undefined) throw new UsageError(`jwks: --kid ${twice} is given twice: each key needs a kid of its own`);
+  const keys = positionals.map((file, i) => {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`jwks: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    try {
+      return publicJwkFromPrivatePem(pem, kids[i]!, file);
+    } catch (e) {
+      if (e instanceof KeyError) throw new UsageError(`jwks: ${e.message}`);
+      throw e;
+    }
+  });
+  console.log(JSON.stringify({ keys }, null, 2));
   return 0;
 }
 
@@ -739,18 +791,27 @@ async function compareCommand(args: string[]): Promise<number> {
   if (sub === undefined || sub === '--help' || sub === '-h') return print(HELP['compare report']!);
   if (sub !== 'report')
     throw new UsageError(`compare: unknown subcommand ${JSON.stringify(sub)}; expected 'compare report <file>'`);
-  const { values, positionals } = parse(rest, {});
+  const { values, positionals } = parse(rest, { csv: { type: 'boolean' }, rules: { type: 'string' } });
   if (values['help']) return print(HELP['compare report']!);
   if (positionals.length !== 1) throw new UsageError('compare report: expected one <file.jsonl>');
+  const file = positionals[0]!;
+  // A missing, unreadable, empty or foreign file is a failure (exit 1), not a report of 0 comparisons.
+  const problem = await comparisonFileProblem(file);
+  if (problem) throw new Error(`compare report: ${problem}`);
+  // The same ignore rules and presets as live shadow and replay (src/comparison/engine.ts): the rules' with --rules,
+  // else the presets alone.
+  const rulesFile = values['rules'] as string | undefined;
+  const rules = rulesFile ? await loadRulesFile(rulesFile) : undefined;
+  const optionsOf = optionsByCode(rules?.modes);
   let store: ComparisonStore;
   try {
-    store = await ComparisonStore.load(positionals[0]!);
+    store = await ComparisonStore.load(file, { transform: (r) => reapplyOptions(r, optionsOf(r.aCode)) });
   } catch (e) {
-    throw new UsageError(
-      `compare report: cannot read ${positionals[0]} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
+    throw new Error(`compare report: ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  console.log(formatSummary(store.summary()));
+  const summary = withAccessModes(store.summary(), (asid) => rules?.asids[asid]?.accessMode);
+  if (values['csv']) process.stdout.write(summaryCsv(summary));
+  else console.log(formatSummary(summary));
   return 0;
 }
 
@@ -771,7 +832,9 @@ async function replayCommand(args: string[]): Promise<number> {
     throw new UsageError(`replay: cannot read ${positionals[0]} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const rules = await loadRulesFile(file);
-  // Replay goes through the translation, whatever the rules' modes, and neither records nor shadows.
+  // Replay goes through the translation, whatever the rules' modes, and neither records nor shadows; it compares
+  // with the modes' own shadow ignore rules and presets, as live shadow does (src/comparison/engine.ts).
+  const compareModes = rules.modes;
   rules.modes = { ...rules.modes, default: 'translate', routes: {} };
   delete rules.record;
   delete rules.comparison;
@@ -786,6 +849,7 @@ async function replayCommand(args: string[]): Promise<number> {
   try {
     const outcome = await replayCalls(rt, calls, {
       store,
+      modes: compareModes,
       onProgress: (done, total, aCode) => {
         const tenth = total === 0 ? 10 : Math.floor((done / total) * 10);
         if (tty) process.stderr.write(`\r${progressBar(done, total)} ${aCode.padEnd(5)}`);

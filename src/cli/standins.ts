@@ -1,10 +1,11 @@
 /**
  * The stand-ins as the CLI starts them: the demo's CIS2 stand-in for a rules file's `cis2` block, the APIM stand-in's
- * CIS2 settings from `emulate-apim --cis2-issuer/--cis2-jwks`, and where `emulate-apim` listens by default.
+ * CIS2 settings from `emulate-apim --cis2-issuer/--cis2-jwks`, its TLS from `--cert/--key`, and where `emulate-apim`
+ * listens by default.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { StandInCis2Options, StandInUser } from '../apim-standin/index.js';
+import type { StandInCis2Options, StandInTls, StandInUser } from '../apim-standin/index.js';
 import { publicJwkFromPrivatePem } from '../auth/keys.js';
 import {
   apimUsersOf,
@@ -150,4 +151,36 @@ export function standInLayoutFor(rules: Rules): { port: number; tokenUrlPath?: s
     ...(token ? { tokenUrlPath: token.pathname } : {}),
     basePath: base.pathname.replace(/\/+$/, ''),
   };
+}
+
+/**
+ * `emulate-apim --cert/--key`: the stand-in's TLS certificate (PEM chain) and key, each a file or `env:NAME` (an
+ * environment variable holding the PEM, as the Docker Compose trial passes them from deploy/.env). Both or neither.
+ */
+export function standInTlsFrom(
+  cert: string | undefined,
+  key: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): StandInTls | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined)
+    throw new StandInUsageError('emulate-apim: --cert and --key go together');
+  const read = (value: string, flag: string) => {
+    if (value.startsWith('env:')) {
+      const pem = env[value.slice(4)];
+      if (!pem)
+        throw new StandInUsageError(
+          `emulate-apim: ${flag} ${value}: environment variable ${value.slice(4)} is not set`,
+        );
+      return pem;
+    }
+    try {
+      return readFileSync(value, 'utf8');
+    } catch (e) {
+      throw new StandInUsageError(
+        `emulate-apim: ${flag}: cannot read ${value} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  };
+  return { cert: read(cert, '--cert'), key: read(key, '--key') };
 }

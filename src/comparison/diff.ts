@@ -21,6 +21,8 @@
  *    a quote, space or the end), so each side's own host in links is not a difference.
  *  - `ignorePaths`: path globs (see paths.ts); ignoring a path ignores everything under it.
  *  - `noisePaths`: differences at these paths (or under them) go to `noise`, not `differences`.
+ *  - `presets`: known differences (presets.ts) matched last, on the differences found: they go to
+ *    `ignoredByPreset` and leave the answers equal if nothing else differs.
  *  - an answer that failed without HTTP (`error` set, status 0) is compared on status only.
  *
  * Only redacted values leave this module (redact.ts): the comparison runs on the real values, and the values in
@@ -38,6 +40,7 @@ import {
   type PathSegment,
   ROOT_PATH,
 } from './paths.js';
+import { splitByPresets } from './presets.js';
 import { redactJson, redactText } from './redact.js';
 import type { CapturedAnswer, ComparisonOptions, ComparisonResult, FieldDifference } from './types.js';
 
@@ -433,18 +436,21 @@ function run(primary: CapturedAnswer, secondary: CapturedAnswer, options: Compar
     compareHeaders(primary, secondary, options, fold, out);
     body = compareBodies(primary, secondary, options, fold, out);
   }
+  // Known differences (presets) are split off last, from the differences alone, as `compare report` does later.
+  const split = splitByPresets(out.differences, options.presets ?? []);
   const result: ComparisonResult = {
-    equal: statusEqual && out.differences.length === 0 && out.omitted === 0,
+    equal: statusEqual && split.differences.length === 0 && out.omitted === 0,
     statusEqual,
     primaryStatus: primary.status,
     secondaryStatus: secondary.status,
     bodyKind: body.bodyKind,
-    differences: out.differences,
+    differences: split.differences,
     noise: [...out.noise],
     ...(body.binary ?? {}),
   };
   if (primary.truncated || secondary.truncated) result.truncated = true;
   if (out.omitted > 0) result.omittedDifferences = out.omitted;
+  if (split.ignored.length > 0) result.ignoredByPreset = split.ignored;
   return { result, allPaths: out.allPaths };
 }
 

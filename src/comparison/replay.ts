@@ -12,9 +12,11 @@ import { identify } from '../legacy/identify.js';
 import { faultFor, renderOutcome } from '../pipeline/faults.js';
 import { runLegacyCall } from '../pipeline/flow.js';
 import { captureAnswer } from '../pipeline/shadow.js';
+import type { ModeSettings } from '../rules/schema.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { newSessionKey, type Session } from '../sessions/session.js';
 import { compareAnswers } from './diff.js';
+import { comparisonOptionsFor } from './engine.js';
 import { type RecordedBody, type RecordedCall, recordedBody } from './recorder.js';
 import { ComparisonStore } from './store.js';
 import type { CapturedAnswer } from './types.js';
@@ -97,11 +99,23 @@ async function sessionFor(rt: Runtime, asid: string, cache: Map<string, string>)
   return key;
 }
 
+export interface ReplayOptions {
+  onProgress?: (done: number, total: number, aCode: string) => void;
+  store?: ComparisonStore;
+  /**
+   * The modes whose shadow settings (ignore rules, headers compared, presets) the comparison uses: the rules' own,
+   * as live shadow uses them. Default `rt.rules.modes` (the CLI passes the file's modes, as it replays through
+   * translate whatever they say).
+   */
+  modes?: ModeSettings;
+}
+
 export async function replayCalls(
   rt: Runtime,
   calls: RecordedCall[],
-  options: { onProgress?: (done: number, total: number, aCode: string) => void; store?: ComparisonStore } = {},
+  options: ReplayOptions = {},
 ): Promise<ReplayOutcome> {
+  const modes = options.modes ?? rt.rules.modes;
   const store = options.store ?? new ComparisonStore();
   const skipped: Record<string, number> = {};
   const skip = (why: string) => {
@@ -159,9 +173,21 @@ export async function replayCalls(
     const replayedBody = recordedBody(answerBody, answerHeaders['content-type']);
     const primary = captured('recorded', rec.answer.status, rec.answer.headers, rec.answer.body, 0);
     const secondary = captured(side, status, answerHeaders, replayedBody, ms);
-    const result = compareAnswers(primary, secondary, {
-      baseUrls: [rec.legacyBase, REPLAY_BASE, `https://${rt.rules.legacy.host}/ers-api`],
-    });
+    // The one engine: the same ignore rules and presets as live shadow for this operation (engine.ts).
+    const result = compareAnswers(
+      primary,
+      secondary,
+      comparisonOptionsFor(modes, id.endpoint, {
+        // As live shadow folds them: the client's legacy base, the HSCN host's, and the legacy host's own (a
+        // recording of passthrough or shadow traffic has the legacy host's links), and replay's.
+        baseUrls: [
+          rec.legacyBase,
+          REPLAY_BASE,
+          `https://${rt.rules.legacy.host}/ers-api`,
+          rt.legacy.baseUrl.href.replace(/\/+$/, ''),
+        ],
+      }),
+    );
     if (rec.answer.body?.kind === 'binary' && replayedBody?.kind === 'binary') {
       result.primarySize = rec.answer.body.size;
       result.secondarySize = replayedBody.size;

@@ -3,7 +3,9 @@
  * operations (A-codes) compared, then migration readiness per ASID. No colours, ASCII only; the summary it reads is
  * already redacted.
  */
-import type { AsidReadiness, CodeSummary, ComparisonSummary } from './types.js';
+import type { AsidReadiness, CodeSummary, ComparisonSummary, ReadinessState } from './types.js';
+
+export type { ReadinessState } from './types.js';
 
 const TOP_FIELDS = 3;
 const MAX_NAME = 32;
@@ -44,13 +46,57 @@ function ms(v: number | undefined): string {
   return v === undefined ? '-' : String(Math.round(v));
 }
 
-/** What a readiness row means for moving this ASID's use of an operation to APIM. */
-export function readinessVerdict(c: AsidReadiness['codes'][number]): string {
-  if (!c.appRestrictedAllowed) return 'needs a CIS2 user (not app-restricted on APIM)';
-  if (c.failedOnApim > 0) return 'failing on APIM';
-  if (c.compared === 0) return 'not compared yet';
-  if (c.different > 0) return 'answers differ';
+type AccessMode = AsidReadiness['accessMode'];
+
+/**
+ * Where one operation of an ASID stands for the move to APIM:
+ *  - `needs-cis2-user`: not possible for this ASID on APIM — APIM serves the operation to a signed-in CIS2 user only
+ *    and the ASID is application-restricted (it will never be compared: shadow does not copy what APIM would refuse);
+ *  - `failing`: APIM failed (no answer, 5xx, or an error where the other side succeeded);
+ *  - `not-compared`: called, never compared yet;
+ *  - `differs`: compared, and some answers differ;
+ *  - `ok`: compared, every answer the same.
+ * With the access mode unknown (the ASID is no longer in the rules) an operation is taken as possible.
+ */
+export function readinessState(c: AsidReadiness['codes'][number], accessMode: AccessMode): ReadinessState {
+  if (!c.appRestrictedAllowed && accessMode === 'application-restricted') return 'needs-cis2-user';
+  if (c.failedOnApim > 0) return 'failing';
+  if (c.compared === 0) return 'not-compared';
+  if (c.different > 0) return 'differs';
   return 'ok';
+}
+
+/** What to do about an operation that needs a CIS2 user, for an application-restricted ASID. */
+export function needsCis2Action(aCode: string): string {
+  return `APIM serves ${aCode} only to a healthcare worker signed in with CIS2. Give this system a user-restricted ASID (an APIM application with CIS2 sign-in, MIGRATION.md § 1a) for ${aCode}, or stop calling ${aCode} from this ASID.`;
+}
+
+/**
+ * What a readiness row means for moving this ASID's use of an operation to APIM. Without the access mode (a report
+ * of a file without --rules) an operation that is not application-restricted on APIM is taken to need a CIS2 user.
+ */
+export function readinessVerdict(c: AsidReadiness['codes'][number], accessMode?: AccessMode): string {
+  if (!c.appRestrictedAllowed && accessMode !== 'user-restricted')
+    return 'needs a CIS2 user (not app-restricted on APIM)';
+  const state = readinessState(c, accessMode);
+  if (state === 'failing') return 'failing on APIM';
+  if (state === 'not-compared') return 'not compared yet';
+  if (state === 'differs') return 'answers differ';
+  return 'ok';
+}
+
+/** The summary with each ASID's access mode from the rules (where the rules name it). */
+export function withAccessModes(
+  summary: ComparisonSummary,
+  accessModeOf: (asid: string) => AccessMode,
+): ComparisonSummary {
+  return {
+    ...summary,
+    asids: summary.asids.map((a) => {
+      const mode = a.accessMode ?? accessModeOf(a.asid);
+      return mode ? { ...a, accessMode: mode } : a;
+    }),
+  };
 }
 
 /** Formats a comparison summary as a terminal report. */
@@ -84,7 +130,9 @@ export function formatSummary(summary: ComparisonSummary): string {
         new Set([2, 3, 4, 5, 6, 7]),
       ),
     );
-    const notes = summary.codes.filter((c) => c.noiseFields.length > 0 || c.untrackedFieldDifferences);
+    const notes = summary.codes.filter(
+      (c) => c.noiseFields.length > 0 || c.untrackedFieldDifferences || (c.presets?.length ?? 0) > 0,
+    );
     if (notes.length > 0) out.push('');
     for (const c of notes) {
       if (c.noiseFields.length > 0) {
@@ -94,6 +142,9 @@ export function formatSummary(summary: ComparisonSummary): string {
       }
       if (c.untrackedFieldDifferences) {
         out.push(`${c.aCode}: ${c.untrackedFieldDifferences} differences in fields beyond the tracked limit`);
+      }
+      for (const p of c.presets ?? []) {
+        out.push(`${c.aCode} ignored by preset ${p.id} (a field APIM adds by design, not counted): ${p.count}`);
       }
     }
   }
@@ -109,7 +160,7 @@ export function formatSummary(summary: ComparisonSummary): string {
       String(c.compared),
       String(c.different),
       String(c.failedOnApim),
-      readinessVerdict(c),
+      readinessVerdict(c, a.accessMode),
     ]),
   );
   if (rows.length === 0) out.push('  No calls recorded.');

@@ -1,36 +1,59 @@
 /**
- * The comparison store: keeps the aggregates the reports show (per A-code and per ASID), the latest records of each
- * A-code for drill-down, and — when given a file — appends every record as one JSON line.
+ * The comparison store of this process: the figures the reports and the admin pages show (per A-code and per ASID,
+ * in time buckets: buckets.ts), the latest records of each A-code for drill-down, and — when given a file — every
+ * record appended as one JSON line.
  *
- * Bounded everywhere: per A-code at most `maxFieldsPerCode` distinct differing fields (further ones are only counted)
- * and `samplesPerCode` samples; latencies from the last 1001 records; at most `maxCodes` A-codes and `maxAsids` ASIDs
- * (further ones are pooled under `(other)`); the write queue holds at most `maxQueueBytes` (beyond that, records are
- * not written and are counted in `dropped`; the aggregates still count them).
+ * Bounded everywhere: per A-code and bucket at most `maxFieldsPerCode` distinct differing fields (further ones are
+ * only counted) and three distinct examples per field (each with how often it was seen); `samplesPerCode` samples per
+ * A-code; at most `maxAsids` ASIDs per bucket (further ones are pooled under `(other)`); buckets older than
+ * `retentionMs` are dropped; the write queue holds at most `maxQueueBytes` (beyond that, records are not written and
+ * are counted in `dropped`; the figures still count them).
  *
  * Writing never blocks the caller: `add()` queues the line and returns; a background drain appends batches. When the
  * file would pass `maxBytes` it is rotated: `file` → `file.1` → … → `file.<maxFiles - 1>`, the oldest deleted, so at
  * most `maxFiles` files exist (about `maxFiles × maxBytes` on disk). Call counts (`recordCall`) are written as
- * `{"at":…,"calls":{"<asid>":{"<aCode>":n}}}` lines (deltas, coalesced per batch) so that `load()` can rebuild the
- * readiness figures too. Files are created with mode 0600.
+ * `{"at":…,"calls":{"<asid>":{"<aCode>":n}}}` lines (deltas, coalesced per batch) so that `load()` and `restore()`
+ * rebuild the readiness figures too; a reset is written as `{"at":…,"reset":true}`, so what came before it is not
+ * read back. Files are created with mode 0600.
+ *
+ * With the Redis session store a shared mirror (redis-comparisons.ts) gets every record and call count too, and
+ * `view()` is the mirror: every replica's page shows the same figures. With the memory store, `restore()` reads the
+ * comparison file back at start, so a restart keeps the figures.
  *
  * Every record is redacted again on `add()` (redact.ts; idempotent), whatever the caller did.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ENDPOINTS } from '../legacy/endpoints.js';
+import {
+  applyEntities,
+  COARSE_MS,
+  callEntities,
+  type Entity,
+  FINE_MS,
+  FINE_RETENTION_MS,
+  Figures,
+  OTHER_KEY,
+  overlaps,
+  recordEntities,
+  summarise,
+  tierFor,
+  trendOf,
+} from './buckets.js';
 import { clipValue, DEFAULT_MAX_DIFFERENCES } from './diff.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { redactJson, redactText, redactValue } from './redact.js';
 import type {
-  AsidReadiness,
-  CodeSummary,
+  ComparisonReader,
   ComparisonRecord,
   ComparisonResult,
   ComparisonSummary,
+  ComparisonTrend,
   FieldDifference,
-  FieldStats,
+  TimeWindow,
 } from './types.js';
 
 export interface ComparisonStoreOptions {
@@ -40,7 +63,7 @@ export interface ComparisonStoreOptions {
   maxBytes?: number | undefined;
   /** Files kept, the current one included. Default 5. */
   maxFiles?: number | undefined;
-  /** Distinct differing fields tracked per A-code. Default 200. */
+  /** Distinct differing fields tracked per A-code (and bucket). Default 200. */
   maxFieldsPerCode?: number | undefined;
   /** Whether APIM accepts an application-restricted token for an A-code. Default: the endpoint table. */
   appRestricted?: ((aCode: string) => boolean) | undefined;
@@ -50,9 +73,15 @@ export interface ComparisonStoreOptions {
   samplesPerCode?: number | undefined;
   /** Bytes of JSON lines waiting to be written before further records are dropped. Default 8 MiB. */
   maxQueueBytes?: number | undefined;
-  /** Distinct A-codes / ASIDs tracked. Defaults 500 / 5000. */
+  /** Distinct A-codes with samples kept / ASIDs counted per bucket. Defaults 500 / 5000. */
   maxCodes?: number | undefined;
   maxAsids?: number | undefined;
+  /** Figures older than this are dropped. Default: kept (a report of a whole file). */
+  retentionMs?: number | undefined;
+  /** This process (hostname:pid), written into each record it makes. */
+  replica?: string | undefined;
+  /** The time now (epoch ms), for windows and retention. Default Date.now. */
+  now?: (() => number) | undefined;
 }
 
 export const DEFAULT_MAX_BYTES = 50 * 1024 * 1024;
@@ -60,10 +89,10 @@ export const DEFAULT_MAX_FILES = 5;
 export const DEFAULT_MAX_FIELDS_PER_CODE = 200;
 export const DEFAULT_SAMPLES_PER_CODE = 20;
 const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
-const LATENCY_WINDOW = 1001;
-const EXAMPLES_PER_FIELD = 3;
 /** Where A-codes or ASIDs beyond the limits are counted. */
-export const OTHER = '(other)';
+export const OTHER = OTHER_KEY;
+/** How long a reset confirmation is valid. */
+export const RESET_TOKEN_TTL_MS = 10 * 60_000;
 
 /** A fixed-capacity ring: keeps the latest `capacity` items. */
 class Ring<T> {
@@ -85,32 +114,6 @@ class Ring<T> {
   get size(): number {
     return this.items.length;
   }
-}
-
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.ceil(sorted.length / 2) - 1];
-}
-
-interface CodeAgg {
-  compared: number;
-  different: number;
-  statusMismatches: number;
-  secondaryErrors: number;
-  fields: Map<string, FieldStats>;
-  untracked: number;
-  noise: Set<string>;
-  primaryMs: Ring<number>;
-  secondaryMs: Ring<number>;
-  samples: Ring<ComparisonRecord>;
-}
-
-interface UsageAgg {
-  calls: number;
-  compared: number;
-  different: number;
-  failedOnApim: number;
 }
 
 /**
@@ -148,6 +151,7 @@ const RESULT_KEYS = new Set([
   'secondarySha256',
   'truncated',
   'omittedDifferences',
+  'ignoredByPreset',
 ]);
 const RECORD_KEYS = new Set([
   'at',
@@ -163,6 +167,7 @@ const RECORD_KEYS = new Set([
   'secondaryMs',
   'secondaryError',
   'correlationId',
+  'replica',
 ]);
 
 /** Fields a newer record type may carry beyond the known ones: kept, deep-redacted. */
@@ -195,6 +200,13 @@ export function redactRecord(r: ComparisonRecord, maxDifferences = DEFAULT_MAX_D
     if (res[k] !== undefined) (result as unknown as Record<string, unknown>)[k] = res[k];
   }
   if (omitted > 0) result.omittedDifferences = omitted;
+  if (Array.isArray(res.ignoredByPreset) && res.ignoredByPreset.length > 0) {
+    result.ignoredByPreset = res.ignoredByPreset.slice(0, 50).map((p) => ({
+      id: redactText(String(p.id)),
+      fields: Number.isFinite(p.fields) ? p.fields : 0,
+      paths: (Array.isArray(p.paths) ? p.paths : []).slice(0, 20).map((x) => redactText(String(x))),
+    }));
+  }
   const out: ComparisonRecord = {
     ...extras(r, RECORD_KEYS),
     at: r.at,
@@ -211,6 +223,7 @@ export function redactRecord(r: ComparisonRecord, maxDifferences = DEFAULT_MAX_D
   };
   if (r.secondaryError !== undefined) out.secondaryError = redactText(r.secondaryError);
   if (r.correlationId !== undefined) out.correlationId = redactText(r.correlationId);
+  if (r.replica !== undefined) out.replica = redactText(String(r.replica));
   return out;
 }
 
@@ -222,7 +235,41 @@ function endpointName(aCode: string): string | undefined {
   return ENDPOINTS.find((e) => e.code === aCode)?.name;
 }
 
-export class ComparisonStore {
+/** Where a store's records and call counts also go: the shared comparisons on Redis (redis-comparisons.ts). */
+export interface ComparisonMirror {
+  add(record: ComparisonRecord): void;
+  recordCall(asid: string, aCode: string): void;
+  /** What the admin surface reads: every replica's figures. */
+  reader(): ComparisonReader;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Single-use reset confirmations of one process: random, hashed, expiring, at most 32 outstanding. */
+export class LocalResetTokens {
+  private readonly tokens = new Map<string, number>();
+  constructor(private readonly now: () => number) {}
+  issue(): string {
+    const token = randomBytes(24).toString('base64url');
+    const now = this.now();
+    for (const [k, exp] of this.tokens) if (exp <= now) this.tokens.delete(k);
+    while (this.tokens.size >= 32) this.tokens.delete(this.tokens.keys().next().value!);
+    this.tokens.set(hashToken(token), now + RESET_TOKEN_TTL_MS);
+    return token;
+  }
+  consume(token: string): boolean {
+    const k = hashToken(token);
+    const exp = this.tokens.get(k);
+    this.tokens.delete(k);
+    return exp !== undefined && exp > this.now();
+  }
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export class ComparisonStore implements ComparisonReader {
   private readonly file: string | undefined;
   private readonly maxBytes: number;
   private readonly maxFiles: number;
@@ -231,14 +278,23 @@ export class ComparisonStore {
   private readonly maxQueueBytes: number;
   private readonly maxCodes: number;
   private readonly maxAsids: number;
+  private readonly retentionMs: number;
   private readonly appRestricted: (aCode: string) => boolean;
   private readonly codeName: (aCode: string) => string | undefined;
+  private readonly now: () => number;
+  /** This process, as written into its records. */
+  readonly replica: string | undefined;
 
   private since: string;
   private sinceSet = false;
-  private records = 0;
-  private readonly codes = new Map<string, CodeAgg>();
-  private readonly usage = new Map<string, Map<string, UsageAgg>>();
+  private resetAt: string | undefined;
+  /** Buckets by start: 5-minute (recent) and hourly (the whole retention). */
+  private readonly fine = new Map<number, Map<string, number>>();
+  private readonly coarse = new Map<number, Map<string, number>>();
+  private readonly sampled = new Map<string, Ring<ComparisonRecord>>();
+  private lastPrune = 0;
+  private mirror: ComparisonMirror | undefined;
+  private readonly resetTokens: LocalResetTokens;
 
   // Writing
   private readonly writer: JsonlWriter | undefined;
@@ -268,9 +324,13 @@ export class ComparisonStore {
     this.maxQueueBytes = Math.max(0, opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES);
     this.maxCodes = Math.max(1, opts.maxCodes ?? 500);
     this.maxAsids = Math.max(1, opts.maxAsids ?? 5000);
+    this.retentionMs = opts.retentionMs ?? Number.POSITIVE_INFINITY;
     this.appRestricted = opts.appRestricted ?? endpointAppRestricted;
     this.codeName = opts.codeName ?? endpointName;
-    this.since = new Date().toISOString();
+    this.now = opts.now ?? Date.now;
+    this.replica = opts.replica;
+    this.resetTokens = new LocalResetTokens(this.now);
+    this.since = new Date(this.now()).toISOString();
     this.writer = this.file
       ? new JsonlWriter({
           file: this.file,
@@ -282,19 +342,38 @@ export class ComparisonStore {
       : undefined;
   }
 
+  /** The bounds of each bucket. */
+  get limits(): { maxFieldsPerCode: number; maxAsids: number } {
+    return { maxFieldsPerCode: this.maxFieldsPerCode, maxAsids: this.maxAsids };
+  }
+
+  /** Sends every record and call count to a shared mirror too; `view()` is then the mirror's reader. */
+  share(mirror: ComparisonMirror): void {
+    this.mirror = mirror;
+  }
+
+  /** What the admin surface reads: the shared figures when there is a mirror, else this process's. */
+  view(): ComparisonReader {
+    return this.mirror?.reader() ?? this;
+  }
+
   private takeCalls(): string | undefined {
     if (this.pendingCalls.size === 0) return undefined;
     const calls: Record<string, Record<string, number>> = {};
     for (const [asid, m] of this.pendingCalls) calls[asid] = Object.fromEntries(m);
     this.pendingCalls = new Map();
-    return JSON.stringify({ at: new Date().toISOString(), calls });
+    return JSON.stringify({
+      at: new Date(this.now()).toISOString(),
+      calls,
+      ...(this.replica ? { replica: this.replica } : {}),
+    });
   }
 
   /** Records one comparison: redacts it, counts it, keeps it as a sample, queues it for the file. Never throws. */
   add(record: ComparisonRecord): void {
     let r: ComparisonRecord;
     try {
-      r = redactRecord(record);
+      r = redactRecord(this.replica && record.replica === undefined ? { ...record, replica: this.replica } : record);
     } catch {
       // A malformed record (not from compareAnswers) is not counted, and never breaks the caller.
       this.rejected++;
@@ -302,11 +381,13 @@ export class ComparisonStore {
     }
     this.ingest(r);
     if (!this.closed) this.writer?.append(JSON.stringify(r));
+    this.mirror?.add(r);
   }
 
   /** Counts one call of an A-code by an ASID (compared or not), for migration readiness. */
   recordCall(asid: string, aCode: string): void {
-    this.countCalls(asid, aCode, 1);
+    this.countCalls(asid, aCode, 1, this.now());
+    this.mirror?.recordCall(asid, aCode);
     if (this.writer && !this.closed) {
       const a = this.pendingCalls.get(asid) ?? new Map<string, number>();
       a.set(aCode, (a.get(aCode) ?? 0) + 1);
@@ -315,67 +396,116 @@ export class ComparisonStore {
     }
   }
 
-  summary(): ComparisonSummary {
-    const codes: CodeSummary[] = [...this.codes.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([aCode, c]) => {
-        const s: CodeSummary = {
-          aCode,
-          compared: c.compared,
-          different: c.different,
-          differenceRate: c.compared === 0 ? 0 : c.different / c.compared,
-          statusMismatches: c.statusMismatches,
-          secondaryErrors: c.secondaryErrors,
-          topFields: [...c.fields.values()]
-            .sort((x, y) => y.count - x.count || x.path.localeCompare(y.path))
-            .map((f) => ({ path: f.path, count: f.count, examples: f.examples.map((e) => ({ ...e })) })),
-          noiseFields: [...c.noise].sort(),
-        };
-        const name = this.codeName(aCode);
-        if (name !== undefined) s.name = name;
-        const p1 = median(c.primaryMs.toArray());
-        const p2 = median(c.secondaryMs.toArray());
-        if (p1 !== undefined) s.p50PrimaryMs = p1;
-        if (p2 !== undefined) s.p50SecondaryMs = p2;
-        if (c.untracked > 0) s.untrackedFieldDifferences = c.untracked;
-        return s;
-      });
-    const asids: AsidReadiness[] = [...this.usage.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([asid, m]) => ({
-        asid,
-        codes: [...m.entries()]
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([aCode, u]) => ({ aCode, appRestrictedAllowed: this.appRestricted(aCode), ...u })),
-      }));
-    const out: ComparisonSummary = { since: this.since, records: this.records, codes, asids };
+  /** The figures of a window (default: everything kept). */
+  summary(window?: TimeWindow): ComparisonSummary {
+    const width = tierFor(window, this.now());
+    const fig = new Figures();
+    for (const [start, b] of width === FINE_MS ? this.fine : this.coarse) {
+      if (overlaps(start, width, window)) fig.add(b, start, width);
+    }
+    const out = summarise(fig, {
+      since: window ? new Date(window.from).toISOString() : this.since,
+      maxFieldsPerCode: this.maxFieldsPerCode,
+      appRestricted: this.appRestricted,
+      codeName: this.codeName,
+    });
+    if (window) out.window = { from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() };
+    out.scope = 'process';
+    if (this.resetAt) out.resetAt = this.resetAt;
     if (this.dropped > 0) out.dropped = this.dropped;
     return out;
   }
 
-  /** The latest (redacted) records of an A-code, newest first; at most `limit`. */
-  samples(aCode: string, limit?: number): ComparisonRecord[] {
-    const all = this.codes.get(aCode)?.samples.toArray().reverse() ?? [];
+  /** The comparisons over time in a window: at most `maxPoints` steps. */
+  trend(window: TimeWindow, maxPoints?: number): ComparisonTrend {
+    const width = tierFor(window, this.now());
+    return trendOf(width === FINE_MS ? this.fine : this.coarse, width, window, maxPoints);
+  }
+
+  /** The latest (redacted) records of an A-code, newest first; at most `limit`; only those in the window if given. */
+  samples(aCode: string, limit?: number, window?: TimeWindow): ComparisonRecord[] {
+    let all = this.sampled.get(aCode)?.toArray().reverse() ?? [];
+    if (window) {
+      all = all.filter((r) => {
+        const t = Date.parse(r.at);
+        return t >= window.from && t < window.to;
+      });
+    }
     return limit === undefined ? all : all.slice(0, Math.max(0, Math.floor(limit)));
+  }
+
+  /** Forgets every figure and sample; the file gets a reset line, so a restart does not bring them back. */
+  reset(): void {
+    this.clear();
+    const at = new Date(this.now()).toISOString();
+    this.since = at;
+    this.sinceSet = true;
+    this.resetAt = at;
+    this.pendingCalls = new Map();
+    if (!this.closed) this.writer?.append(JSON.stringify({ at, reset: true }));
+  }
+
+  issueResetToken(): string {
+    return this.resetTokens.issue();
+  }
+
+  consumeResetToken(token: string): boolean {
+    return this.resetTokens.consume(token);
+  }
+
+  private clear(): void {
+    this.fine.clear();
+    this.coarse.clear();
+    this.sampled.clear();
   }
 
   /** Resolves when everything queued so far is written (or has failed to be). */
   async flush(): Promise<void> {
     await this.writer?.flush();
+    await this.mirror?.flush();
   }
 
-  /** Flushes and closes the file; later records are still counted but not written. */
+  /** Flushes and closes the file (and the mirror); later records are still counted but not written. */
   async close(): Promise<void> {
     await this.writer?.close();
+    await this.mirror?.close();
     this.closed = true;
   }
 
   /**
    * Rebuilds a store from a JSON-lines file and its rotated siblings (`file.<n>`, oldest first). Lines that are not
-   * records or call counts are skipped. The returned store does not write (it is for reports).
+   * records, call counts or resets are skipped; a reset forgets what came before it. The returned store does not
+   * write (it is for reports). `transform` is applied to each record read (compare report re-applies the ignore
+   * rules and presets).
    */
-  static async load(file: string, opts: Omit<ComparisonStoreOptions, 'file'> = {}): Promise<ComparisonStore> {
-    const store = new ComparisonStore({ ...opts, file: undefined });
+  static async load(
+    file: string,
+    opts: Omit<ComparisonStoreOptions, 'file'> & { transform?: (r: ComparisonRecord) => ComparisonRecord } = {},
+  ): Promise<ComparisonStore> {
+    const { transform, ...rest } = opts;
+    const store = new ComparisonStore({ ...rest, file: undefined });
+    const n = await store.readFiles(file, transform);
+    if (n === 0) throw new Error(`No comparison records at ${file}`);
+    return store;
+  }
+
+  /**
+   * Reads this store's own file (and its rotated siblings) back at start, before anything new is written, so the
+   * figures survive a restart. Resolves with the number of records read (0 when there is no file yet).
+   */
+  async restore(): Promise<number> {
+    if (!this.file) return 0;
+    let records = 0;
+    const counting = (r: ComparisonRecord) => {
+      records++;
+      return r;
+    };
+    await this.readFiles(this.file, counting);
+    return records;
+  }
+
+  /** Reads a file and its rotated siblings, oldest first; resolves with the number of files read. */
+  private async readFiles(file: string, transform?: (r: ComparisonRecord) => ComparisonRecord): Promise<number> {
     const dir = dirname(file);
     const base = basename(file);
     let names: string[] = [];
@@ -390,18 +520,17 @@ export class ComparisonStore {
       .sort((a, b) => b - a)
       .map((n) => join(dir, `${base}.${n}`));
     const files = [...rotated, ...(names.includes(base) ? [file] : [])];
-    if (files.length === 0) throw new Error(`No comparison records at ${file}`);
     for (const f of files) {
       const lines = createInterface({
         input: createReadStream(f, { encoding: 'utf8' }),
         crlfDelay: Number.POSITIVE_INFINITY,
       });
-      for await (const line of lines) store.loadLine(line);
+      for await (const line of lines) this.loadLine(line, transform);
     }
-    return store;
+    return files.length;
   }
 
-  private loadLine(line: string): void {
+  private loadLine(line: string, transform?: (r: ComparisonRecord) => ComparisonRecord): void {
     if (line.trim() === '') return;
     let o: unknown;
     try {
@@ -411,11 +540,19 @@ export class ComparisonStore {
     }
     if (typeof o !== 'object' || o === null) return;
     const obj = o as Record<string, unknown>;
+    const at = typeof obj.at === 'string' && Number.isFinite(Date.parse(obj.at)) ? Date.parse(obj.at) : this.now();
+    if (obj.reset === true) {
+      this.clear();
+      this.since = new Date(at).toISOString();
+      this.sinceSet = true;
+      this.resetAt = this.since;
+      return;
+    }
     if (typeof obj.calls === 'object' && obj.calls !== null) {
       for (const [asid, codes] of Object.entries(obj.calls as Record<string, unknown>)) {
         if (typeof codes !== 'object' || codes === null) continue;
         for (const [aCode, n] of Object.entries(codes as Record<string, unknown>)) {
-          if (typeof n === 'number' && n > 0) this.countCalls(asid, aCode, n);
+          if (typeof n === 'number' && n > 0) this.countCalls(asid, aCode, n, at);
         }
       }
       return;
@@ -423,54 +560,39 @@ export class ComparisonStore {
     const r = obj as unknown as ComparisonRecord;
     if (typeof r.aCode === 'string' && typeof r.asid === 'string' && typeof r.result === 'object' && r.result) {
       if (!Array.isArray(r.result.differences) || !Array.isArray(r.result.noise)) return;
-      this.ingest(redactRecord(r));
+      let rec: ComparisonRecord;
+      try {
+        rec = redactRecord(r);
+        if (transform) rec = transform(rec);
+      } catch {
+        return;
+      }
+      this.ingest(rec);
     }
   }
 
   // ---- aggregation
 
-  private codeAgg(aCode: string): CodeAgg {
-    let key = aCode;
-    if (!this.codes.has(key) && this.codes.size >= this.maxCodes) key = OTHER;
-    let c = this.codes.get(key);
-    if (!c) {
-      c = {
-        compared: 0,
-        different: 0,
-        statusMismatches: 0,
-        secondaryErrors: 0,
-        fields: new Map(),
-        untracked: 0,
-        noise: new Set(),
-        primaryMs: new Ring(LATENCY_WINDOW),
-        secondaryMs: new Ring(LATENCY_WINDOW),
-        samples: new Ring(this.samplesPerCode),
-      };
-      this.codes.set(key, c);
-    }
-    return c;
+  /** Adds increments at a time to the buckets it falls in (the 5-minute one while recent, the hourly one). */
+  private apply(t: number, entities: readonly Entity[]): void {
+    const now = this.now();
+    if (t < now - this.retentionMs) return;
+    const hour = Math.floor(t / COARSE_MS) * COARSE_MS;
+    applyEntities(bucketOf(this.coarse, hour), entities);
+    if (t >= now - FINE_RETENTION_MS) applyEntities(bucketOf(this.fine, Math.floor(t / FINE_MS) * FINE_MS), entities);
+    if (now - this.lastPrune > 60_000) this.prune(now);
   }
 
-  private usageAgg(asid: string, aCode: string): UsageAgg {
-    let a = asid;
-    if (!this.usage.has(a) && this.usage.size >= this.maxAsids) a = OTHER;
-    let m = this.usage.get(a);
-    if (!m) {
-      m = new Map();
-      this.usage.set(a, m);
+  private prune(now: number): void {
+    this.lastPrune = now;
+    for (const start of this.fine.keys()) if (start + FINE_MS < now - FINE_RETENTION_MS) this.fine.delete(start);
+    if (Number.isFinite(this.retentionMs)) {
+      for (const start of this.coarse.keys()) if (start + COARSE_MS < now - this.retentionMs) this.coarse.delete(start);
     }
-    let code = aCode;
-    if (!m.has(code) && m.size >= this.maxCodes) code = OTHER;
-    let u = m.get(code);
-    if (!u) {
-      u = { calls: 0, compared: 0, different: 0, failedOnApim: 0 };
-      m.set(code, u);
-    }
-    return u;
   }
 
-  private countCalls(asid: string, aCode: string, n: number): void {
-    this.usageAgg(asid, aCode).calls += n;
+  private countCalls(asid: string, aCode: string, n: number, t: number): void {
+    this.apply(t, callEntities(asid, aCode, n, this.limits));
   }
 
   private ingest(r: ComparisonRecord): void {
@@ -478,41 +600,25 @@ export class ComparisonStore {
       this.since = r.at;
       this.sinceSet = true;
     }
-    this.records++;
-    const c = this.codeAgg(r.aCode);
-    const res = r.result;
-    c.compared++;
-    if (!res.equal) c.different++;
-    if (!res.statusEqual) c.statusMismatches++;
-    if (r.secondaryError !== undefined) c.secondaryErrors++;
-    const seen = new Set<string>();
-    for (const d of res.differences) {
-      if (seen.has(d.path)) continue;
-      seen.add(d.path);
-      let f = c.fields.get(d.path);
-      if (!f) {
-        if (c.fields.size >= this.maxFieldsPerCode) {
-          c.untracked++;
-          continue;
-        }
-        f = { path: d.path, count: 0, examples: [] };
-        c.fields.set(d.path, f);
-      }
-      f.count++;
-      if (f.examples.length < EXAMPLES_PER_FIELD) {
-        const e: { primary?: unknown; secondary?: unknown } = {};
-        if ('primary' in d) e.primary = d.primary;
-        if ('secondary' in d) e.secondary = d.secondary;
-        f.examples.push(e);
+    const parsed = Date.parse(r.at);
+    this.apply(Number.isFinite(parsed) ? parsed : this.now(), recordEntities(r, this.limits, failedOnApim));
+    let ring = this.sampled.get(r.aCode);
+    if (!ring) {
+      ring = this.sampled.get(this.sampled.size >= this.maxCodes ? OTHER : r.aCode);
+      if (!ring) {
+        ring = new Ring(this.samplesPerCode);
+        this.sampled.set(this.sampled.size >= this.maxCodes ? OTHER : r.aCode, ring);
       }
     }
-    for (const p of res.noise) if (c.noise.size < this.maxFieldsPerCode || c.noise.has(p)) c.noise.add(p);
-    if (Number.isFinite(r.primaryMs)) c.primaryMs.push(r.primaryMs);
-    if (Number.isFinite(r.secondaryMs)) c.secondaryMs.push(r.secondaryMs);
-    c.samples.push(r);
-    const u = this.usageAgg(r.asid, r.aCode);
-    u.compared++;
-    if (!res.equal) u.different++;
-    if (failedOnApim(r)) u.failedOnApim++;
+    ring.push(r);
   }
+}
+
+function bucketOf(tier: Map<number, Map<string, number>>, start: number): Map<string, number> {
+  let b = tier.get(start);
+  if (!b) {
+    b = new Map();
+    tier.set(start, b);
+  }
+  return b;
 }

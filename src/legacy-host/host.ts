@@ -1,5 +1,6 @@
 /** The legacy HSCN e-RS host as a target (passthrough, canary, shadow): where it is and how it is reached. */
 import type { Upstream } from '../apim/upstream.js';
+import type { Rules } from '../rules/schema.js';
 
 export interface LegacyHost {
   upstream: Upstream;
@@ -7,6 +8,11 @@ export interface LegacyHost {
   baseUrl: URL;
   /** Declared production: writes are never copied to it by shadowing. */
   production: boolean;
+}
+
+/** The legacy host's base URL: `legacy.baseUrl`, else the HSCN host's `/ers-api`. */
+export function legacyBaseUrlOf(legacy: Rules['legacy']): URL {
+  return new URL(legacy.baseUrl ?? `https://${legacy.host}/ers-api`);
 }
 
 /** The legacy host refused a session ers-bridge opened for a client there (A001 or A002). */

@@ -85,9 +85,10 @@ export function legacyAnswerHeaders(headers: Dispatcher.ResponseData['headers'])
   return out;
 }
 
-function legacyPath(host: LegacyHost, rawPathAndQuery: string): string {
-  const base = host.baseUrl.pathname.replace(/\/+$/, '');
-  return `${base}${rawPathAndQuery}`;
+/** Pure: the path at the legacy host of a call received as `rawUrl` (under /ers-api): the same, under its base. */
+export function legacyPathFor(baseUrl: URL, rawUrl: string): string {
+  const base = baseUrl.pathname.replace(/\/+$/, '');
+  return `${base}${rawUrl.slice(LEGACY_PREFIX.length)}`;
 }
 
 async function readJson(
@@ -183,7 +184,7 @@ export async function callLegacy(input: LegacyCallInput): Promise<LegacyAnswer> 
   const legacyKey = await legacySessionKey(input.store, input.host, input.key, input.session, input.correlationId);
   const res = await input.host.upstream.request({
     method: input.method,
-    path: legacyPath(input.host, input.rawUrl.slice(LEGACY_PREFIX.length)),
+    path: legacyPathFor(input.host.baseUrl, input.rawUrl),
     headers: legacyRequestHeaders(input.rawHeaders, legacyKey, input.bodyLength),
     body: input.body,
     ...(input.signal ? { signal: input.signal } : {}),

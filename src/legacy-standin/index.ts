@@ -24,7 +24,9 @@
  *     A006 GET  Binary/{id}                                 the example attachment PDF (ids `att-n-n` or a UUID)
  *     A007 POST ReferralRequest/{ubrn}/$ers.generateCRI     the clinical information PDF, for a known UBRN
  *     A008 POST ReferralRequest/$ers.fetchworklist          by deep equality of the body with the request examples
- *                                                           (their links in the legacy form) → 422 when none matches
+ *                                                           (their links in the legacy form) → 422 when none matches;
+ *                                                           without referralRequestVersion, which APIM added after
+ *                                                           HSCN was withdrawn (APIM_ADDED_EXTENSIONS)
  *     A013 POST ReferralRequest/{ubrn}/$ers.acceptReferral  `If-Match` required (400), must be `W/"<n>"` (400) with n
  *                                                           the referral's current version (409 VERSION_CONFLICT)
  *   A known path with another method → 405; any other path under `/ers-api/STU3/v1/` → 404 (after the session check);
@@ -231,6 +233,27 @@ function json(status: number, value: unknown, contentType: string, headers: Reco
 }
 
 /** A FHIR JSON answer with the legacy API's `Content-Disposition` quirk. */
+/**
+ * Worklist item extensions APIM added by design after HSCN was withdrawn in August 2024 (A008 referralRequestVersion,
+ * live December 2025; A023 communicationRequestVersion, January 2026): the HSCN API never answered them, so the
+ * stand-in leaves them out of the NHS examples, as a recorded legacy answer lacks them. ers-bridge's comparison
+ * presets (src/comparison/presets.ts) count them as ignored by preset.
+ */
+export const APIM_ADDED_EXTENSIONS: readonly string[] = ['referralRequestVersion', 'communicationRequestVersion'];
+
+/** A worklist (List) without the item extensions of APIM_ADDED_EXTENSIONS. */
+export function withoutApimAdditions(list: unknown): unknown {
+  const doc = list as { entry?: Array<{ extension?: Array<{ extension?: Array<{ url?: unknown }> }> }> };
+  for (const entry of doc.entry ?? []) {
+    for (const ext of entry.extension ?? []) {
+      if (Array.isArray(ext.extension)) {
+        ext.extension = ext.extension.filter((x) => !APIM_ADDED_EXTENSIONS.includes(String(x.url)));
+      }
+    }
+  }
+  return list;
+}
+
 function fhirText(status: number, text: string, headers: Record<string, string> = {}): Reply {
   return {
     status,
@@ -591,7 +614,9 @@ export async function startLegacyStandIn(options: LegacyStandInOptions = {}): Pr
       });
     }
     const stem = name.replace(/\.json$/, '');
-    return serve(`${set.dir}/responses/${set.responses?.[stem] ?? stem}.json`);
+    // As HSCN answered: without the fields APIM added after HSCN was withdrawn (referralRequestVersion).
+    const rel = `${set.dir}/responses/${set.responses?.[stem] ?? stem}.json`;
+    return fhirText(200, JSON.stringify(withoutApimAdditions(JSON.parse(legacyText(rel, networkBase()))), null, 2));
   }
 
   function accept(req: LegacyRecordedRequest, ubrn: string): Reply {

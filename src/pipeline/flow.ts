@@ -23,6 +23,7 @@ import { captureAnswer, countShadowSkip, launchShadow, planShadow, type ShadowJo
 import { type SideCall, sidesFor } from './sides.js';
 import {
   apimAccessProblem,
+  asidForLog,
   callerCertificateProblem,
   loadSession,
   messageSetProblem,
@@ -46,6 +47,8 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     // pure: the client's X-Correlation-ID, or a new one
     const correlationId = correlationIdFor(req.headers, randomUUID);
     seen = { ...seen, correlationId };
+    const named = asidForLog(rt.callers, req.headers);
+    if (named !== undefined) seen = { ...seen, asid: named };
     // pure: the operation (A-code) and its path parameters; anything else is refused
     const target = identify(req.method, req.rawUrl);
     refuse(refusalOf(target));

@@ -30,9 +30,22 @@ interface RouteSettings {
   canary: CanaryConfig | undefined;
 }
 
+/** The route entry that applies to an endpoint: its legacy path's, else its A-code's; undefined for none. */
+function routeKeyOf(modes: ModeSettings, endpoint: EndpointDef): string | undefined {
+  if (modes.routes[endpoint.legacyPath] !== undefined) return endpoint.legacyPath;
+  return modes.routes[endpoint.code] !== undefined ? endpoint.code : undefined;
+}
+
+/** Where an endpoint's mode comes from in the rules, as `explain` names it: `modes.routes.A005` or `modes.default`. */
+export function modeSourceOf(modes: ModeSettings, endpoint: EndpointDef): string {
+  const key = routeKeyOf(modes, endpoint);
+  return key === undefined ? 'modes.default' : `modes.routes.${key}`;
+}
+
 /** The mode settings that apply to an endpoint: its route entry (by legacy path, then by A-code), or the default. */
 export function routeSettings(modes: ModeSettings, endpoint: EndpointDef): RouteSettings {
-  const entry = modes.routes[endpoint.legacyPath] ?? modes.routes[endpoint.code];
+  const key = routeKeyOf(modes, endpoint);
+  const entry = key === undefined ? undefined : modes.routes[key];
   if (entry === undefined) return { mode: modes.default, shadow: modes.shadow, canary: modes.canary };
   if (typeof entry === 'string') return { mode: entry, shadow: modes.shadow, canary: modes.canary };
   return { mode: entry.mode, shadow: { ...modes.shadow, ...entry.shadow }, canary: entry.canary ?? modes.canary };

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
+import { REASONS } from '../legacy/errors.js';
 import type { Caller } from '../runtime/caller.js';
 import type { CallRecord } from './types.js';
 
@@ -30,7 +31,8 @@ export function recordCall(sinks: RecordSinks, record: CallRecord, method: strin
       aCode: record.aCode,
       route: record.route,
       method,
-      asid: record.asid,
+      // Always said: the ASID the call named (as the flow may log it: src/pipeline/steps.ts, asidForLog).
+      asid: record.asid ?? '(none)',
       session: record.session,
       status,
       ...('aborted' in end ? { aborted: true } : {}),
@@ -41,8 +43,8 @@ export function recordCall(sinks: RecordSinks, record: CallRecord, method: strin
       side: record.side,
       shadow: record.shadow,
       // ers-bridge's own reason when it answered with an error (what it logs, e.g. SESSION_ASID_MISMATCH, may be
-      // finer than what the client is told).
-      reason: record.reason,
+      // finer than what the client is told); none when it answered without one of its own.
+      reason: record.reason ?? 'none',
       ms: Math.round(ms * 1000) / 1000,
       correlationId: record.correlationId,
       transactionId: record.transactionId,
@@ -60,6 +62,8 @@ function countCall(sinks: RecordSinks, record: CallRecord, method: string, statu
     method,
     status: String(status),
     mode: record.mode ?? (session ? 'session' : 'none'),
+    side: record.side === 'apim' || record.side === 'legacy' ? record.side : 'none',
+    reason: reasonLabel(record.reason),
     asid,
   });
   metrics.requestDuration.observe({ a_code: record.aCode }, ms / 1000);
@@ -72,4 +76,10 @@ function countCall(sinks: RecordSinks, record: CallRecord, method: string, statu
   if (record.aCode === 'A003' && status === 204) metrics.sessionsEnded.inc({ reason: 'deleted' });
   if (record.reason === 'SESSION_UNKNOWN') metrics.sessionsEnded.inc({ reason: 'unknown_or_expired' });
   if (record.reason === 'SESSION_SIGN_IN_AGAIN') metrics.sessionsEnded.inc({ reason: 'sign_in_again' });
+}
+
+/** The reason label: one of ers-bridge's reasons (a bounded set), or none. */
+function reasonLabel(reason: string | undefined): string {
+  if (reason === undefined) return 'none';
+  return Object.hasOwn(REASONS, reason) ? reason : 'INTERNAL_ERROR';
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
 import { classifyTransport, UpstreamError } from '../apim/upstream.js';
 import { compareAnswers, noisePathsBetween } from '../comparison/diff.js';
+import { comparisonOptions } from '../comparison/engine.js';
 import type { ComparisonStore } from '../comparison/store.js';
 import type { CapturedAnswer, ComparisonRecord } from '../comparison/types.js';
 import { readWhole } from '../http/bounded.js';
@@ -167,13 +168,15 @@ async function runShadow(sinks: ShadowSinks, job: ShadowJob): Promise<void> {
       });
     }
   }
-  const result = compareAnswers(job.primary, secondary, {
-    ...(job.settings.compareHeaders ? { headers: job.settings.compareHeaders } : {}),
-    ignoreHeaders: job.settings.ignoreHeaders,
-    ignorePaths: job.settings.ignorePaths,
-    ...(noisePaths ? { noisePaths } : {}),
-    baseUrls: job.baseUrls,
-  });
+  // The one engine: the same options replay and compare report build from the rules (src/comparison/engine.ts).
+  const result = compareAnswers(
+    job.primary,
+    secondary,
+    comparisonOptions(job.settings, job.endpoint.code, {
+      baseUrls: job.baseUrls,
+      ...(noisePaths ? { noisePaths } : {}),
+    }),
+  );
   const record: ComparisonRecord = {
     at: new Date().toISOString(),
     aCode: job.endpoint.code,

@@ -71,6 +71,17 @@ export function requireCaller<C>(callers: ReadonlyMap<string, C>, environment: s
   return found;
 }
 
+/**
+ * Step (pure): the ASID a call named, as its record may carry it before the caller is known: a configured ASID, or
+ * any 12 digits (a Spine ASID's form) as sent; anything else is a string the caller chose and is never logged as
+ * it is (`(not an ASID)`). Undefined when the call named none.
+ */
+export function asidForLog(callers: ReadonlyMap<string, unknown>, headers: IncomingHeaders): string | undefined {
+  const asid = legacyHeader(headers, ASID_HEADER);
+  if (asid === undefined || asid === '') return undefined;
+  return callers.has(asid) || /^\d{12}$/.test(asid) ? asid : '(not an ASID)';
+}
+
 const SIGN_IN_AGAIN =
   'Create a new session with A001 (POST /ers-api/v1/ProfessionalSession), select a role with A002, then repeat the call.';
 const SIGN_IN_AGAIN_USER =

@@ -39,6 +39,10 @@ export interface LegacyAnswer {
 export interface CallRecord {
   aCode: string;
   route: string;
+  /**
+   * The ASID: the configured caller's once it is known; before that what the call named, as it may be logged (a
+   * configured ASID or 12 digits as sent, else `(not an ASID)`: see asidForLog). Metrics count only configured ones.
+   */
   asid?: string;
   /** A short hash of the session key. */
   session?: string;

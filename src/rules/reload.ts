@@ -10,8 +10,9 @@ import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { Metrics } from '../admin/metrics.js';
+import { type Metrics, rulesHash } from '../admin/metrics.js';
 import { closeRuntime, type Runtime, type RuntimeHolder } from '../runtime/runtime.js';
+import { type RulesInForce, rulesChanges } from './changes.js';
 import { checkTrust, parseRules, RulesError } from './load.js';
 import type { Rules } from './schema.js';
 
@@ -57,19 +58,35 @@ function needsRestart(old: Rules, next: Rules): string | undefined {
   return undefined;
 }
 
+/** A runtime's rules and the material its secret references resolved to, for comparing two of them. */
+function inForce(rt: Runtime): RulesInForce {
+  const tls = rt.listener.tls;
+  return {
+    rules: rt.rules,
+    resolved: {
+      adminToken: rt.adminToken === undefined ? undefined : fingerprint(rt.adminToken),
+      serverTls: tls ? fingerprint(`${tls.cert}\n${tls.key}\n${tls.ca ?? ''}`) : undefined,
+    },
+  };
+}
+
 export class RulesReloader {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ReloadResult> | undefined;
-  private again = false;
+  private queued: Promise<ReloadResult> | undefined;
   private lastApplied: string | undefined;
+  /** The content last refused, and why: a watcher firing again on the same edit is not a second rejection. */
+  private lastRejected: { print: string; error: string } | undefined;
   private readonly onSighup = () => void this.reload('SIGHUP');
 
   constructor(private readonly options: ReloaderOptions) {}
 
   /** Starts watching the file and listening for SIGHUP. */
   async start(): Promise<void> {
-    this.lastApplied = fingerprint(await readFile(this.options.file, 'utf8'));
+    const text = await readFile(this.options.file, 'utf8');
+    this.lastApplied = fingerprint(text);
+    this.options.metrics?.setRules(this.options.holder.current.rules.environment, rulesHash(text));
     process.on('SIGHUP', this.onSighup);
     const name = basename(this.options.file);
     try {
@@ -99,18 +116,20 @@ export class RulesReloader {
     this.timer = setTimeout(() => void this.reload('file change'), this.options.debounceMs ?? 300);
   }
 
-  /** Reloads now (one at a time; a request during a reload runs once more after it). */
+  /**
+   * Reloads now, one at a time. A request made while a reload runs gets the result of the run after it, which reads
+   * the file as it is now (the running one may have read it before the caller's edit).
+   */
   async reload(why: string): Promise<ReloadResult> {
     if (this.running) {
-      this.again = true;
-      return this.running;
+      this.queued ??= this.running.then(() => {
+        this.queued = undefined;
+        return this.reload(why);
+      });
+      return this.queued;
     }
     this.running = this.reloadOnce(why).finally(() => {
       this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.reload(why);
-      }
     });
     return this.running;
   }
@@ -126,28 +145,36 @@ export class RulesReloader {
     const print = fingerprint(text);
     // Unchanged content is not applied again (the watcher fires more than once per edit); SIGHUP always reloads.
     if (print === this.lastApplied && why !== 'SIGHUP') return { applied: false };
+    if (print === this.lastRejected?.print && why === 'file change') {
+      return { applied: false, error: this.lastRejected.error };
+    }
     let next: Runtime;
     try {
       const rules = parseRules(text, file);
       if (this.options.listenHost !== undefined) checkTrust(rules, file, this.options.listenHost);
       const old = holder.current;
       const restart = needsRestart(old.rules, rules);
-      if (restart) return this.reject(`${file}: ${restart}`, why);
+      if (restart) return this.reject(`${file}: ${restart}`, why, print);
       next = await this.options.build(rules, old);
     } catch (e) {
-      return this.reject(e instanceof RulesError ? e.message : `${file}: ${(e as Error).message}`, why);
+      return this.reject(e instanceof RulesError ? e.message : `${file}: ${(e as Error).message}`, why, print);
     }
     const old = holder.current;
     holder.current = next;
     this.options.onApplied?.(next);
     this.lastApplied = print;
+    this.lastRejected = undefined;
     metrics?.reloads.inc({ outcome: 'applied' });
-    logger.info({ why, environment: next.rules.environment }, 'rules reloaded');
+    metrics?.setRules(next.rules.environment, rulesHash(text));
+    // What changed, by name (modes and limits with their values; never a secret or what it resolves to).
+    const changes = rulesChanges(inForce(old), inForce(next));
+    logger.info({ why, environment: next.rules.environment, changes }, 'rules reloaded');
     void this.retire(old);
     return { applied: true };
   }
 
-  private reject(error: string, why: string): ReloadResult {
+  private reject(error: string, why: string, print?: string): ReloadResult {
+    if (print !== undefined) this.lastRejected = { print, error };
     this.options.metrics?.reloads.inc({ outcome: 'rejected' });
     this.options.logger.error({ why, error }, 'rules reload rejected; the previous rules stay in force');
     return { applied: false, error };

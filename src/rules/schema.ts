@@ -17,13 +17,21 @@ function hasPassword(u: string): boolean {
   }
 }
 
+/**
+ * The fields that hold secret references (`SecretRef`, and `sessions.redis.url`, which may be one), so that
+ * `rules check --resolve-secrets` can find and try every reference (src/rules/schema-walk.ts). A registry of its own,
+ * apart from zod's global one, so the JSON Schema is unchanged; copies made by `.describe()` inherit the mark.
+ */
+export const secretFields = z.registry<{ secret: true }>();
+
 /** A reference to a secret: `env:NAME` (an environment variable) or `file:/path` (a file's contents). */
 export const SecretRef = z
   .string()
   .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
     message: 'expected a secret reference "env:NAME" or "file:/path" (secrets are never written in rules files)',
   })
-  .describe('A secret reference: env:NAME or file:/path. Literal secrets are refused.');
+  .describe('A secret reference: env:NAME or file:/path. Literal secrets are refused.')
+  .register(secretFields, { secret: true });
 
 const httpsOrLoopbackUrl = (what: string) =>
   z
@@ -333,6 +341,12 @@ const ShadowSettings = z
     compareHeaders: z.array(z.string().min(1)).optional(),
     ignoreHeaders: z.array(z.string().min(1)).default([]),
     ignorePaths: z.array(z.string().min(1)).default([]),
+    presets: z
+      .boolean()
+      .optional()
+      .describe(
+        'Count the known differences APIM has by design (A008 referralRequestVersion, A023 communicationRequestVersion) as ignored by preset, not as differences (the default). false compares them as any other field.',
+      ),
   })
   .strict();
 
@@ -586,8 +600,19 @@ export const RulesSchema = z
           .string()
           .min(1)
           .optional()
-          .describe('JSON-lines file for comparison records (redacted). Absent: kept in memory.'),
+          .describe(
+            'JSON-lines file for comparison records (redacted). With the memory session store the admin pages are reloaded from it at start. Absent: kept in memory.',
+          ),
         ...ROTATION,
+        retentionDays: z
+          .number()
+          .int()
+          .min(1)
+          .max(400)
+          .default(35)
+          .describe(
+            'Days of comparison figures the admin pages keep (in memory, or in Redis with the Redis session store).',
+          ),
       })
       .strict()
       .optional(),
@@ -623,10 +648,13 @@ export const RulesSchema = z
           ),
         redis: z
           .object({
-            url: z.string().refine((u) => SECRET_REF.test(u) || (REDIS_URL.test(u) && !hasPassword(u)), {
-              message:
-                'expected a redis:// or rediss:// URL without a password, or a secret reference (env:NAME, file:/path) for one with a password',
-            }),
+            url: z
+              .string()
+              .refine((u) => SECRET_REF.test(u) || (REDIS_URL.test(u) && !hasPassword(u)), {
+                message:
+                  'expected a redis:// or rediss:// URL without a password, or a secret reference (env:NAME, file:/path) for one with a password',
+              })
+              .register(secretFields, { secret: true }),
             keyPrefix: z
               .string()
               .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected a key prefix of letters, digits and : _ . -' })

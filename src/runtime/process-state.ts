@@ -17,7 +17,7 @@ import { SecretError, type SecretResolver } from '../rules/secrets.js';
 import { Keyring, KeyringError } from '../sessions/crypto.js';
 import { type EphemeralStore, MemoryEphemeralStore } from '../sessions/ephemeral-store.js';
 import { MemorySessionStore } from '../sessions/memory-store.js';
-import { connectRedis, RedisEphemeralStore, RedisSessionStore } from '../sessions/redis-store.js';
+import { connectRedis, type RedisConnection, RedisEphemeralStore, RedisSessionStore } from '../sessions/redis-store.js';
 import {
   MemorySignInSlots,
   pendingStoreCapacity,
@@ -55,6 +55,8 @@ export interface ProcessState {
   retryBudget: RetryBudget;
   shadow: ShadowCounters;
   clock: Clock;
+  /** The Redis of the session store, when sessions are on Redis: the comparisons are shared there too. */
+  redis?: { connection: RedisConnection; keyPrefix: string };
 }
 
 export interface StoreChoice {
@@ -92,6 +94,7 @@ export async function buildProcessState(
     retryBudget: new RetryBudget(0.1, 3, 10_000, clock),
     shadow: { inFlight: 0, sent: 0, dropped: 0, skipped: 0, failed: 0 },
     clock,
+    ...('redis' in stores && stores.redis ? { redis: stores.redis } : {}),
   };
 }
 
@@ -127,6 +130,7 @@ async function buildStores(
   pendingSignIns?: EphemeralStore<PendingSignIn>;
   signInCodes?: EphemeralStore<SignInGrant>;
   signInSlots?: SignInSlots;
+  redis?: { connection: RedisConnection; keyPrefix: string };
 }> {
   const s = rules.sessions;
   const now = () => clock.now();
@@ -193,5 +197,6 @@ async function buildStores(
     pendingSignIns: new RedisEphemeralStore<PendingSignIn>(redis, `${prefix}signin:`, keyring),
     signInSlots: new RedisSignInSlots(redis, `${prefix}signin-slots:`, clock),
     signInCodes: new RedisEphemeralStore<SignInGrant>(redis, `${prefix}code:`, keyring),
+    redis: { connection: redis, keyPrefix: prefix },
   };
 }

@@ -18,9 +18,11 @@ import { importRs512PrivateKey, KeyError } from '../auth/keys.js';
 import type { GrantTarget, SignInGrant } from '../auth/sign-in-grant.js';
 import { ApimUserTokens } from '../auth/user-token.js';
 import { TrafficRecorder } from '../comparison/recorder.js';
-import { ComparisonStore } from '../comparison/store.js';
+import { RedisComparisons } from '../comparison/redis-comparisons.js';
+import { replicaId } from '../comparison/replica.js';
+import { ComparisonStore, DEFAULT_SAMPLES_PER_CODE } from '../comparison/store.js';
 import { ENDPOINTS } from '../legacy/endpoints.js';
-import type { LegacyHost } from '../legacy-host/host.js';
+import { type LegacyHost, legacyBaseUrlOf } from '../legacy-host/host.js';
 import { RulesError } from '../rules/load.js';
 import { modesInUse } from '../rules/modes.js';
 import type { Rules } from '../rules/schema.js';
@@ -100,7 +102,9 @@ export interface RuntimeOptions {
 /** Builds a runtime; throws RulesError naming the file and field when a secret or key cannot be used. */
 export async function buildRuntime(file: string, rules: Rules, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.previous?.shared.clock ?? options.clock ?? (options.now ? clockAt(options.now) : systemClock);
-  const callers = await buildCallers(file, rules, options, clock);
+  // The extra CA for APIM (apim.ca) applies to its token endpoint as to its e-RS calls and the object store.
+  const apimCa = rules.apim.ca ? await secret(options.resolveSecret, file, 'apim.ca', rules.apim.ca) : options.apimCa;
+  const callers = await buildCallers(file, rules, options, clock, apimCa);
   let cis2: Cis2Client | undefined;
   if (rules.cis2) {
     const auth = rules.cis2.clientAuth;
@@ -109,7 +113,6 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     cis2 = new Cis2Client(rules.cis2, options.resolveSecret, () => clock.now());
   }
   const apimBase = new URL(rules.apim.baseUrl);
-  const apimCa = rules.apim.ca ? await secret(options.resolveSecret, file, 'apim.ca', rules.apim.ca) : options.apimCa;
   const upstream = new Upstream(apimBase.origin, {
     connections: rules.apim.connections,
     connectTimeoutMs: rules.apim.timeouts.connectMs,
@@ -142,7 +145,7 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     legacy,
     cis2,
     adminToken,
-    comparisons: comparisonsFor(rules, shared),
+    comparisons: await comparisonsFor(rules, shared, options.logger),
     recorder: recorderFor(rules, shared),
     listener,
     inFlight: 0,
@@ -158,7 +161,13 @@ function strongAdminToken(file: string, token: string): string {
 }
 
 /** One caller per ASID; token providers and rate limiters per APIM application, reused from `previous` if unchanged. */
-async function buildCallers(file: string, rules: Rules, options: RuntimeOptions, clock: Clock) {
+async function buildCallers(
+  file: string,
+  rules: Rules,
+  options: RuntimeOptions,
+  clock: Clock,
+  apimCa: string | undefined,
+) {
   const tokenProviders = new Map<string, ApplicationTokenProvider>();
   const limiters = new Map<string, RateLimiter>();
   const slots = new Map<string, ConcurrencySlots>();
@@ -181,13 +190,21 @@ async function buildCallers(file: string, rules: Rules, options: RuntimeOptions,
         throw e;
       }
       const tokenUrl = rules.apim.tokenUrl!;
-      const application = { tokenUrl, apiKey, keyId: config.apim.keyId, privateKeyPem: pem };
+      const application = { tokenUrl, apiKey, keyId: config.apim.keyId, privateKeyPem: pem, ca: apimCa };
       if (config.accessMode === 'user-restricted') {
         const apiSecret = await secret(options.resolveSecret, file, `${base}.apiSecret`, config.apim.apiSecret);
-        userTokens = new ApimUserTokens({ ...application, apiSecret, now: () => clock.now() });
+        // Counted in the process's metrics (a reload's runtime counts into the same ones).
+        const metrics = options.metrics ?? previous?.shared.metrics;
+        userTokens = new ApimUserTokens({
+          ...application,
+          apiSecret,
+          now: () => clock.now(),
+          onOutcome: (grant, outcome) =>
+            (grant === 'exchange' ? metrics?.userTokenExchanges : metrics?.userTokenRefreshes)?.inc({ outcome }),
+        });
       } else {
         // One provider per APIM application, shared by every ASID mapped to it (and kept across reloads).
-        const id = `${tokenUrl}|${apiKey}|${config.apim.keyId}|${createHash('sha256').update(pem).digest('hex')}`;
+        const id = `${tokenUrl}|${apiKey}|${config.apim.keyId}|${createHash('sha256').update(pem).digest('hex')}|${apimCa === undefined ? '' : createHash('sha256').update(apimCa).digest('hex')}`;
         tokens = tokenProviders.get(id) ?? previous?.tokenProviders.get(id);
         if (!tokens) {
           const tag = applicationTag(apiKey);
@@ -278,15 +295,51 @@ export function grantTargetOf(rt: Runtime, caller: Caller): GrantTarget {
   };
 }
 
-/** Comparison is on when any route shadows, or the rules configure it; the store is the process's, made once. */
-function comparisonsFor(rules: Rules, shared: ProcessState): ComparisonStore | undefined {
+/**
+ * Comparison is on when any route shadows, or the rules configure it; the store is the process's, made once. With
+ * the Redis session store its records and call counts are mirrored to Redis, which every replica's admin page
+ * reads; with the memory store the comparison file (if any) is read back first, so a restart keeps the figures.
+ */
+async function comparisonsFor(
+  rules: Rules,
+  shared: ProcessState,
+  logger: Logger | undefined,
+): Promise<ComparisonStore | undefined> {
   if (rules.comparison === undefined && !modesInUse(rules.modes).has('shadow')) return undefined;
-  shared.comparisons ??= new ComparisonStore({
+  if (shared.comparisons) return shared.comparisons;
+  const appRestricted = (code: string) => ENDPOINTS.some((e) => e.code === code && e.appRestricted);
+  const retentionMs = (rules.comparison?.retentionDays ?? 35) * 86_400_000;
+  const store = new ComparisonStore({
     ...(rules.comparison?.file ? { file: rules.comparison.file } : {}),
     ...(rules.comparison ? { maxBytes: rules.comparison.maxBytes, maxFiles: rules.comparison.maxFiles } : {}),
-    appRestricted: (code: string) => ENDPOINTS.some((e) => e.code === code && e.appRestricted),
+    appRestricted,
+    retentionMs,
+    replica: replicaId(),
   });
-  return shared.comparisons;
+  if (shared.redis) {
+    store.share(
+      new RedisComparisons(shared.redis.connection, {
+        keyPrefix: `${shared.redis.keyPrefix}cmp:`,
+        retentionMs,
+        samplesPerCode: DEFAULT_SAMPLES_PER_CODE,
+        limits: store.limits,
+        appRestricted,
+        codeName: (code) => ENDPOINTS.find((e) => e.code === code)?.name,
+        replica: store.replica!,
+        local: store,
+        ...(logger ? { logger } : {}),
+      }),
+    );
+  } else if (rules.comparison?.file) {
+    try {
+      const records = await store.restore();
+      if (records > 0) logger?.info({ records }, 'comparisons read back from comparison.file');
+    } catch (e) {
+      logger?.warn({ err: { message: (e as Error).message } }, 'comparison.file could not be read back');
+    }
+  }
+  shared.comparisons = store;
+  return store;
 }
 
 function recorderFor(rules: Rules, shared: ProcessState): TrafficRecorder | undefined {
@@ -302,7 +355,7 @@ function recorderFor(rules: Rules, shared: ProcessState): TrafficRecorder | unde
 
 /** The legacy host: its base URL, and mutual TLS with the endpoint certificate when configured. */
 async function buildLegacyHost(file: string, rules: Rules, resolve: SecretResolver): Promise<LegacyHost> {
-  const baseUrl = new URL(rules.legacy.baseUrl ?? `https://${rules.legacy.host}/ers-api`);
+  const baseUrl = legacyBaseUrlOf(rules.legacy);
   const tls = rules.legacy.tls;
   const cert = tls ? await secret(resolve, file, 'legacy.tls.certificate', tls.certificate) : undefined;
   const key = tls ? await secret(resolve, file, 'legacy.tls.privateKey', tls.privateKey) : undefined;

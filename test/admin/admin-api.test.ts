@@ -213,9 +213,13 @@ describe('admin surface over HTTP', () => {
       expect(defaulted.status).toBe(200);
       expect(source.calls.at(-1)).toEqual({ aCode: 'A005', limit: 20 });
 
+      // An A-code ers-bridge does not know is not "no samples yet": it is 404 (issue 14), as /admin/compare/A999 is.
       const none = await get(`${secured.url}/admin/compare/samples?code=A999&limit=100`, bearer);
-      expect(none.status).toBe(200);
-      expect(JSON.parse(none.text)).toEqual([]);
+      expect(none.status).toBe(404);
+      expect(JSON.parse(none.text).error).toMatch(/^A999 is not an e-RS operation/);
+      const noneCode = await get(`${secured.url}/admin/compare/A999`, bearer);
+      expect(noneCode.status).toBe(404);
+      expect(JSON.parse(noneCode.text).error).toMatch(/^A999 is not an e-RS operation/);
     });
 
     it('validates code and limit', async () => {

@@ -68,21 +68,24 @@ describe('admin comparison pages in a browser', () => {
     expect(await ops.locator('caption').innerText()).toBe(
       'Answers compared per operation, highest difference rate first',
     );
+    // Issue 14 added each operation's mode now (from the rules; none here) and the comparisons a preset ignored.
     expect(await ops.locator('thead th').allInnerTexts()).toEqual([
       'A-code',
       'Operation',
+      'Mode now',
       'Compared',
       'Different',
+      'Ignored by preset',
       'Difference rate',
       'Status mismatches',
       'Secondary errors',
       'Median latency, primary',
       'Median latency, secondary',
     ]);
-    expect(await ops.locator('thead th[scope="col"]').count()).toBe(9);
+    expect(await ops.locator('thead th[scope="col"]').count()).toBe(11);
     expect(await rows('table:has(caption:text("Answers compared per operation"))')).toEqual([
-      ['A005', 'Retrieve referral request', '10', '3', '30%', '1', '2', '120 ms', '250 ms'],
-      ['A004', 'Retrieve reference data', '20', '0', '0%', '0', '0', '5 ms', '9.5 ms'],
+      ['A005', 'Retrieve referral request', '–', '10', '3', '0', '30%', '1', '2', '120 ms', '250 ms'],
+      ['A004', 'Retrieve reference data', '–', '20', '0', '0', '0%', '0', '0', '5 ms', '9.5 ms'],
     ]);
 
     // Readiness: the ASID that is not ready comes first, with its reasons.
@@ -136,9 +139,11 @@ describe('admin comparison pages in a browser', () => {
     const samples = page.locator('section.sample');
     expect(await samples.count()).toBe(2);
     const first = samples.nth(0);
+    // Local time with the zone's name (issue 14: Europe/London by default), the ISO time in <time datetime>.
     expect(await first.locator('h3').innerText()).toBe(
-      'Sample 1: GET /STU3/v1/ReferralRequest/{ubrn} at 2025-01-06T09:30:00.000Z',
+      'Sample 1: GET /STU3/v1/ReferralRequest/{ubrn} at 6 Jan 2025, 09:30 GMT',
     );
+    expect(await first.locator('h3 time').getAttribute('datetime')).toBe('2025-01-06T09:30:00.000Z');
     const firstText = await first.innerText();
     expect(firstText).toMatch(/Outcome\s+different/);
     expect(firstText).toMatch(/Primary \(legacy\)\s+status 200, 110 ms/);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import { canaryBucket } from '../../src/pipeline/mode.js';
@@ -199,6 +200,40 @@ describe('migration modes', () => {
       expect([...sides.get(key)!]).toEqual([canaryBucket(`session:${key}`) < 5000 ? 'apim' : 'legacy']);
     }
     for (const s of sides.values()) expect(s.size).toBe(1);
+  });
+
+  it('canary: /metrics on the ops port counts each side of the split (side="apim" and side="legacy")', async () => {
+    setModes({ default: 'canary', canary: { percent: 50, by: 'session' } });
+    const counted = async () => {
+      const text = await (await request(`${h.opsUrl}/metrics`)).body.text();
+      const of = (side: string) => {
+        const line = text
+          .split('\n')
+          .find((l) =>
+            l.startsWith(
+              `ers_bridge_requests_total{a_code="A005",method="GET",status="200",mode="canary",side="${side}",reason="none",asid="${APP_ASID}"}`,
+            ),
+          );
+        return line ? Number(line.split(' ').at(-1)) : 0;
+      };
+      return { apim: of('apim'), legacy: of('legacy') };
+    };
+    const before = await counted();
+    const expected = { apim: 0, legacy: 0 };
+    // Sessions until both sides have answered (their buckets say which side each is on).
+    for (let i = 0; i < 40 && (expected.apim === 0 || expected.legacy === 0); i++) {
+      const key = await openSession(h);
+      const res = await legacyCall(h, 'GET', A005, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
+      expect(res.status).toBe(200);
+      expected[canaryBucket(`session:${key}`) < 5000 ? 'apim' : 'legacy']++;
+    }
+    expect(expected.apim).toBeGreaterThan(0);
+    expect(expected.legacy).toBeGreaterThan(0);
+    const after = await counted();
+    expect({ apim: after.apim - before.apim, legacy: after.legacy - before.legacy }).toEqual(expected);
+    // The log lines say the side too.
+    const lines = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'legacy call' && l.mode === 'canary');
+    expect(new Set(lines.map((l) => l.side))).toEqual(new Set(['apim', 'legacy']));
   });
 
   it('shadow: a slow secondary leaves the primary untouched, and times out on its own', async () => {

@@ -3,7 +3,7 @@
  * graceful shutdown of a real `ers-bridge serve` process with slow calls in flight.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,62 @@ describe('hot reload', () => {
     );
   });
 
+  it('a reload asked for while another runs answers for the file as it is now, not for the edit before', async () => {
+    // A second reloader on its own file, whose build is slow, so the second request lands mid-reload.
+    const own = join(dir, 'slow.yaml');
+    const codes = (extra: string[]) => ({ asids: { [LIMITED_ASID]: { allowedCodes: ['A004', 'A005', ...extra] } } });
+    writeFileSync(own, rulesText(harnessRules(h.standIn)));
+    const slow = new RulesReloader({
+      file: own,
+      holder: h.holder,
+      logger: createLogger({ destination: captureLogs().destination }),
+      build: async (rules, previous) => {
+        await new Promise((r) => setTimeout(r, 150));
+        return buildRuntime(own, rules, { resolveSecret: secretResolver(env), previous });
+      },
+    });
+    await slow.start();
+    slow.stop(); // no watcher: only the two explicit requests below
+    writeFileSync(own, rulesText(harnessRules(h.standIn, codes(['A007']))));
+    const first = slow.reload('test');
+    await new Promise((r) => setTimeout(r, 50)); // the first run has read its file and is building
+    writeFileSync(own, rulesText(harnessRules(h.standIn, codes(['A008']))));
+    const second = slow.reload('test');
+    expect(await first).toEqual({ applied: true });
+    expect(await second).toEqual({ applied: true });
+    // By the time the second request is answered, what it asked for is in force.
+    expect(h.holder.current.rules.asids[LIMITED_ASID]?.allowedCodes).toContain('A008');
+  });
+
+  it('a watcher firing again on an edit already refused is not a second rejection; SIGHUP tries it again', async () => {
+    const own = join(dir, 'refused.yaml');
+    writeFileSync(own, rulesText(harnessRules(h.standIn)));
+    const capture = captureLogs();
+    const counted = new Metrics({ processMetrics: false });
+    const r = new RulesReloader({
+      file: own,
+      holder: h.holder,
+      logger: createLogger({ destination: capture.destination }),
+      metrics: counted,
+      build: (rules, previous) => buildRuntime(own, rules, { resolveSecret: secretResolver(env), previous }),
+    });
+    await r.start();
+    r.stop();
+    const rejected = async () =>
+      (await counted.registry.getSingleMetricAsString('ers_bridge_rules_reloads_total')).match(
+        /outcome="rejected"\} (\d+)/,
+      )?.[1];
+    writeFileSync(own, 'environment: test\nasids: {}\n');
+    const once = await r.reload('file change');
+    expect(once.applied).toBe(false);
+    const twice = await r.reload('file change');
+    expect(twice).toEqual(once);
+    expect(await rejected()).toBe('1');
+    expect(capture.logs.filter((l) => l.includes('rules reload rejected'))).toHaveLength(1);
+    expect((await r.reload('SIGHUP')).applied).toBe(false);
+    expect(await rejected()).toBe('2');
+  });
+
   it('a change of the listen address or session store is refused until a restart', async () => {
     writeFileSync(file, rulesText(harnessRules(h.standIn, { server: { port: 9999 } })));
     const result = await reloader.reload('test');
@@ -179,15 +235,24 @@ describe('metrics and readiness', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = await res.body.text();
     expect(text).toMatch(
-      /ers_bridge_requests_total\{a_code="A005",method="GET",status="200",mode="translate",asid="999000000001"\} 1/,
+      /ers_bridge_requests_total\{a_code="A005",method="GET",status="200",mode="translate",side="apim",reason="none",asid="999000000001"\} 1/,
     );
     expect(text).toMatch(
-      /ers_bridge_requests_total\{a_code="A001",method="POST",status="201",mode="session",asid="999000000001"\} 1/,
+      /ers_bridge_requests_total\{a_code="A001",method="POST",status="201",mode="session",side="none",reason="none",asid="999000000001"\} 1/,
+    );
+    // The unknown session: refused before a side was chosen, counted with its reason.
+    expect(text).toMatch(
+      /ers_bridge_requests_total\{a_code="A005",method="GET",status="403",mode="none",side="none",reason="SESSION_UNKNOWN",asid="999000000001"\} 1/,
     );
     expect(text).toMatch(/ers_bridge_upstream_duration_seconds_count\{side="apim",a_code="A005"\} 1/);
     expect(text).toMatch(/ers_bridge_sessions_created_total\{access_mode="application-restricted"\} 1/);
     expect(text).toMatch(/ers_bridge_sessions_ended_total\{reason="unknown_or_expired"\} 1/);
     expect(text).toMatch(/ers_bridge_sessions_live \d+/);
+    // What is running: the package's version and Node's.
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(text).toContain(`ers_bridge_build_info{version="${version}",node="${process.version}"} 1`);
     expect(text).not.toContain(h.secrets.apiKey);
   });
 

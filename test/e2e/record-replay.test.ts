@@ -131,7 +131,14 @@ describe('record and replay', () => {
 
   it('a missing recording or rules file is a usage error (exit 2)', async () => {
     expect((await cli(['replay', join(dir, 'nope.jsonl'), '--rules', rulesFile], env())).code).toBe(2);
-    expect((await cli(['compare', 'report', join(dir, 'nope.jsonl')], {})).code).toBe(2);
     expect((await cli(['replay', recording], {})).code).toBe(2);
+  });
+
+  it('compare report of a missing comparison file fails (exit 1), one line naming it', async () => {
+    const missing = join(dir, 'nope.jsonl');
+    const r = await cli(['compare', 'report', missing], {});
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe(`ers-bridge: compare report: ${missing}: cannot read it (ENOENT)`);
+    expect(r.out).toBe('');
   });
 });

@@ -53,8 +53,8 @@ export interface HarnessOptions {
   /** Omit the stand-in's app registration, to provoke token refusals. */
   registerApp?: boolean;
   keyIdAtStandIn?: string;
-  /** Stand-in options besides the harness's: operations it has retired, scripted e-RS errors, link lifetime. */
-  standIn?: Pick<StandInOptions, 'retire' | 'failWith' | 'objectStoreLinkTtlSeconds' | 'clock'>;
+  /** Stand-in options besides the harness's: operations it has retired, scripted e-RS errors, link lifetime, TLS. */
+  standIn?: Pick<StandInOptions, 'retire' | 'failWith' | 'objectStoreLinkTtlSeconds' | 'clock' | 'tls'>;
 }
 
 /**

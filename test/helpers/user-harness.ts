@@ -3,6 +3,7 @@
  * exchange, refresh and per-user roles, and ers-bridge with a user-restricted ASID — all on loopback, keys and
  * secrets generated at test time.
  */
+import { Metrics } from '../../src/admin/metrics.js';
 import { type ApimStandIn, type StandInOptions, startApimStandIn } from '../../src/apim-standin/index.js';
 import { secretResolver } from '../../src/rules/secrets.js';
 import { buildRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -90,6 +91,8 @@ export async function startUserHarness(options: UserHarnessOptions = {}): Promis
     resolveSecret: secretResolver(env),
     tokenRetries: 1,
     tokenBackoffMs: 20,
+    // The process's metrics, served on the harness's ops port (user token exchanges and refreshes are counted there).
+    metrics: new Metrics({ processMetrics: false }),
     ...(options.now ? { now: options.now } : {}),
   });
   const bridge = await listenBridge(runtime);

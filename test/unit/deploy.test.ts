@@ -16,7 +16,14 @@ const RULES_TEXT = readFileSync(new URL('compose-rules.yaml', DEPLOY), 'utf8');
 const compose = parse(COMPOSE_TEXT, { merge: true }) as { name?: string; services: Record<string, any> };
 const services = compose.services;
 /** The secrets the compose file's comment tells the reader to put in deploy/.env. */
-const DOT_ENV = ['ERS_DEMO_API_KEY', 'ERS_DEMO_PRIVATE_KEY', 'SESSION_KEY_1'];
+const DOT_ENV = [
+  'ERS_DEMO_API_KEY',
+  'ERS_DEMO_PRIVATE_KEY',
+  'SESSION_KEY_1',
+  'APIM_STANDIN_CA',
+  'APIM_STANDIN_TLS_CERT',
+  'APIM_STANDIN_TLS_KEY',
+];
 
 function envRefs(text: string): string[] {
   return [...text.matchAll(/\benv:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
@@ -55,7 +62,20 @@ describe('deploy/docker-compose.yml', () => {
     expect(flag(command, '--rules')).toBe('/app/deploy/compose-rules.yaml');
     expect(services['apim-standin'].volumes).toEqual(['./compose-rules.yaml:/app/deploy/compose-rules.yaml:ro']);
     expect(flag(command, '--port')).toBe('9000');
-    expect(services['apim-standin'].healthcheck.test.join(' ')).toContain('127.0.0.1:9000');
+    // Healthy = a TLS handshake on 9000 as apim-standin, verified with the trial's CA.
+    const check = services['apim-standin'].healthcheck.test.join(' ');
+    expect(check).toContain("host:'127.0.0.1',port:9000,servername:'apim-standin',ca:process.env.APIM_STANDIN_CA");
+    expect(check).toContain('this.authorized');
+  });
+
+  it('the stand-in listens on every interface of its own namespace, on TLS, under its service name', () => {
+    const command = services['apim-standin'].command as string[];
+    expect(flag(command, '--host')).toBe('0.0.0.0');
+    expect(flag(command, '--public-url')).toBe('https://apim-standin:9000');
+    expect(flag(command, '--cert')).toBe('env:APIM_STANDIN_TLS_CERT');
+    expect(flag(command, '--key')).toBe('env:APIM_STANDIN_TLS_KEY');
+    // The recipe makes the stand-in's certificate for that name.
+    expect(COMPOSE_TEXT).toContain('subjectAltName=DNS:apim-standin');
   });
 
   it('ers-bridge serves the compose rules, mounted read-only where the command expects them', () => {
@@ -83,8 +103,9 @@ describe('deploy/docker-compose.yml', () => {
     for (const s of DOT_ENV) expect(COMPOSE_TEXT).toMatch(new RegExp(`echo "${s}=|'${s}="`));
     // No secret value in the file itself.
     expect(COMPOSE_TEXT).not.toMatch(/PRIVATE KEY-----|ERS_DEMO_API_KEY:|SESSION_KEY_1:/);
-    // Every secret the rules file (read by both services) references is one of them.
-    expect(new Set(envRefs(RULES_TEXT))).toEqual(new Set(DOT_ENV));
+    // Every secret the rules file (read by both services) and the stand-in's TLS flags reference is one of them.
+    const standInRefs = envRefs((services['apim-standin'].command as string[]).join(' '));
+    expect(new Set([...envRefs(RULES_TEXT), ...standInRefs])).toEqual(new Set(DOT_ENV));
   });
 
   it('ers-bridge and the stand-in run as non-root with a read-only root filesystem', () => {
@@ -96,12 +117,15 @@ describe('deploy/docker-compose.yml', () => {
     }
   });
 
-  it('ports 8080 (legacy) and 8081 (ops) are published, on host loopback, for ers-bridge (in the stand-in namespace)', () => {
-    const bridge = services['ers-bridge'];
-    expect(bridge.network_mode).toBe('service:apim-standin');
-    // A service in another's network namespace cannot publish ports: the namespace owner does.
-    expect(bridge.ports).toBeUndefined();
-    expect(services['apim-standin'].ports).toEqual(['127.0.0.1:8080:8080', '127.0.0.1:8081:8081']);
+  it('each service has its own network namespace: no network_mode, reached by service name', () => {
+    for (const [name, s] of Object.entries(services)) expect(s.network_mode, name).toBeUndefined();
+    expect(compose).not.toHaveProperty('network_mode');
+  });
+
+  it('ports 8080 (legacy) and 8081 (ops) are published by ers-bridge, on host loopback; nothing else is', () => {
+    expect(services['ers-bridge'].ports).toEqual(['127.0.0.1:8080:8080', '127.0.0.1:8081:8081']);
+    expect(services['apim-standin'].ports).toBeUndefined();
+    expect(services['redis'].ports).toBeUndefined();
   });
 });
 
@@ -110,6 +134,14 @@ describe('Dockerfile', () => {
 
   it('exposes the legacy port (8080) and the ops port (8081)', () => {
     expect(text).toMatch(/^EXPOSE 8080 8081$/m);
+  });
+
+  it('the default command serves the rules at ERS_BRIDGE_RULES, /etc/ers-bridge/rules.yaml (where k8s mounts them)', () => {
+    expect(text).toMatch(/^ENV ERS_BRIDGE_RULES=\/etc\/ers-bridge\/rules\.yaml$/m);
+    expect(text).toMatch(/^CMD \["serve", "--host", "0\.0\.0\.0"\]$/m);
+    expect(text).toMatch(/^ENTRYPOINT \["node", "bin\/ers-bridge\.js"\]$/m);
+    const k8s = readFileSync(new URL('k8s/base/deployment.yaml', DEPLOY), 'utf8');
+    expect(k8s).toContain('/etc/ers-bridge/rules.yaml');
   });
 
   it('HEALTHCHECK asks /healthz on the ops port (OPS_PORT, else 8081), not the legacy port', () => {
@@ -131,11 +163,17 @@ describe('deploy/compose-rules.yaml', () => {
     expect(rules.environment).toBe('compose');
   });
 
-  it('points at the stand-in where ers-bridge reaches it (loopback in the shared namespace, port 9000)', () => {
+  it('points at the stand-in where ers-bridge reaches it: its service name, https, port 9000, trusting the trial CA', () => {
     const standIn = services['apim-standin'].command as string[];
-    const origin = `http://${flag(standIn, '--host')}:${flag(standIn, '--port')}`;
+    const origin = flag(standIn, '--public-url')!;
+    expect(new URL(origin).hostname).toBe('apim-standin');
+    expect(Object.keys(services)).toContain(new URL(origin).hostname);
+    expect(new URL(origin).port).toBe(flag(standIn, '--port'));
     expect(new URL(rules.apim.baseUrl).origin).toBe(origin);
+    expect(rules.apim.baseUrl.startsWith('https://')).toBe(true);
     expect(rules.apim.tokenUrl).toBe(`${origin}/oauth2/token`);
+    expect(rules.apim.ca).toBe('env:APIM_STANDIN_CA');
+    expect(rules.apim.production).toBe(false);
   });
 
   it('keeps sessions on Redis, encrypted with SESSION_KEY_1', () => {
@@ -154,8 +192,9 @@ describe('deploy/compose-rules.yaml', () => {
     expect(rules.cis2).toBeUndefined();
   });
 
-  it('the schema refuses http://apim-standin:9000 (why ers-bridge shares the stand-in network namespace)', () => {
-    const byName = RULES_TEXT.replaceAll('http://127.0.0.1:9000', 'http://apim-standin:9000');
+  it('the schema refuses http://apim-standin:9000 (why the stand-in is on TLS)', () => {
+    const byName = RULES_TEXT.replaceAll('https://apim-standin:9000', 'http://apim-standin:9000');
+    expect(byName).not.toBe(RULES_TEXT);
     expect(() => parseRules(byName, 'by-name.yaml')).toThrow(RulesError);
     expect(() => parseRules(byName, 'by-name.yaml')).toThrow(/plain http:\/\/ is allowed only for 127\.0\.0\.1/);
   });

@@ -1,7 +1,8 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRulesFile, parseRules, RulesError } from '../../src/rules/load.js';
+import { loadRulesFile, parseRules, RulesError, validateRules } from '../../src/rules/load.js';
+import { allowedKeysAt, closestKey, editDistance, secretReferences } from '../../src/rules/schema-walk.js';
 import { maskSecret, SecretError, secretResolver } from '../../src/rules/secrets.js';
 import { makeTempDir, projectPath } from './support.js';
 
@@ -356,5 +357,141 @@ describe('secret references', () => {
     expect(masked).not.toContain('supersecretvalue');
     expect(masked).not.toContain('per');
     expect(masked).toContain('16');
+  });
+});
+
+describe('validateRules: every problem at once (rules check), parseRules the first (serve, reload)', () => {
+  it('lists every schema issue, one RulesError each; parseRules throws the first of them', () => {
+    let text = replaceOnce(INT, 'environment: int', 'environment: INT');
+    text = replaceOnce(text, 'odsCode: R69', 'odsCode: r69');
+    text = replaceOnce(text, 'tokenUrl: https://', 'tokenUrl: http://');
+    const { rules, errors } = validateRules(text, 'int.yaml');
+    expect(rules).toBeUndefined();
+    expect(errors.map((e) => e.fieldPath)).toEqual([
+      'environment',
+      'apim.tokenUrl',
+      `asids."${ASID}".organisation.odsCode`,
+    ]);
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(RulesError);
+      expect(e.message).not.toContain('\n');
+    }
+    expect(() => parseRules(text, 'int.yaml')).toThrow(errors[0]!.message);
+  });
+
+  it('good rules: the rules and no errors', () => {
+    const { rules, errors } = validateRules(INT, 'int.yaml');
+    expect(errors).toEqual([]);
+    expect(rules?.environment).toBe('int');
+  });
+
+  it('every YAML error, and nothing else, when the text is not valid YAML', () => {
+    const text = `${replaceOnce(INT, 'environment: int\n', 'environment: int\nenvironment: dep\n')}description: again\n`;
+    const { errors } = validateRules(text, 'int.yaml');
+    expect(errors).toHaveLength(2);
+    expect(errors[0]!.expected).toMatch(
+      /^expected valid YAML \(DUPLICATE_KEY\): environment is given twice, at line 3, column 1 and at line 4, column 1; keep one$/,
+    );
+    expect(errors[1]!.expected).toMatch(
+      /^expected valid YAML \(DUPLICATE_KEY\): description is given twice, at line 5, column 1 and at line \d+, column 1; keep one$/,
+    );
+  });
+
+  it('a duplicate deep in the file is named by its whole path', () => {
+    const text = replaceOnce(INT, '      keyId: int-1\n', '      keyId: int-1\n      keyId: int-2\n');
+    const [e] = validateRules(text, 'int.yaml').errors;
+    expect(e!.expected).toMatch(
+      /: asids\."200000000220"\.apim\.keyId is given twice, at line \d+, column 7 and at line \d+, column 7; keep one$/,
+    );
+  });
+});
+
+describe('unknown fields: "did you mean …?" from the fields the schema allows there', () => {
+  const LOCAL = readFileSync(join(RULES_DIR, 'local.yaml'), 'utf8');
+  const messageFor = (text: string) => validateRules(text, 'x.yaml').errors.map((e) => e.message);
+
+  it.each([
+    ['a case slip', replaceOnce(INT, '  tokenUrl:', '  tokenURL:'), 'apim', 'tokenURL', 'tokenUrl'],
+    ['snake case', replaceOnce(INT, '  tokenUrl:', '  token_url:'), 'apim', 'token_url', 'tokenUrl'],
+    ['a transposition', replaceOnce(INT, '  rateLimit:', '  rateLimti:'), 'apim', 'rateLimti', 'rateLimit'],
+    ['a missing letter, top level', replaceOnce(INT, 'server:\n', 'sever:\n'), '(top level)', 'sever', 'server'],
+    [
+      "in an application-restricted ASID (the accessMode's fields)",
+      replaceOnce(INT, '    businessFunction:', '    bussinessFunction:'),
+      `asids."${ASID}"`,
+      'bussinessFunction',
+      'businessFunction',
+    ],
+    [
+      'in a user-restricted ASID: testUsers, which only that access mode has',
+      replaceOnce(LOCAL, '    accessMode: user-restricted\n', '    accessMode: user-restricted\n    testUser: {}\n'),
+      'asids."999000000002"',
+      'testUser',
+      'testUsers',
+    ],
+    [
+      "in cis2.clientAuth: the method's fields",
+      replaceOnce(LOCAL, '    secret: env:ERS_DEMO_CIS2_SECRET', '    secrets: env:ERS_DEMO_CIS2_SECRET'),
+      'cis2.clientAuth',
+      'secrets',
+      'secret',
+    ],
+  ])('%s', (_what, text, path, unknown, meant) => {
+    expect(messageFor(text)).toContain(
+      `x.yaml: ${path}: unknown field "${unknown}" (did you mean "${meant}"?): expected only the fields the schema defines (see schema/rules.schema.json)`,
+    );
+  });
+
+  it('no guess when nothing allowed is near', () => {
+    const [m] = messageFor(replaceOnce(INT, '    businessFunction:', '    colour: red\n    businessFunction:'));
+    expect(m).toBe(
+      `x.yaml: asids."${ASID}": unknown field "colour": expected only the fields the schema defines (see schema/rules.schema.json)`,
+    );
+  });
+
+  it('allowedKeysAt follows the data through unions and records', () => {
+    const data = { asids: { [ASID]: { accessMode: 'application-restricted' } } };
+    expect(allowedKeysAt(['asids', ASID], data)).toContain('organisation');
+    expect(allowedKeysAt(['asids', ASID], data)).not.toContain('testUsers');
+    expect(allowedKeysAt(['apim', 'timeouts'], {}).sort()).toEqual(['bodyMs', 'connectMs', 'headersMs']);
+    expect(allowedKeysAt(['environment'], {})).toEqual([]);
+  });
+
+  it('closestKey and editDistance', () => {
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('ab', 'ba')).toBe(1);
+    expect(closestKey('hots', ['host', 'port'])).toBe('host');
+    expect(closestKey('retries', ['baseUrl', 'timeouts', 'auth'])).toBeUndefined();
+    expect(closestKey('ca', ['auth', 'ca'])).toBe('ca');
+    expect(closestKey('x', ['y'])).toBeUndefined();
+  });
+});
+
+describe('secretReferences: every secret reference a rules file holds, where it is', () => {
+  it('int.yaml: the TLS files, the CIS2 key and every APIM application secret', () => {
+    const refs = secretReferences(parseRules(INT, 'int.yaml')).map((r) => `${r.path.join('.')}=${r.ref}`);
+    expect(refs).toEqual([
+      'server.tls.certificate=file:/run/secrets/ers-bridge-int-server.pem',
+      'server.tls.privateKey=file:/run/secrets/ers-bridge-int-server-key.pem',
+      'server.tls.clientCa=file:/run/secrets/spine-ca-int.pem',
+      'cis2.clientAuth.privateKey=file:/run/secrets/cis2-int-private-key.pem',
+      `asids.${ASID}.apim.apiKey=env:ERS_INT_API_KEY`,
+      `asids.${ASID}.apim.privateKey=file:/run/secrets/ers-int-private-key.pem`,
+      'asids.200000000230.apim.apiKey=env:ERS_INT_USER_API_KEY',
+      'asids.200000000230.apim.privateKey=file:/run/secrets/ers-int-user-private-key.pem',
+      'asids.200000000230.apim.apiSecret=env:ERS_INT_USER_API_SECRET',
+    ]);
+  });
+
+  it('a Redis URL only when it is a reference; free text that looks like one is no secret', () => {
+    const redis = (url: string) =>
+      `${replaceOnce(INT, 'server:\n', `sessions:\n  store: redis\n  redis: { url: "${url}" }\n  encryption: { current: k1, keys: { k1: env:SESSION_KEY_1 } }\nserver:\n`)}`;
+    const pathsOf = (text: string) => secretReferences(parseRules(text, 'int.yaml')).map((r) => r.path.join('.'));
+    expect(pathsOf(redis('env:ERS_REDIS_URL'))).toContain('sessions.redis.url');
+    expect(pathsOf(redis('redis://redis:6379'))).not.toContain('sessions.redis.url');
+    expect(pathsOf(redis('redis://redis:6379'))).toContain('sessions.encryption.keys.k1');
+    const described = replaceOnce(INT, /^description: .*$/m, 'description: env:NOT_A_SECRET');
+    expect(parseRules(described, 'int.yaml').description).toBe('env:NOT_A_SECRET');
+    expect(secretReferences(parseRules(described, 'int.yaml')).map((r) => r.ref)).not.toContain('env:NOT_A_SECRET');
   });
 });

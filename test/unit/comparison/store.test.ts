@@ -85,9 +85,24 @@ describe('ComparisonStore aggregates', () => {
       ['b.z', 2],
     ]);
     expect(top[0]!.examples).toEqual([
-      { primary: 'p0', secondary: 's0' },
-      { primary: 'p1', secondary: 's1' },
-      { primary: 'p2', secondary: 's2' },
+      { primary: 'p0', secondary: 's0', count: 1 },
+      { primary: 'p1', secondary: 's1', count: 1 },
+      { primary: 'p2', secondary: 's2', count: 1 },
+    ]);
+  });
+
+  it('keeps each pair of example values once, with how often it was seen, most frequent first', () => {
+    const store = new ComparisonStore();
+    store.add(record({ result: different(diff('meta.lastUpdated', 'a', 'b')) }));
+    for (let i = 0; i < 4; i++) store.add(record({ result: different(diff('meta.lastUpdated', 'x', 'y')) }));
+    store.add(record({ result: different(diff('meta.lastUpdated', 'a', 'b')) }));
+    store.add(record({ result: different({ path: 'meta.lastUpdated', kind: 'only-primary', primary: 'x' }) }));
+    const [field] = store.summary().codes[0]!.topFields;
+    expect(field).toMatchObject({ path: 'meta.lastUpdated', count: 7 });
+    expect(field!.examples).toEqual([
+      { primary: 'x', secondary: 'y', count: 4 },
+      { primary: 'a', secondary: 'b', count: 2 },
+      { primary: 'x', count: 1 },
     ]);
   });
 

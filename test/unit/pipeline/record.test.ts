@@ -105,6 +105,8 @@ describe('recordCall', () => {
         method: 'GET',
         status: '499',
         mode: 'translate',
+        side: 'apim',
+        reason: 'none',
         asid: APP_ASID,
       }),
     ).toBe(1);
@@ -123,17 +125,19 @@ describe('recordCall', () => {
       },
       1,
     );
-    const labels = (a_code: string, method: string, status: string, mode: string, asid: string) => ({
+    const labels = (a_code: string, method: string, status: string, mode: string, side: string, asid: string) => ({
       a_code,
       method,
       status,
       mode,
+      side,
+      reason: 'none',
       asid,
     });
-    expect(await count(metrics.requests, labels('A005', 'GET', '200', 'translate', 'unknown'))).toBe(1);
-    expect(await count(metrics.requests, labels('A005', 'GET', '200', 'translate', '999'))).toBe(0);
-    expect(await count(metrics.requests, labels('-', 'GET', '404', 'none', 'unknown'))).toBe(1);
-    expect(await count(metrics.requests, labels('A002', 'PUT', '200', 'session', APP_ASID))).toBe(1);
+    expect(await count(metrics.requests, labels('A005', 'GET', '200', 'translate', 'apim', 'unknown'))).toBe(1);
+    expect(await count(metrics.requests, labels('A005', 'GET', '200', 'translate', 'apim', '999'))).toBe(0);
+    expect(await count(metrics.requests, labels('-', 'GET', '404', 'none', 'none', 'unknown'))).toBe(1);
+    expect(await count(metrics.requests, labels('A002', 'PUT', '200', 'session', 'none', APP_ASID))).toBe(1);
   });
 
   it('durations: the call in seconds by A-code; the upstream by side (apim when unsaid), only when there was one', async () => {
@@ -191,6 +195,8 @@ describe('recordCall', () => {
         method: 'GET',
         status: '200',
         mode: 'translate',
+        side: 'apim',
+        reason: 'none',
         asid: APP_ASID,
       }),
     ).toBe(2);
@@ -200,8 +206,54 @@ describe('recordCall', () => {
         method: 'GET',
         status: '499',
         mode: 'translate',
+        side: 'apim',
+        reason: 'none',
         asid: APP_ASID,
       }),
     ).toBe(1);
+  });
+  it('request metrics: the side that answered (apim, legacy, none) and the reason (none, or one of REASONS)', async () => {
+    const { metrics, sinks: s } = sinks();
+    recordCall(s, { ...RECORD, mode: 'canary', side: 'legacy' }, 'GET', { status: 200 }, 1);
+    recordCall(s, { ...RECORD, mode: 'canary', side: 'apim' }, 'GET', { status: 200 }, 1);
+    recordCall(s, { ...RECORD, side: 'elsewhere' }, 'GET', { status: 200 }, 1);
+    recordCall(s, { ...RECORD, reason: 'UPSTREAM_TIMEOUT' }, 'GET', { status: 504 }, 1);
+    recordCall(s, { ...RECORD, reason: 'made up by a bug' }, 'GET', { status: 500 }, 1);
+    const labels = (status: string, mode: string, side: string, reason: string) => ({
+      a_code: 'A005',
+      method: 'GET',
+      status,
+      mode,
+      side,
+      reason,
+      asid: APP_ASID,
+    });
+    expect(await count(metrics.requests, labels('200', 'canary', 'legacy', 'none'))).toBe(1);
+    expect(await count(metrics.requests, labels('200', 'canary', 'apim', 'none'))).toBe(1);
+    expect(await count(metrics.requests, labels('200', 'translate', 'none', 'none'))).toBe(1);
+    expect(await count(metrics.requests, labels('504', 'translate', 'apim', 'UPSTREAM_TIMEOUT'))).toBe(1);
+    // A reason label is always one of REASONS: anything else is counted as INTERNAL_ERROR, never as given.
+    expect(await count(metrics.requests, labels('500', 'translate', 'apim', 'INTERNAL_ERROR'))).toBe(1);
+    const text = await metrics.registry.getSingleMetricAsString('ers_bridge_requests_total');
+    expect(text).not.toContain('made up');
+    expect(text).not.toContain('elsewhere');
+  });
+
+  it('every line says the ASID and the reason: (none) and none when there were none', () => {
+    const { lines, sinks: s } = sinks();
+    recordCall(s, { aCode: '-', route: '-' }, 'GET', { status: 404 }, 1);
+    recordCall(
+      s,
+      { aCode: 'A001', route: '/v1/ProfessionalSession', asid: APP_ASID, reason: 'BODY_INVALID_JSON' },
+      'POST',
+      { status: 422 },
+      1,
+    );
+    recordCall(s, RECORD, 'GET', { status: 200 }, 1);
+    expect(lines.map((l) => [l['asid'], l['reason']])).toEqual([
+      ['(none)', 'none'],
+      [APP_ASID, 'BODY_INVALID_JSON'],
+      [APP_ASID, 'none'],
+    ]);
   });
 });
