@@ -5,7 +5,6 @@
  * it, still gets a legacy-shaped answer.
  */
 
-import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -50,6 +49,12 @@ function tlsOptionsOf(tls: NonNullable<ListenerSettings['tls']>): SecureContextO
   };
 }
 
+let requestCounter = 0;
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `req-${requestCounter.toString(36)}`;
+}
+
 export async function buildServer(holder: RuntimeHolder, options: ServerOptions): Promise<FastifyInstance> {
   const log = options.logger;
   const metrics = options.metrics ?? new Metrics({ processMetrics: false });
@@ -61,7 +66,13 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     // ers-bridge logs one line per call itself (the record step), so fastify's own request lines are off.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
-    genReqId: () => randomUUID(),
+    // Fastify's request id only labels its own log lines (the legacy calls carry their correlation id instead): a
+    // counter costs nothing per call, a UUID a CSPRNG read.
+    genReqId: nextRequestId,
+    // No child logger per legacy call: the record step writes the call's one line with every field it needs, and a
+    // pino child per request is measurable garbage (issue 15). Admin and sign-in keep theirs (they log by request).
+    childLoggerFactory: (logger, bindings, opts, rawReq) =>
+      rawReq.url?.startsWith('/ers-api') ? logger : logger.child(bindings, opts),
     return503OnClosing: true,
     exposeHeadRoutes: false,
     bodyLimit: holder.current.rules.server.maxRequestBodyBytes,

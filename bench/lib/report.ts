@@ -153,10 +153,10 @@ function sideFigures(r: Results): string[] {
         `statuses ${JSON.stringify(f.statuses)}; ${int(f.ratePerS)} A001/s`,
     );
   }
-  if (r.shadow) {
-    const s = r.shadow;
+  for (const s of [r.shadow, r.shadowSampled]) {
+    if (!s) continue;
     out.push(
-      `Shadow (primary apim, sampleRate 1) vs translate: ${int(s.shadow.throughput?.rps)} vs ${int(s.translate.throughput?.rps)} req/s ` +
+      `Shadow (primary apim, sampleRate ${s.sampleRate ?? 1}) vs translate: ${int(s.shadow.throughput?.rps)} vs ${int(s.translate.throughput?.rps)} req/s ` +
         `(${s.rpsRatio.toFixed(2)}×); p50 under load ${ms(s.shadow.throughput?.p50)} vs ${ms(s.translate.throughput?.p50)} ms (${s.p50Ratio.toFixed(2)}×); ` +
         `p50 at 1 connection ${us(s.shadow.light?.p50)} vs ${us(s.translate.light?.p50)} µs (${s.lightP50Ratio.toFixed(2)}×); ` +
         `copies ${Object.entries(s.shadowCopies ?? {})
@@ -166,8 +166,8 @@ function sideFigures(r: Results): string[] {
         `(status mismatches ${s.compare?.statusMismatches ?? '?'}, legacy errors ${s.compare?.secondaryErrors ?? '?'}` +
         `${s.compare?.topFields.length ? `; fields: ${s.compare.topFields.join(', ')}` : ''}); ` +
         `shadow ers-bridge CPU ${int(s.shadow.throughput?.serverCpuUsPerRequest)} vs ${int(s.translate.throughput?.serverCpuUsPerRequest)} µs/req` +
-        `${perCopy(s) !== undefined ? ` (≈ ${int(perCopy(s))} µs of ers-bridge CPU per copy sent)` : ''}; ` +
-        `legacy fake served ${s.legacySeen?.['served'] ?? '?'} A005, ${s.legacySeen?.['sessions'] ?? '?'} A001`,
+        `${perCopy(s) !== undefined ? ` (≈ ${int(perCopy(s))} µs of ers-bridge CPU per copy sent)` : ''}` +
+        `${s.legacySeen ? `; legacy fake served ${s.legacySeen['served'] ?? '?'} A005 (both shadow runs), ${s.legacySeen['sessions'] ?? '?'} A001` : ''}`,
     );
   }
   if (r.workers) {
@@ -382,7 +382,8 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     `- **A001 flood**: a fresh ers-bridge (memory store, the default session limits: maxPerAsid 20,000, maxRecordBytes 32 KB; ` +
       `the A001 rate raised so the flood reaches the store); ${c.floodA001} A001 with ${c.floodTokenBytes}-byte tokens on one ASID ` +
       '(32 connections); VmRSS 2 s before and after — the figure the target is judged on — and again after a full GC.',
-    '- **Shadow**: `modes: { default: shadow, shadow: { primary: apim, sampleRate: 1 } }` with a legacy fake ' +
+    '- **Shadow**: `modes: { default: shadow, shadow: { primary: apim, sampleRate: 1 } }` (every call copied), and ' +
+      'the same at `sampleRate: 0.1` (a tenth copied: the target is judged on this one), each with a legacy fake ' +
       '(`bench/upstream.ts legacy`, own process: A001/A002 and the same A005) as `legacy.baseUrl`, measured in the ' +
       'same interleaved rounds as ers-bridge (translate). The legacy fake and the comparison compete for the same CPUs, so the throughput ' +
       'cost includes the extra upstream work a real deployment would do elsewhere.',

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { CallCounter, CallHistogram } from './call-metrics.js';
 
 /** ers-bridge's version, from its package.json (read once; the same file from src/ and from dist/). */
 const VERSION = (
@@ -18,32 +19,31 @@ function counter<L extends string>(registry: Registry, name: string, help: strin
   return new Counter<L>({ name, help, labelNames, registers: [registry] });
 }
 
-function latency<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
-  return new Histogram<L>({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [registry] });
-}
-
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = counter(
+  // The three metrics of every call: counted without prom-client's per-call label hashing (call-metrics.ts).
+  readonly requests = new CallCounter(
     this.registry,
     'ers_bridge_requests_total',
     'Legacy calls, by A-code, method, HTTP status (499: the client left before its answer), mode, the side that answered (apim, legacy, or none: ers-bridge itself), the ers-bridge error reason (none when it answered without one) and ASID.',
     ['a_code', 'method', 'status', 'mode', 'side', 'reason', 'asid'],
   );
 
-  readonly requestDuration = latency(
+  readonly requestDuration = new CallHistogram(
     this.registry,
     'ers_bridge_request_duration_seconds',
     'Time from receiving a legacy call to the end of its answer, by A-code.',
     ['a_code'],
+    LATENCY_BUCKETS,
   );
 
-  readonly upstreamDuration = latency(
+  readonly upstreamDuration = new CallHistogram(
     this.registry,
     'ers_bridge_upstream_duration_seconds',
     'Time the answering side (APIM or the legacy host) took to answer, by side and A-code.',
     ['side', 'a_code'],
+    LATENCY_BUCKETS,
   );
 
   readonly tokenFetches = counter(

@@ -44,5 +44,9 @@ export function composeApim(wrappers: readonly ApimWrapper[], forward: ApimDispa
 
 /** A body sent once or replayed: a buffer (or nothing) is the same every time. */
 export function bufferBody(bytes: Buffer | undefined): RequestBody {
-  return { next: async () => bytes, ...(bytes ? { length: bytes.length } : {}) };
+  if (bytes === undefined) return NO_BODY;
+  return { next: async () => bytes, length: bytes.length };
 }
+
+/** The body of a call that has none (most are GETs): one shared object, not one a call. */
+const NO_BODY: RequestBody = Object.freeze({ next: async () => undefined });

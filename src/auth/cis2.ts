@@ -6,98 +6,30 @@
  * Before any ID token is exchanged at APIM it must pass the checks APIM would apply, so that a user gets a clear
  * A001 answer instead of an opaque APIM refusal: signature, issuer, audience, expiry, IAL ≥ 3 and AAL ≥ 2.
  */
-import { createRemoteJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { Cis2Config } from '../rules/schema.js';
 import type { SecretResolver } from '../rules/secrets.js';
+import {
+  type Cis2Identity,
+  Cis2Unavailable,
+  IdTokenRejected,
+  identityFromClaims,
+  type PendingSignIn,
+} from './cis2-identity.js';
 import { importRsaSigningKey } from './keys.js';
 
 /** How long a discovery document is kept (CIS2 allows caching it for up to an hour). */
 const DISCOVERY_TTL_MS = 55 * 60 * 1000;
 
-export interface Cis2Identity {
-  /** The CIS2 user id (`sub`), the legacy `user.identifier`. */
-  sub: string;
-  firstName: string;
-  lastName: string;
-  middleName: string | null;
-  idAssuranceLevel: number;
-  authAssuranceLevel: number;
-}
-
-export interface PendingSignIn {
-  asid: string;
-  codeVerifier: string;
-  nonce: string;
-  returnTo?: string;
-  startedAt: number;
-}
-
-/** CIS2 could not be reached: its discovery document or token endpoint (`service`), or its signing keys (`keys`). */
-export class Cis2Unavailable extends Error {
-  constructor(
-    detail: string,
-    readonly part: 'service' | 'keys' = 'service',
-  ) {
-    super(`CIS2 is unavailable: ${detail}`);
-    this.name = 'Cis2Unavailable';
-  }
-}
-
-/** Why a CIS2 sign-in or ID token is not accepted; the fault table says what the user is told. */
-export type IdTokenProblem =
-  | { kind: 'no-sub' }
-  | { kind: 'identity-assurance'; level: number }
-  | { kind: 'authentication-assurance'; level: number }
-  | { kind: 'expired' }
-  | { kind: 'wrong-issuer' }
-  | { kind: 'wrong-audience' }
-  | { kind: 'claim'; claim: string }
-  | { kind: 'signature' }
-  | { kind: 'malformed' }
-  | { kind: 'sign-in-failed'; detail: string }
-  | { kind: 'no-id-token' };
-
-export class IdTokenRejected extends Error {
-  constructor(readonly problem: IdTokenProblem) {
-    super(`CIS2 ID token refused: ${problem.kind}`);
-    this.name = 'IdTokenRejected';
-  }
-}
-
-function level(v: unknown): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
-  return Number.isFinite(n) ? n : 0;
-}
-
-function text(v: unknown): string {
-  return typeof v === 'string' ? v : '';
-}
-
-/** The identity and assurance of a verified ID token's claims; refuses what APIM would refuse. */
-export function identityFromClaims(
-  claims: JWTPayload | oidc.IDToken,
-  userinfo?: Record<string, unknown>,
-): Cis2Identity {
-  const sub = text(claims.sub);
-  if (!sub) throw new IdTokenRejected({ kind: 'no-sub' });
-  const ial = level(claims['id_assurance_level']);
-  const aal = level(claims['authentication_assurance_level']);
-  if (ial < 3) throw new IdTokenRejected({ kind: 'identity-assurance', level: ial });
-  if (aal < 2) throw new IdTokenRejected({ kind: 'authentication-assurance', level: aal });
-  const given = text(userinfo?.['given_name']) || text(claims['given_name']);
-  const family = text(userinfo?.['family_name']) || text(claims['family_name']);
-  const name = text(userinfo?.['name']) || text(claims['name']);
-  const [firstFromName, ...rest] = name.split(' ').filter(Boolean);
-  return {
-    sub,
-    firstName: given || firstFromName || '',
-    lastName: family || rest.at(-1) || '',
-    middleName: null,
-    idAssuranceLevel: ial,
-    authAssuranceLevel: aal,
-  };
-}
+export {
+  type Cis2Identity,
+  Cis2Unavailable,
+  type IdTokenProblem,
+  IdTokenRejected,
+  identityFromClaims,
+  type PendingSignIn,
+} from './cis2-identity.js';
 
 export class Cis2Client {
   private config: { value: Promise<oidc.Configuration>; at: number } | undefined;

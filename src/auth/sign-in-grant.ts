@@ -7,7 +7,7 @@ import { fetchPermissions, permissionsFromRoles, type RoleInRules } from '../api
 import type { Upstream } from '../apim/upstream.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { ProfessionalPermission, ProfessionalUser, SessionApimTokens } from '../sessions/session.js';
-import type { Cis2Identity } from './cis2.js';
+import type { Cis2Identity } from './cis2-identity.js';
 import type { ApimUserTokens } from './user-token.js';
 
 /** What a one-time sign-in code stands for: a signed-in CIS2 user with APIM tokens and e-RS permissions. */

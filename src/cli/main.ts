@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Metrics, rulesHash } from '../admin/metrics.js';
-import { type StandInApp, type StandInCis2Options, type StandInTls, startApimStandIn } from '../apim-standin/index.js';
+import type { ApimStandIn, StandInApp, StandInCis2Options, StandInTls } from '../apim-standin/index.js';
 import { KeyError, publicJwkFromPrivatePem } from '../auth/keys.js';
 import { summaryCsv } from '../comparison/csv.js';
 import { optionsByCode, reapplyOptions } from '../comparison/engine.js';
 import { progressBar, readRecordedCalls, replayCalls } from '../comparison/replay.js';
 import { formatSummary, withAccessModes } from '../comparison/report.js';
 import { ComparisonStore } from '../comparison/store.js';
-import { type LegacyStandIn, type LegacyStandInTls, startLegacyStandIn } from '../legacy-standin/index.js';
+import type { LegacyStandIn, LegacyStandInTls } from '../legacy-standin/index.js';
 import { createLogger } from '../logging.js';
 import { buildOpsServer } from '../ops/server.js';
 import { checkTrust, loadRulesFile, RulesError } from '../rules/load.js';
@@ -28,23 +28,21 @@ import { buildRuntime, closeRuntime, type Runtime } from '../runtime/runtime.js'
 import { applyListenerSettings, buildServer, type RuntimeHolder } from '../server.js';
 import { comparisonFileProblem } from './compare-file.js';
 import { DEMO_MODES, demoModeOf, pointDemoAtLegacy } from './demo-legacy.js';
-import { DEMO_CLIENT_FQDN, type DemoPki, makeDemoPki } from './demo-pki.js';
+import type { DemoPki } from './demo-pki.js';
 import { explain } from './explain.js';
 import { retiredCodes } from './retire.js';
 import { rulesFileProblems } from './rules-check.js';
-import {
-  cis2OptionsFrom,
-  cis2PortOf,
-  demoCis2Lines,
-  demoUserSecrets,
-  registerCallback,
-  StandInUsageError,
-  standInCis2For,
-  standInLayoutFor,
-  standInTlsFrom,
-  standInUsers,
-  startDemoCis2,
-} from './standins.js';
+
+/**
+ * The stand-ins (APIM, CIS2, the legacy host) and the demo's PKI are loaded only by the commands that run them
+ * (emulate-apim, emulate-legacy, demo): `serve` never holds their code (issue 15: memory).
+ */
+const standInModules = async () => ({
+  ...(await import('../apim-standin/index.js')),
+  ...(await import('../legacy-standin/index.js')),
+  ...(await import('./standins.js')),
+  ...(await import('./demo-pki.js')),
+});
 
 export class UsageError extends Error {}
 
@@ -460,6 +458,8 @@ async function standInAppsFor(file: string, rules: Rules, env: NodeJS.ProcessEnv
 }
 
 async function emulateApim(args: string[]): Promise<number> {
+  const { startApimStandIn, cis2OptionsFrom, standInTlsFrom, StandInUsageError, standInLayoutFor, standInUsers } =
+    await standInModules();
   const { values } = parse(args, {
     rules: { type: 'string' },
     host: { type: 'string' },
@@ -541,6 +541,7 @@ function legacyTlsFrom(values: Flags): LegacyStandInTls | undefined {
 }
 
 async function emulateLegacy(args: string[]): Promise<number> {
+  const { startLegacyStandIn } = await standInModules();
   const { values } = parse(args, {
     host: { type: 'string' },
     port: { type: 'string' },
@@ -585,6 +586,19 @@ async function emulateLegacy(args: string[]): Promise<number> {
 }
 
 async function demo(args: string[]): Promise<number> {
+  const {
+    startApimStandIn,
+    startLegacyStandIn,
+    cis2PortOf,
+    demoCis2Lines,
+    demoUserSecrets,
+    registerCallback,
+    standInCis2For,
+    standInUsers,
+    startDemoCis2,
+    DEMO_CLIENT_FQDN,
+    makeDemoPki,
+  } = await standInModules();
   const { values } = parse(args, {
     port: { type: 'string' },
     'ops-port': { type: 'string' },
@@ -621,10 +635,12 @@ async function demo(args: string[]): Promise<number> {
     ERS_DEMO_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     ...demoUserSecrets(),
   };
-  const pki = values['mtls'] ? withDemoMtls(rules, (values['pki-dir'] as string | undefined) ?? undefined) : undefined;
+  const pki = values['mtls']
+    ? withDemoMtls(rules, (values['pki-dir'] as string | undefined) ?? undefined, { makeDemoPki, DEMO_CLIENT_FQDN })
+    : undefined;
   // The CIS2 stand-in first: the APIM stand-in verifies its ID tokens in token exchange.
   const cis2 = rules.cis2 ? await startDemoCis2(file, rules.cis2, env, cis2Port) : undefined;
-  let standIn: Awaited<ReturnType<typeof startApimStandIn>>;
+  let standIn: ApimStandIn;
   try {
     standIn = await startApimStandIn({
       host: base.hostname,
@@ -709,7 +725,12 @@ function demoModeLines(mode: string, legacyBase: string, address: string, adminO
  * `demo --mtls`: a demo PKI in `dir` (or a new temporary folder), the legacy port on TLS requiring client
  * certificates from the demo CA, and the demo ASID bound to the demo system's certificate.
  */
-function withDemoMtls(rules: Rules, dir: string | undefined): DemoPki {
+function withDemoMtls(
+  rules: Rules,
+  dir: string | undefined,
+  pkiModule: { makeDemoPki: (dir: string) => DemoPki; DEMO_CLIENT_FQDN: string },
+): DemoPki {
+  const { makeDemoPki, DEMO_CLIENT_FQDN } = pkiModule;
   const pki = makeDemoPki(dir ?? mkdtempSync(join(tmpdir(), 'ers-bridge-demo-pki-')));
   rules.server.tls = {
     certificate: `file:${pki.serverCert}`,

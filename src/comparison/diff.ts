@@ -89,11 +89,26 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Folders by their bases: one regular expression per set of bases, not one per comparison (issue 15). */
+const FOLDERS = new Map<string, (s: string) => string>();
+
 /**
  * Returns a function replacing each base URL by `<base>` (case-insensitive, trailing slashes ignored, longest base
  * first, only where the base ends at a boundary so `http://h:8080` does not fold `http://h:80801`).
  */
 export function baseUrlFolder(baseUrls: readonly string[] | undefined): (s: string) => string {
+  const key = (baseUrls ?? []).join('\n');
+  let folder = FOLDERS.get(key);
+  if (!folder) {
+    folder = newBaseUrlFolder(baseUrls);
+    // The bases are a runtime's few (APIM, legacy, HSCN): the cache stays small; cleared if it ever is not.
+    if (FOLDERS.size >= 64) FOLDERS.clear();
+    FOLDERS.set(key, folder);
+  }
+  return folder;
+}
+
+function newBaseUrlFolder(baseUrls: readonly string[] | undefined): (s: string) => string {
   const bases = [...new Set((baseUrls ?? []).map((b) => b.trim().replace(/\/+$/, '')).filter((b) => b.length > 0))];
   if (bases.length === 0) return (s) => s;
   bases.sort((a, b) => b.length - a.length);

@@ -197,9 +197,18 @@ function matchTokens(pattern: readonly Token[], segments: readonly PathSegment[]
   return next[0]!;
 }
 
+const NAME_MATCHERS = new Map<string, (name: string) => boolean>();
+
 /** Compiles a name glob (headers): case-insensitive, `*` matches any run of characters, the rest is literal. */
 export function nameGlobToMatcher(glob: string): (name: string) => boolean {
-  const parts = glob.trim().toLowerCase().split('*');
-  const re = new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return (name) => re.test(name.toLowerCase());
+  let matcher = NAME_MATCHERS.get(glob);
+  if (!matcher) {
+    const parts = glob.trim().toLowerCase().split('*');
+    const re = new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    matcher = (name) => re.test(name.toLowerCase());
+    // Globs come from the rules and the defaults: few. Compiled once each, not per comparison (issue 15).
+    if (NAME_MATCHERS.size >= 256) NAME_MATCHERS.clear();
+    NAME_MATCHERS.set(glob, matcher);
+  }
+  return matcher;
 }

@@ -592,8 +592,23 @@ export class ComparisonStore implements ComparisonReader {
   }
 
   private countCalls(asid: string, aCode: string, n: number, t: number): void {
-    this.apply(t, callEntities(asid, aCode, n, this.limits));
+    if (n !== 1) {
+      this.apply(t, callEntities(asid, aCode, n, this.limits));
+      return;
+    }
+    // One call, counted on every legacy call of a compared route: its increments are made once per ASID and A-code
+    // (the limits are fixed for the store's life), not rebuilt each call (issue 15).
+    const key = `${asid}\u0000${aCode}`;
+    let entities = this.oneCall.get(key);
+    if (!entities) {
+      if (this.oneCall.size >= 4096) this.oneCall.clear();
+      entities = callEntities(asid, aCode, 1, this.limits);
+      this.oneCall.set(key, entities);
+    }
+    this.apply(t, entities);
   }
+
+  private readonly oneCall = new Map<string, Entity[]>();
 
   private ingest(r: ComparisonRecord): void {
     if (!this.sinceSet && typeof r.at === 'string') {

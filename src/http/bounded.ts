@@ -18,29 +18,77 @@ export interface BoundedRead {
   onSourceError?: (e: unknown) => Error;
 }
 
-/** The whole body as one Buffer, or the `tooLarge()` error as soon as it passes the limit. */
-export async function readWhole(source: Readable | AsyncIterable<Buffer>, bound: BoundedRead): Promise<Buffer> {
+/**
+ * The whole body as one Buffer, or the `tooLarge()` error as soon as it passes the limit. A stream is read with its
+ * 'data' and 'end' events (one promise a body, not one per chunk as an async iterator makes); a body of one chunk
+ * is returned as that chunk, not copied.
+ */
+export function readWhole(source: Readable | AsyncIterable<Buffer>, bound: BoundedRead): Promise<Buffer> {
+  if (!isReadable(source)) return readIterable(source, bound);
+  if (source.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (source.destroyed) {
+    const gone = Object.assign(new Error('the stream was closed before it was read'), { code: 'ECONNRESET' });
+    return Promise.reject(bound.onSourceError ? bound.onSourceError(gone) : gone);
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = () => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > bound.limit) {
+        finish();
+        // 'keep': stop reading but leave the client's request open, so its 413 can still be sent.
+        if (bound.onOverflow === 'destroy') source.destroy();
+        else source.pause();
+        reject(bound.tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      finish();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (e: unknown) => {
+      finish();
+      reject(bound.onSourceError ? bound.onSourceError(e) : e);
+    };
+    // Closed before its end (a client gone, an upstream reset without an error event): a failure of the source.
+    const onClose = () => {
+      if (source.readableEnded) return;
+      onError(Object.assign(new Error('the stream closed before its end'), { code: 'ECONNRESET' }));
+    };
+    source.on('data', onData);
+    source.on('end', onEnd);
+    source.on('error', onError);
+    source.on('close', onClose);
+  });
+}
+
+function isReadable(source: Readable | AsyncIterable<Buffer>): source is Readable {
+  return typeof (source as Readable).on === 'function' && typeof (source as Readable).pause === 'function';
+}
+
+async function readIterable(source: AsyncIterable<Buffer>, bound: BoundedRead): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  const iterable =
-    bound.onOverflow === 'keep' && 'iterator' in source && typeof source.iterator === 'function'
-      ? (source as Readable).iterator({ destroyOnReturn: false })
-      : source;
   try {
-    for await (const chunk of iterable) {
-      const b = chunk as Buffer;
-      size += b.length;
-      if (size > bound.limit) {
-        if (bound.onOverflow === 'destroy') (source as Readable).destroy?.();
-        throw new TooLarge();
-      }
-      chunks.push(b);
+    for await (const chunk of source) {
+      size += chunk.length;
+      if (size > bound.limit) throw new TooLarge();
+      chunks.push(chunk);
     }
   } catch (e) {
     if (e instanceof TooLarge) throw bound.tooLarge();
     throw bound.onSourceError ? bound.onSourceError(e) : e;
   }
-  return Buffer.concat(chunks, size);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 class TooLarge extends Error {}

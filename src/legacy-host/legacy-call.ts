@@ -15,7 +15,7 @@ import type { UpstreamBody } from '../apim/upstream.js';
 import { LEGACY_PREFIX } from '../legacy/identify.js';
 import type { LegacyAnswer } from '../pipeline/types.js';
 import { updateLocked } from '../sessions/locking.js';
-import { SESSION_TYPE_INFO, type Session } from '../sessions/session.js';
+import { SESSION_TYPE_INFO, type Session, sessionWith } from '../sessions/session.js';
 import { SessionEnded, type SessionStore } from '../sessions/store.js';
 import { type LegacyHost, LegacySessionRefused, LegacyTokenMissing } from './host.js';
 
@@ -157,7 +157,7 @@ export async function legacySessionKey(
   const updated = await updateLocked(store, key, async (current) => {
     if (current.legacySession?.key) return current;
     opened = await openLegacySession(host, current, correlationId);
-    return { ...current, legacySession: { key: opened } };
+    return sessionWith(current, { legacySession: { key: opened } });
   });
   const legacyKey = updated?.legacySession?.key ?? opened;
   if (!legacyKey) throw new SessionEnded('its legacy session was being opened');

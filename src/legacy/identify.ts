@@ -48,6 +48,8 @@ const ROUTES: CompiledRoute[] = ENDPOINTS.flatMap((endpoint) =>
 );
 
 const EMPTY_SEGMENT = 'the path contains an empty segment (//)';
+/** A segment with no escape, backslash or control character: it decodes to itself. */
+const PLAIN_SEGMENT = /^[A-Za-z0-9._~$-]+$/;
 
 /**
  * Splits and decodes a raw request target into path segments. Returns a reason string when the target is not a
@@ -59,6 +61,11 @@ export function decodePathSegments(rawPath: string): string[] | string {
   const out: string[] = [];
   for (const part of parts) {
     if (part === '') return EMPTY_SEGMENT;
+    // Most segments are plain (letters, digits, "-", "_", "$", "."): nothing to decode or check further.
+    if (PLAIN_SEGMENT.test(part) && part !== '.' && part !== '..') {
+      out.push(part);
+      continue;
+    }
     if (/%(2f|5c|00)/i.test(part) || part.includes('\\')) {
       return 'the path contains an encoded slash, backslash or NUL';
     }
@@ -77,15 +84,15 @@ export function decodePathSegments(rawPath: string): string[] | string {
 
 function matchRoute(route: CompiledRoute, segments: string[]): Record<string, string> | undefined {
   if (route.segments.length !== segments.length) return undefined;
+  // Literals first, so the routes that do not match (most of them) cost no object.
+  for (let i = 0; i < segments.length; i++) {
+    const pattern = route.segments[i]!;
+    if ('literal' in pattern && pattern.literal !== segments[i]) return undefined;
+  }
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {
     const pattern = route.segments[i]!;
-    const value = segments[i]!;
-    if ('literal' in pattern) {
-      if (pattern.literal !== value) return undefined;
-    } else {
-      params[pattern.param] = value;
-    }
+    if ('param' in pattern) params[pattern.param] = segments[i]!;
   }
   return params;
 }
@@ -230,13 +237,28 @@ function identifySegments(method: string, segments: string[], rawPath: string, q
   return { kind: 'not-found', path: rawPath };
 }
 
+/** An APIM path template split once into its literal parts and parameter names (even indexes are literals). */
+const APIM_PATH_PARTS = new Map<string, string[]>();
+function apimPathParts(template: string): string[] {
+  let parts = APIM_PATH_PARTS.get(template);
+  if (!parts) {
+    parts = template.split(/\{(\w+)\}/);
+    APIM_PATH_PARTS.set(template, parts);
+  }
+  return parts;
+}
+
 /** Builds the APIM path (under the APIM base URL) for an identified endpoint. Parameters were validated already. */
 export function apimPathFor(endpoint: EndpointDef, params: Record<string, string>): string {
-  return endpoint.apimPath.replace(/\{(\w+)\}/g, (_, name: string) => {
+  const parts = apimPathParts(endpoint.apimPath);
+  let out = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) {
+    const name = parts[i]!;
     const value = params[name];
     if (value === undefined) throw new Error(`missing path parameter ${name} for ${endpoint.code}`);
-    return encodeURIComponent(value);
-  });
+    out += encodeURIComponent(value) + parts[i + 1]!;
+  }
+  return out;
 }
 
 export function isHttpMethod(m: string): m is HttpMethod {

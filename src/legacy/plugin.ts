@@ -41,10 +41,11 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   // An empty Content-Type is treated as absent (legacy clients sent JSON sessions without one), not refused.
-  app.addHook('onRequest', async (req) => {
-    if (req.headers['content-type'] !== undefined && req.headers['content-type'].trim() === '') {
-      delete req.headers['content-type'];
-    }
+  // Hooks here take a callback rather than being async: no promise per call for what is synchronous work.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const type = req.headers['content-type'];
+    if (type !== undefined && type.trim() === '') delete req.headers['content-type'];
+    done();
   });
 
   const calls = new WeakMap<FastifyRequest, CallInFlight>();
@@ -82,8 +83,14 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
 
   // The record step: fastify fires onResponse once an answer is out, and onRequestAbort instead when the client
   // leaves first (mid-upload, or while APIM is still answering).
-  app.addHook('onResponse', async (req, reply) => ended(req, { status: reply.statusCode }));
-  app.addHook('onRequestAbort', async (req) => ended(req, { aborted: true }));
+  app.addHook('onResponse', (req, reply, done) => {
+    ended(req, { status: reply.statusCode });
+    done();
+  });
+  app.addHook('onRequestAbort', (req, done) => {
+    ended(req, { aborted: true });
+    done();
+  });
 
   app.route({ method: METHODS, url: '/', handler: handle });
   app.route({ method: METHODS, url: '/*', handler: handle });
@@ -120,8 +127,12 @@ function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
  * reply.header(), Node keeps the case given to setHeader(), and a legacy client may look the name up as spelt.
  */
 export function sendAnswer(reply: FastifyReply, answer: LegacyAnswer): FastifyReply {
-  const { X_ERS_TRANSACTION_ID: transactionId, ...headers } = answer.headers;
-  reply.code(answer.status).headers(headers);
-  if (transactionId) reply.raw.setHeader('X_ERS_TRANSACTION_ID', transactionId);
+  reply.code(answer.status);
+  const headers = answer.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (name !== 'X_ERS_TRANSACTION_ID') reply.header(name, value);
+    else if (value) reply.raw.setHeader(name, value);
+  }
   return answer.body === undefined ? reply.send() : reply.send(answer.body);
 }

@@ -25,6 +25,7 @@ import {
   SESSION_TYPE_INFO,
   type Session,
   sessionBody,
+  sessionWith,
 } from '../sessions/session.js';
 import { SessionEnded, type SessionStore } from '../sessions/store.js';
 import { readBounded } from '../translation/body.js';
@@ -332,12 +333,12 @@ export async function selectRole(
   const updated = await updateLocked(
     deps.store,
     key,
-    (current) => ({
-      ...current,
-      permission: chosen, // shared with user.permissions; sessions are replaced, never mutated
-      onBehalfOf,
-      lastUsedAt: deps.clock.now(),
-    }),
+    (current) =>
+      sessionWith(current, {
+        permission: chosen, // shared with user.permissions; sessions are replaced, never mutated
+        onBehalfOf,
+        lastUsedAt: deps.clock.now(),
+      }),
     deps.clock,
   );
   if (!updated) throw new SessionEnded('the role was being selected');

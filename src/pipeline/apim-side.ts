@@ -25,7 +25,7 @@ import { LegacyError } from '../legacy/errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Session } from '../sessions/session.js';
 import { buildApimRequest, type IncomingHeaders, type UserContextHeaders } from '../translation/request.js';
-import { type BaseUrls, legacyResponseHeaders, rewriteApimUrls } from '../translation/response.js';
+import { type BaseUrls, legacyResponseHeaders, rewriteApimUrlsIn } from '../translation/response.js';
 import { renderOutcome } from './faults.js';
 import type { LegacyAnswer, SideAnswer } from './types.js';
 
@@ -109,15 +109,11 @@ export async function callApim(
   const result = await dispatch(call);
   const correlationId = call.request.headers['x-correlation-id']!;
   const answer = await rewriteBack(call.endpoint, result.response, urls, correlationId, answerLimit, retryAfterCap);
-  return {
-    answer,
-    facts: {
-      upstreamStatus: result.response.statusCode,
-      upstreamMs: result.upstreamMs ?? 0,
-      ...(result.tokenRenewed ? { tokenRenewed: true } : {}),
-      ...(answer.headers['X_ERS_TRANSACTION_ID'] ? { transactionId: answer.headers['X_ERS_TRANSACTION_ID'] } : {}),
-    },
-  };
+  const facts: SideAnswer['facts'] = { upstreamStatus: result.response.statusCode, upstreamMs: result.upstreamMs ?? 0 };
+  if (result.tokenRenewed) facts.tokenRenewed = true;
+  const transactionId = answer.headers['X_ERS_TRANSACTION_ID'];
+  if (transactionId) facts.transactionId = transactionId;
+  return { answer, facts };
 }
 
 /**
@@ -149,15 +145,15 @@ export async function rewriteBack(
     const raw = await readApimBody(res, ERROR_BODY_LIMIT);
     const text = isJsonContentType(contentType) ? raw.toString('utf8') : '';
     if (!isOperationOutcome(text)) return unexplainedErrorAnswer(status, headers, raw.length === 0, endpoint);
-    return { status, headers, body: Buffer.from(rewriteApimUrls(text, urls), 'utf8') };
+    return { status, headers, body: rewriteApimUrlsIn(raw, urls) };
   }
   if (endpoint.method === 'HEAD' || status === 204 || status === 304) {
     await res.body.dump();
     return { status, headers, body: undefined };
   }
   if (isJsonContentType(contentType)) {
-    const raw = await readApimBody(res, answerLimit);
-    return { status, headers, body: Buffer.from(rewriteApimUrls(raw.toString('utf8'), urls), 'utf8') };
+    // Links rewritten on the bytes: no decode and encode of the whole answer; untouched when it has no APIM link.
+    return { status, headers, body: rewriteApimUrlsIn(await readApimBody(res, answerLimit), urls) };
   }
   // Files (PDFs, attachments) stream straight through.
   const length = res.headers['content-length'];

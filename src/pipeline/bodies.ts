@@ -10,7 +10,7 @@ import { withoutUtf8Bom } from '../http/media-type.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { checkDeclaredLength, ReplayableBody, readBounded } from '../translation/body.js';
 import type { IncomingHeaders } from '../translation/request.js';
-import { type BaseUrls, rewriteLegacyUrls } from '../translation/response.js';
+import { type BaseUrls, rewriteLegacyUrlsIn } from '../translation/response.js';
 
 export interface Bodies {
   apim: RequestBody;
@@ -35,8 +35,7 @@ export async function prepareBodies(
     // A UTF-8 BOM goes before anything reads a FHIR JSON body (APIM refuses it; the legacy host, the recorder and
     // comparisons get the same JSON without it). Files keep every byte.
     const raw = endpoint.requestBody === 'fhir-json' ? withoutUtf8Bom(read) : read;
-    const forApim =
-      endpoint.requestBody === 'fhir-json' ? Buffer.from(rewriteLegacyUrls(raw.toString('utf8'), urls), 'utf8') : raw;
+    const forApim = endpoint.requestBody === 'fhir-json' ? rewriteLegacyUrlsIn(raw, urls) : raw;
     return { apim: bufferBody(forApim), legacy: { first: raw, length: raw.length }, whole: raw };
   }
   const replayable = new ReplayableBody(source, limit);

@@ -13,7 +13,7 @@ import { RolesLookupFailed } from '../apim/practitioner-roles.js';
 import { RateLimited } from '../apim/rate-limiter.js';
 import { UpstreamError } from '../apim/upstream.js';
 import { TokenRejectedError, TokenUnavailableError } from '../auth/apim-oauth.js';
-import { Cis2Unavailable, type IdTokenProblem, IdTokenRejected } from '../auth/cis2.js';
+import { Cis2Unavailable, type IdTokenProblem, IdTokenRejected } from '../auth/cis2-identity.js';
 import { ClientAborted } from '../http/errors.js';
 import { FHIR_JSON, LegacyError, operationOutcome } from '../legacy/errors.js';
 import { LegacySessionRefused, LegacyTokenMissing } from '../legacy-host/host.js';

@@ -42,20 +42,21 @@ import type { CallOutcome, CallRecord, LegacyAnswer, LegacyRequest } from './typ
  */
 export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logger): Promise<CallOutcome> {
   const { shared, rules } = rt;
-  let seen: CallRecord = { aCode: '-', route: '-' };
+  // One object a call, filled in as the steps learn (not copied at each step: this is the hot path).
+  const seen: CallRecord = { aCode: '-', route: '-' };
   try {
     // pure: the client's X-Correlation-ID, or a new one
     const correlationId = correlationIdFor(req.headers, randomUUID);
-    seen = { ...seen, correlationId };
+    seen.correlationId = correlationId;
     const named = asidForLog(rt.callers, req.headers);
-    if (named !== undefined) seen = { ...seen, asid: named };
+    if (named !== undefined) seen.asid = named;
     // pure: the operation (A-code) and its path parameters; anything else is refused
     const target = identify(req.method, req.rawUrl);
     refuse(refusalOf(target));
-    seen = { ...seen, ...routeOf(target) };
+    Object.assign(seen, routeOf(target));
     // pure: XAPI_ASID → a configured caller, who proved it is that ASID when the ASID is bound to certificates
     const caller = requireCaller(rt.callers, rules.environment, req.headers);
-    seen = { ...seen, asid: caller.asid };
+    seen.asid = caller.asid;
     refuse(callerCertificateProblem(caller.asid, caller.config, req.clientCertificate));
     // memory: the ASID's A001 rate, before any work (no body read, nothing stored)
     if (target.kind === 'session' && target.op === 'A001') caller.a001Rate.take();
@@ -65,12 +66,13 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     const { endpoint, params, query } = target;
     // store: the caller's session, with a role selected
     const { key, session } = await loadSession(shared.store, req.headers, sessionLookup(caller));
-    seen = { ...seen, session: sessionKeyTag(key) };
+    seen.session = sessionKeyTag(key);
     // pure: the ASID's message sets
     refuse(messageSetProblem(endpoint, caller.asid, caller.config));
     // pure: the side that answers (translate, passthrough, shadow, canary)
     const mode = decideMode(rules.modes, endpoint, { sessionKey: key, asid: caller.asid });
-    seen = { ...seen, mode: mode.mode, side: mode.primary };
+    seen.mode = mode.mode;
+    seen.side = mode.primary;
     // pure: APIM's access rules, before any body is read
     if (mode.primary === 'apim') refuse(apimAccessProblem(endpoint, caller.asid, roleOf(session)));
     // pure: how APIM answers it today: itself, or through its successor where APIM retired it (A006 → A042, …)
@@ -89,7 +91,8 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     const callSide = sidesFor({ rt, caller, key, session, endpoint, params, query, req, urls, bodies, successor });
     const started = performance.now();
     const primary = await callSide(mode.primary, correlationId, req.signal);
-    seen = { ...seen, ...primary.facts, ...('skipped' in shadow ? { shadow: shadow.skipped } : {}) };
+    Object.assign(seen, primary.facts);
+    if ('skipped' in shadow) seen.shadow = shadow.skipped;
     if (!('plan' in shadow) && !recording) return { answer: primary.answer, record: seen };
     // upstream: the answer read whole, so it can also be recorded and compared
     const kept = await captureAnswer(primary.answer, mode.primary, rules.server.maxResponseRewriteBytes, started);
@@ -177,12 +180,26 @@ function sessionDepsOf(rt: Runtime, caller: Caller): SessionDeps {
 }
 
 /** The bases links are rewritten between: APIM's, the one this client uses, and the HSCN host it replaces. */
+/** A runtime's base URLs per legacy base a client reaches it by (few: the public URL, or the Host names allowed). */
+const BASE_URLS = new WeakMap<Runtime, Map<string, BaseUrls>>();
+
 function baseUrlsOf(rt: Runtime, legacyBase: string): BaseUrls {
-  return {
-    apimBase: rt.apimBase.href.replace(/\/+$/, ''),
-    legacyBase,
-    hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
-  };
+  let byBase = BASE_URLS.get(rt);
+  if (!byBase) {
+    byBase = new Map();
+    BASE_URLS.set(rt, byBase);
+  }
+  let urls = byBase.get(legacyBase);
+  if (!urls) {
+    urls = {
+      apimBase: rt.apimBase.href.replace(/\/+$/, ''),
+      legacyBase,
+      hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
+    };
+    // Bounded: without a public base URL the Host header picks the base (only allowed hosts get this far).
+    if (byBase.size < 64) byBase.set(legacyBase, urls);
+  }
+  return urls;
 }
 
 function productionOf(rt: Runtime) {

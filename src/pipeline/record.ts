@@ -57,18 +57,19 @@ function countCall(sinks: RecordSinks, record: CallRecord, method: string, statu
   const { metrics, callers } = sinks;
   const asid = record.asid && callers.has(record.asid) ? record.asid : 'unknown';
   const session = record.aCode === 'A001' || record.aCode === 'A002' || record.aCode === 'A003';
-  metrics.requests.inc({
-    a_code: record.aCode,
+  // In the metrics' label order: a_code, method, status, mode, side, reason, asid.
+  metrics.requests.inc([
+    record.aCode,
     method,
-    status: String(status),
-    mode: record.mode ?? (session ? 'session' : 'none'),
-    side: record.side === 'apim' || record.side === 'legacy' ? record.side : 'none',
-    reason: reasonLabel(record.reason),
+    String(status),
+    record.mode ?? (session ? 'session' : 'none'),
+    record.side === 'apim' || record.side === 'legacy' ? record.side : 'none',
+    reasonLabel(record.reason),
     asid,
-  });
-  metrics.requestDuration.observe({ a_code: record.aCode }, ms / 1000);
+  ]);
+  metrics.requestDuration.observe([record.aCode], ms / 1000);
   if (record.upstreamMs !== undefined) {
-    metrics.upstreamDuration.observe({ side: record.side ?? 'apim', a_code: record.aCode }, record.upstreamMs / 1000);
+    metrics.upstreamDuration.observe([record.side ?? 'apim', record.aCode], record.upstreamMs / 1000);
   }
   if (record.aCode === 'A001' && status === 201) {
     metrics.sessionsCreated.inc({ access_mode: callers.get(asid)?.config.accessMode ?? 'unknown' });

@@ -13,7 +13,7 @@ import type { ApimUserTokens } from '../auth/user-token.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { Clock } from '../runtime/clock.js';
 import { withSessionLock } from '../sessions/locking.js';
-import { type Session, sessionKeyHash } from '../sessions/session.js';
+import { type Session, sessionKeyHash, sessionWith } from '../sessions/session.js';
 import type { SessionStore } from '../sessions/store.js';
 
 /** Renew this long before the access token expires (APIM issues them for 599 s). */
@@ -117,7 +117,7 @@ async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<stri
     await store.delete(who.key);
     throw signInAgain('APIM did not renew the access token of this session.');
   }
-  const updated: Session = { ...current, apim: fresh };
+  const updated: Session = sessionWith(current, { apim: fresh });
   if (!(await store.update(who.key, updated)))
     throw signInAgain('The session ended while its token was being renewed.');
   return fresh.accessToken;

@@ -13,7 +13,8 @@ import { ObjectStoreClient } from '../apim/object-store.js';
 import { RateLimiter } from '../apim/rate-limiter.js';
 import { Upstream } from '../apim/upstream.js';
 import { ApplicationTokenProvider } from '../auth/application-token.js';
-import { Cis2Client, type PendingSignIn } from '../auth/cis2.js';
+import type { Cis2Client } from '../auth/cis2.js';
+import type { PendingSignIn } from '../auth/cis2-identity.js';
 import { importRs512PrivateKey, KeyError } from '../auth/keys.js';
 import type { GrantTarget, SignInGrant } from '../auth/sign-in-grant.js';
 import { ApimUserTokens } from '../auth/user-token.js';
@@ -110,6 +111,8 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     const auth = rules.cis2.clientAuth;
     const ref = auth.method === 'private_key_jwt' ? auth.privateKey : auth.secret;
     await secret(options.resolveSecret, file, 'cis2.clientAuth', ref);
+    // openid-client and jose are loaded only when the rules have CIS2 users (issue 15: memory).
+    const { Cis2Client } = await import('../auth/cis2.js');
     cis2 = new Cis2Client(rules.cis2, options.resolveSecret, () => clock.now());
   }
   const apimBase = new URL(rules.apim.baseUrl);

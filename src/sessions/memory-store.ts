@@ -33,25 +33,44 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-/** A session held, and when it was last used (idle expiry runs from there). */
+/** A session held, when it was last used (idle expiry runs from there), and when it last moved to the end. */
 interface Held {
   session: Session;
   usedAt: number;
+  movedAt: number;
+  /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
+  usedSeq: number;
+  movedSeq: number;
 }
+
+/**
+ * A session moves to the end of its ASID's map at most once per this much of the idle timeout (and at most once a
+ * minute). Moving on every read (a Map delete and set) left a deleted entry behind each time until the Map was
+ * rebuilt: ≈ 70 B per session and a Map rewrite per call (issue 15). The order is then by last move, which is at most
+ * this far behind the last use, so idle expiry and eviction are exact to within it; every read still checks the
+ * session's own idle and absolute expiry exactly.
+ */
+const MOVE_SHARE_OF_IDLE = 0.01;
+const MOVE_AT_MOST_EVERY_MS = 60_000;
+/** The most entries an eviction looks at to find the least recently used session. */
+const EVICTION_WALK = 64;
 
 export class MemorySessionStore implements SessionStore {
   /** Every session, by key hash. */
   private readonly cache = new Map<string, Held>();
   /** Per ASID, the same sessions in order of last use (least recent first). */
   private readonly byAsid = new Map<string, Map<string, Held>>();
+  private seq = 0;
   private readonly now: () => number;
   private readonly idleMs: number;
+  private readonly moveEveryMs: number;
   private readonly maxSessions: number;
   private limits: SessionLimits;
 
   constructor(options: MemoryStoreOptions) {
     this.now = options.now ?? Date.now;
     this.idleMs = options.idleTimeoutSeconds * 1000;
+    this.moveEveryMs = Math.min(this.idleMs * MOVE_SHARE_OF_IDLE, MOVE_AT_MOST_EVERY_MS);
     this.maxSessions = options.maxSessions;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
   }
@@ -72,11 +91,22 @@ export class MemorySessionStore implements SessionStore {
     if (own.size === 0) this.byAsid.delete(held.session.asid);
   }
 
-  /** Ends the idle sessions at the front of an ASID's map (the least recently used), up to the first live one. */
+  /**
+   * Ends the idle sessions at the front of an ASID's map (the least recently moved), up to the first one that moved
+   * too recently to be idle: every session behind it moved later, so none of them can be idle either (to within
+   * the move interval).
+   */
   private purgeIdle(own: Map<string, Held>, now: number): void {
     for (const [hash, held] of own) {
-      if (!this.idle(held, now)) return;
-      this.remove(hash, held);
+      if (this.idle(held, now)) {
+        this.remove(hash, held);
+        continue;
+      }
+      if (now - held.movedAt <= this.idleMs) return;
+      // Used lately but not moved since (within the move interval): it goes to the end now, and the walk goes on.
+      // It counts as used now for eviction order, which keeps the map in order of the counter.
+      held.usedSeq = ++this.seq;
+      this.move(own, hash, held, now);
     }
   }
 
@@ -84,10 +114,21 @@ export class MemorySessionStore implements SessionStore {
     for (const own of [...this.byAsid.values()]) this.purgeIdle(own, now);
   }
 
-  /** Ends the ASID's least recently used session. */
+  /**
+   * Ends the ASID's least recently used session. The map is in order of last move, and a session is used no earlier
+   * than it moved, so the least recently used one is among the first entries that moved before the earliest use
+   * seen so far (uses ordered by the store's counter): the walk stops at the first entry that moved later (or after EVICTION_WALK entries, so a caller
+   * cannot make eviction cost a walk over its whole quota).
+   */
   private evictOldest(own: Map<string, Held>): void {
-    const first = own.entries().next();
-    if (!first.done) this.remove(first.value[0], first.value[1]);
+    let oldest: [string, Held] | undefined;
+    let walked = 0;
+    for (const entry of own) {
+      const held = entry[1];
+      if (oldest && (held.movedSeq > oldest[1].usedSeq || ++walked > EVICTION_WALK)) break;
+      if (!oldest || held.usedSeq < oldest[1].usedSeq) oldest = entry;
+    }
+    if (oldest) this.remove(oldest[0], oldest[1]);
   }
 
   /** The live session held under this hash (expired ones are removed on the way), without touching it. */
@@ -101,10 +142,17 @@ export class MemorySessionStore implements SessionStore {
     return held;
   }
 
-  /** Marks a session used now: to the end of its ASID's map. */
+  /** Marks a session used now; it moves to the end of its ASID's map once its last move is old enough. */
   private touch(hash: string, held: Held, now: number): void {
     held.usedAt = now;
-    const own = this.byAsid.get(held.session.asid)!;
+    held.usedSeq = ++this.seq;
+    if (now - held.movedAt < this.moveEveryMs) return;
+    this.move(this.byAsid.get(held.session.asid)!, hash, held, now);
+  }
+
+  private move(own: Map<string, Held>, hash: string, held: Held, now: number): void {
+    held.movedAt = now;
+    held.movedSeq = held.usedSeq;
     own.delete(hash);
     own.set(hash, held);
   }
@@ -132,7 +180,8 @@ export class MemorySessionStore implements SessionStore {
       own = new Map();
       this.byAsid.set(session.asid, own);
     }
-    const held: Held = { session, usedAt: now };
+    const seq = ++this.seq;
+    const held: Held = { session, usedAt: now, movedAt: now, usedSeq: seq, movedSeq: seq };
     this.cache.set(hash, held);
     own.set(hash, held);
   }

@@ -21,7 +21,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { Cis2Unavailable, type PendingSignIn } from '../auth/cis2.js';
+import { Cis2Unavailable, type PendingSignIn } from '../auth/cis2-identity.js';
 import { grantForIdToken } from '../auth/sign-in-grant.js';
 import { StartRate } from '../http/address-limits.js';
 import { clientAddress } from '../http/client-address.js';

@@ -75,35 +75,176 @@ function replaceAll(text: string, replacements: Replacement[]): string {
   return out;
 }
 
-/** Replacement lists are built once per pair of bases (there are few: one APIM base, a few legacy bases). */
-const TO_LEGACY = new Map<string, Replacement[]>();
-const TO_APIM = new Map<string, Replacement[]>();
+interface ByteReplacement {
+  from: Buffer;
+  to: Buffer;
+}
 
-/** APIM → legacy: `<apimBase>/STU3/X` → `<legacyBase>/STU3/v1/X`, and `<apimBase>/R4/X` → `<legacyBase>/R4/v1/X`. */
-export function rewriteApimUrls(text: string, urls: BaseUrls): string {
+/**
+ * Replacements on bytes, with an anchor: a run of bytes every pattern contains (the APIM host, which a JSON `\/`
+ * escape leaves as it is), and where it sits in each. The body is scanned once, for the anchor; each pattern is then
+ * checked only where its anchor is. Without a common anchor, each pattern is searched for.
+ */
+interface ByteRewrite {
+  replacements: readonly ByteReplacement[];
+  anchor?: { bytes: Buffer; offsets: readonly number[] };
+}
+
+/**
+ * The same replacements on bytes: every pattern is ASCII, so searching the UTF-8 bytes finds exactly what the string
+ * search finds, without decoding the answer and encoding it again. A body without any pattern is returned as it is
+ * (no copy); one with some is copied once.
+ */
+function replaceAllBytes(body: Buffer, rewrite: ByteRewrite): Buffer {
+  const { replacements, anchor } = rewrite;
+  if (!anchor) return replaceEach(body, replacements);
+  let at = body.indexOf(anchor.bytes);
+  if (at < 0) return body;
+  const parts: Buffer[] = [];
+  let size = 0;
+  let pos = 0;
+  while (at >= 0) {
+    let next = at + 1;
+    for (let j = 0; j < replacements.length; j++) {
+      const r = replacements[j]!;
+      const start = at - anchor.offsets[j]!;
+      const end = start + r.from.length;
+      if (start < pos || end > body.length || body.compare(r.from, 0, r.from.length, start, end) !== 0) continue;
+      if (start > pos) parts.push(body.subarray(pos, start));
+      parts.push(r.to);
+      size += start - pos + r.to.length;
+      pos = end;
+      next = end;
+      break;
+    }
+    at = body.indexOf(anchor.bytes, next);
+  }
+  if (parts.length === 0) return body;
+  if (pos < body.length) {
+    parts.push(body.subarray(pos));
+    size += body.length - pos;
+  }
+  return Buffer.concat(parts, size);
+}
+
+/** Without an anchor: where each pattern occurs next, searched again only once passed; the leftmost goes first. */
+function replaceEach(body: Buffer, replacements: readonly ByteReplacement[]): Buffer {
+  const next = replacements.map((r) => body.indexOf(r.from));
+  if (next.every((i) => i < 0)) return body;
+  const parts: Buffer[] = [];
+  let size = 0;
+  let pos = 0;
+  for (;;) {
+    let k = -1;
+    for (let j = 0; j < next.length; j++) {
+      const at = next[j]!;
+      if (at >= 0 && (k < 0 || at < next[k]!)) k = j;
+    }
+    if (k < 0) break;
+    const at = next[k]!;
+    const r = replacements[k]!;
+    if (at > pos) {
+      parts.push(body.subarray(pos, at));
+      size += at - pos;
+    }
+    parts.push(r.to);
+    size += r.to.length;
+    pos = at + r.from.length;
+    for (let j = 0; j < next.length; j++) {
+      if (next[j]! >= 0 && next[j]! < pos) next[j] = body.indexOf(replacements[j]!.from, pos);
+    }
+  }
+  if (pos < body.length) {
+    parts.push(body.subarray(pos));
+    size += body.length - pos;
+  }
+  return Buffer.concat(parts, size);
+}
+
+/** The longest run between `/` or `\` separators of the first pattern that every pattern holds (6 bytes or more). */
+function anchorOf(patterns: readonly string[]): string | undefined {
+  const [first] = patterns;
+  if (first === undefined) return undefined;
+  const runs = first
+    .split(/[/\\]/)
+    .filter((t) => t.length >= 6)
+    .sort((a, b) => b.length - a.length);
+  return runs.find((t) => patterns.every((p) => p.includes(t)));
+}
+
+function asBytes(list: readonly Replacement[]): ByteRewrite {
+  const replacements = list.map((r) => ({ from: Buffer.from(r.from, 'utf8'), to: Buffer.from(r.to, 'utf8') }));
+  const anchor = anchorOf(list.map((r) => r.from));
+  if (anchor === undefined) return { replacements };
+  return {
+    replacements,
+    anchor: {
+      bytes: Buffer.from(anchor, 'utf8'),
+      offsets: list.map((r) => Buffer.byteLength(r.from.slice(0, r.from.indexOf(anchor)))),
+    },
+  };
+}
+
+/** Replacement lists are built once per pair of bases (there are few: one APIM base, a few legacy bases). */
+const TO_LEGACY = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>();
+const TO_APIM = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>();
+
+/** The lists of a BaseUrls object the request path shares between calls (flow.ts), found by identity. */
+const TO_LEGACY_BY_URLS = new WeakMap<BaseUrls, { text: Replacement[]; bytes: ByteRewrite }>();
+
+function toLegacyList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
+  const known = TO_LEGACY_BY_URLS.get(urls);
+  if (known) return known;
+  const list = toLegacyListByKey(urls);
+  TO_LEGACY_BY_URLS.set(urls, list);
+  return list;
+}
+
+function toLegacyListByKey(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
   const key = `${urls.apimBase}|${urls.legacyBase}`;
   let list = TO_LEGACY.get(key);
   if (!list) {
-    list = [
+    const text = [
       ...pairs(urls.apimBase, urls.legacyBase, '/STU3/', '/STU3/v1/'),
       ...pairs(urls.apimBase, urls.legacyBase, '/R4/', '/R4/v1/'),
     ];
+    list = { text, bytes: asBytes(text) };
     if (TO_LEGACY.size < 1000) TO_LEGACY.set(key, list);
   }
-  return replaceAll(text, list);
+  return list;
 }
 
-/** Legacy → APIM, for JSON request bodies: links to ers-bridge or to the old HSCN host become APIM links. */
-export function rewriteLegacyUrls(text: string, urls: BaseUrls): string {
+function toApimList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
   const key = `${urls.apimBase}|${urls.legacyBase}|${urls.hscnBase ?? ''}`;
   let list = TO_APIM.get(key);
   if (!list) {
     const bases = [urls.legacyBase, ...(urls.hscnBase ? [urls.hscnBase] : [])];
-    list = bases.flatMap((b) => [
+    const text = bases.flatMap((b) => [
       ...pairs(b, urls.apimBase, '/STU3/v1/', '/STU3/'),
       ...pairs(b, urls.apimBase, '/R4/v1/', '/R4/'),
     ]);
+    list = { text, bytes: asBytes(text) };
     if (TO_APIM.size < 1000) TO_APIM.set(key, list);
   }
-  return replaceAll(text, list);
+  return list;
+}
+
+/** APIM → legacy: `<apimBase>/STU3/X` → `<legacyBase>/STU3/v1/X`, and `<apimBase>/R4/X` → `<legacyBase>/R4/v1/X`. */
+export function rewriteApimUrls(text: string, urls: BaseUrls): string {
+  return replaceAll(text, toLegacyList(urls).text);
+}
+
+/** {@link rewriteApimUrls} on a UTF-8 body: the same bytes back (no copy) when it holds no APIM link. */
+export function rewriteApimUrlsIn(body: Buffer, urls: BaseUrls): Buffer {
+  return replaceAllBytes(body, toLegacyList(urls).bytes);
+}
+
+/** Legacy → APIM, for JSON request bodies: links to ers-bridge or to the old HSCN host become APIM links. */
+export function rewriteLegacyUrls(text: string, urls: BaseUrls): string {
+  return replaceAll(text, toApimList(urls).text);
+}
+
+/** {@link rewriteLegacyUrls} on a UTF-8 body: the same bytes back (no copy) when it holds no legacy link. */
+export function rewriteLegacyUrlsIn(body: Buffer, urls: BaseUrls): Buffer {
+  return replaceAllBytes(body, toApimList(urls).bytes);
 }

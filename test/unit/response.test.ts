@@ -5,7 +5,9 @@ import {
   type BaseUrls,
   legacyResponseHeaders,
   rewriteApimUrls,
+  rewriteApimUrlsIn,
   rewriteLegacyUrls,
+  rewriteLegacyUrlsIn,
 } from '../../src/translation/response.js';
 import { projectPath } from './support.js';
 
@@ -261,5 +263,41 @@ describe('isJsonContentType', () => {
     [undefined, false],
   ])('%s → %s', (ct, expected) => {
     expect(isJsonContentType(ct)).toBe(expected);
+  });
+});
+
+describe('the rewrites on bytes (what answers and request bodies go through)', () => {
+  const bodies = [
+    JSON.stringify({ fullUrl: `${APIM}/STU3/Slot/1`, next: `${APIM}/R4/X/3`, name: 'Zoë Ŵ — “quoted” 🏥' }),
+    JSON.stringify({ url: `${APIM}/STU3/A` }).replaceAll('/', '\\/') + JSON.stringify({ b: `${APIM}/STU3/B` }),
+    `é${APIM}/STU3/${APIM}/R4/${APIM}/STU3/é`,
+    JSON.stringify({ url: 'https://fhir.nhs.uk/STU3/CodeSystem/eRS-Priority-1' }),
+    '',
+    // The APIM host where no link to rewrite is (a near miss), then links: the scan goes on past it.
+    `${APIM}/metadata ${APIM}X/STU3/a https://int.api.service.nhs.uk/other ${APIM}/STU3/b ${APIM}/R4/c`,
+    `${HSCN}/STU3/v1/x ${LEGACY}/R4/v1/y ${HSCN.replaceAll('/', '\\/')}\\/STU3\\/v1\\/z`,
+  ];
+
+  it.each(bodies)('gives the same bytes as the string rewrite: %s', (text) => {
+    const out = rewriteApimUrlsIn(Buffer.from(text, 'utf8'), urls);
+    expect(out.toString('utf8')).toBe(rewriteApimUrls(text, urls));
+    const legacy = rewriteApimUrls(text, urls);
+    expect(rewriteLegacyUrlsIn(Buffer.from(legacy, 'utf8'), urls).toString('utf8')).toBe(
+      rewriteLegacyUrls(legacy, urls),
+    );
+  });
+
+  it('returns the very buffer it was given when there is no link to rewrite (no copy)', () => {
+    const body = Buffer.from(JSON.stringify({ url: 'https://fhir.nhs.uk/STU3/CodeSystem/eRS-Priority-1' }));
+    expect(rewriteApimUrlsIn(body, urls)).toBe(body);
+    expect(rewriteLegacyUrlsIn(body, urls)).toBe(body);
+  });
+
+  it('keeps bytes that are not valid UTF-8 as they were, around the links it rewrites', () => {
+    const body = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`${APIM}/STU3/Slot/1`), Buffer.from([0xc3])]);
+    const out = rewriteApimUrlsIn(body, urls);
+    expect([...out.subarray(0, 2)]).toEqual([0xff, 0xfe]);
+    expect(out.subarray(2, -1).toString('latin1')).toBe(`${LEGACY}/STU3/v1/Slot/1`);
+    expect(out.at(-1)).toBe(0xc3);
   });
 });

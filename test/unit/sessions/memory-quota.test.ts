@@ -122,6 +122,34 @@ describe('memory store: quota per ASID', () => {
   });
 });
 
+describe('memory store: order of use without a Map rewrite per read', () => {
+  // A read moves a session to the end of its ASID's map at most once per 1% of the idle timeout (600 ms here): the
+  // order is kept exactly all the same, for idle expiry and for eviction.
+  it('idle expiry stays exact when a session was read again without moving', async () => {
+    const s = setup();
+    const [first, second] = await fill(s, A, 2);
+    s.clock.t += 10;
+    expect(await s.store.get(first!)).toBeDefined(); // read 10 ms after its creation: not moved
+    s.clock.t += 60_000 - 5; // the second is now idle, the first (read 10 ms later) is not yet
+    expect(await s.store.sizeOf(A)).toBe(1);
+    expect(await alive(s.store, [first!, second!])).toEqual([true, false]);
+    s.clock.t += 60_001;
+    expect(await s.store.sizeOf(A)).toBe(0);
+  });
+
+  it('eviction finds the least recently used session among reads a millisecond apart', async () => {
+    const s = setup({ maxPerAsid: 4 });
+    const keys = await fill(s, A, 4);
+    for (const k of [keys[2]!, keys[0]!, keys[3]!]) {
+      s.clock.t += 1;
+      await s.store.get(k);
+    }
+    await fill(s, A, 1); // keys[1] was used least recently
+    await fill(s, A, 1); // then keys[2], read before keys[0] and keys[3]
+    expect(await alive(s.store, keys)).toEqual([true, false, false, true]);
+  });
+});
+
 describe('memory store: record size', () => {
   const big = (bytes: number): Session => appSession(T0, { legacyToken: 'x'.repeat(bytes) });
 
