@@ -393,8 +393,9 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     `- **Profile**: ers-bridge once more under \`node --cpu-prof --cpu-prof-interval 500\` (${c.connections} ` +
       `connections, 2 s warm-up + ${c.profileDurationS} s; only the samples of the ${c.profileDurationS} s count); ` +
       'self time per function, mapped to src/ through the ' +
-      "build's source maps. The profile itself is kept at bench/results/ers-bridge.cpuprofile.tmp (open it in " +
-      'Chrome DevTools → Performance, or rename to .cpuprofile).',
+      "build's source maps. The profiles are kept at bench/results/ers-bridge.cpuprofile.tmp and " +
+      'bench/results/fastify-http-proxy.cpuprofile.tmp (open them in Chrome DevTools → Performance, or rename to ' +
+      '.cpuprofile).',
     '',
     `## Throughput — ${c.connections} connections, ${c.rounds} × ${c.roundS} s per target`,
     '',

@@ -40,6 +40,13 @@ export class ConcurrencySlots {
   }
 
   /** A slot (call the returned function once when done), or ApplicationBusy. */
+  /** A slot now, without a promise, when one is free and nobody waits (the usual case); else undefined. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.inFlight >= this.limit.perApplication || this.waiting.length !== 0) return undefined;
+    this.inFlight++;
+    return this.releaser();
+  }
+
   acquire(): Promise<() => void> {
     if (this.inFlight < this.limit.perApplication && this.waiting.length === 0) {
       this.inFlight++;

@@ -70,11 +70,19 @@ function inForce(rt: Runtime): RulesInForce {
   };
 }
 
+/** Why the watcher reloads (the file changed): a refused edit is not refused (and counted) again for it. */
+const WATCHER = 'file change';
+
+/** The answer for content already in force (frozen: compared by identity for queued requests). */
+const UNCHANGED: ReloadResult = Object.freeze({ applied: false });
+
 export class RulesReloader {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ReloadResult> | undefined;
   private queued: Promise<ReloadResult> | undefined;
+  /** How many reloads were applied: a queued request knows whether one was applied after it was made. */
+  private applies = 0;
   private lastApplied: string | undefined;
   /** The content last refused, and why: a watcher firing again on the same edit is not a second rejection. */
   private lastRejected: { print: string; error: string } | undefined;
@@ -113,20 +121,22 @@ export class RulesReloader {
 
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload('file change'), this.options.debounceMs ?? 300);
+    this.timer = setTimeout(() => void this.reload(WATCHER), this.options.debounceMs ?? 300);
   }
 
   /**
    * Reloads now, one at a time. A request made while a reload runs gets the result of the run after it, which reads
-   * the file as it is now (the running one may have read it before the caller's edit).
+   * the file as it is now (the running one may have read it before the caller's edit). If that finds the file as
+   * the running one applied it, the request's edit is in force: it is told so.
    */
   async reload(why: string): Promise<ReloadResult> {
     if (this.running) {
+      const since = this.applies;
       this.queued ??= this.running.then(() => {
         this.queued = undefined;
         return this.reload(why);
       });
-      return this.queued;
+      return this.queued.then((r) => (r === UNCHANGED && this.applies > since ? { applied: true } : r));
     }
     this.running = this.reloadOnce(why).finally(() => {
       this.running = undefined;
@@ -144,8 +154,8 @@ export class RulesReloader {
     }
     const print = fingerprint(text);
     // Unchanged content is not applied again (the watcher fires more than once per edit); SIGHUP always reloads.
-    if (print === this.lastApplied && why !== 'SIGHUP') return { applied: false };
-    if (print === this.lastRejected?.print && why === 'file change') {
+    if (print === this.lastApplied && why !== 'SIGHUP') return UNCHANGED;
+    if (print === this.lastRejected?.print && why === WATCHER) {
       return { applied: false, error: this.lastRejected.error };
     }
     let next: Runtime;
@@ -164,6 +174,7 @@ export class RulesReloader {
     this.options.onApplied?.(next);
     this.lastApplied = print;
     this.lastRejected = undefined;
+    this.applies++;
     metrics?.reloads.inc({ outcome: 'applied' });
     metrics?.setRules(next.rules.environment, rulesHash(text));
     // What changed, by name (modes and limits with their values; never a secret or what it resolves to).

@@ -156,6 +156,33 @@ describe('hot reload', () => {
     expect(h.holder.current.rules.asids[LIMITED_ASID]?.allowedCodes).toContain('A008');
   });
 
+  it('a reload asked for while another applies the same edit is told it is in force, and it is applied once', async () => {
+    const own = join(dir, 'same.yaml');
+    writeFileSync(own, rulesText(harnessRules(h.standIn)));
+    const counted = new Metrics({ processMetrics: false });
+    const slow = new RulesReloader({
+      file: own,
+      holder: h.holder,
+      logger: createLogger({ destination: captureLogs().destination }),
+      metrics: counted,
+      build: async (rules, previous) => {
+        await new Promise((r) => setTimeout(r, 150));
+        return buildRuntime(own, rules, { resolveSecret: secretResolver(env), previous });
+      },
+    });
+    await slow.start();
+    slow.stop();
+    writeFileSync(own, rulesText(harnessRules(h.standIn, { asids: { [LIMITED_ASID]: { allowedCodes: ['A004'] } } })));
+    const first = slow.reload('file change'); // the watcher, reading the edit
+    await new Promise((r) => setTimeout(r, 50));
+    const second = slow.reload('test'); // the operator who made it, while the watcher applies it
+    expect(await first).toEqual({ applied: true });
+    expect(await second).toEqual({ applied: true });
+    expect(await counted.registry.getSingleMetricAsString('ers_bridge_rules_reloads_total')).toMatch(
+      /outcome="applied"\} 1$/m,
+    );
+  });
+
   it('a watcher firing again on an edit already refused is not a second rejection; SIGHUP tries it again', async () => {
     const own = join(dir, 'refused.yaml');
     writeFileSync(own, rulesText(harnessRules(h.standIn)));

@@ -7,7 +7,8 @@ import type { ApimWrapper } from '../dispatch.js';
 
 export function concurrencySlot(slots: ConcurrencySlots): ApimWrapper {
   return (next) => async (call) => {
-    const release = await slots.acquire();
+    // A free slot is taken at once (no promise to wait on); otherwise the call waits for one (or is refused).
+    const release = slots.tryAcquire() ?? (await slots.acquire());
     try {
       return await next(call);
     } finally {
