@@ -342,35 +342,41 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
     return { summary, trend };
   };
 
-  app.get('/style.css', async (_req, reply) => secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS));
-
-  app.get('/compare', async (req, reply) => {
+  /**
+   * A JSON read of the comparisons: the window and zone asked (400 when not valid), the source (404 when comparison
+   * is off), then `answer`; a failure to read is logged and answered 500 without its details.
+   */
+  const readJson = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    what: string,
+    answer: (src: AdminSource, a: { window: AskedWindow; tz: string }) => Promise<FastifyReply>,
+  ): Promise<FastifyReply> => {
     const a = asked(req);
     if ('error' in a) return json(reply, 400, { error: a.error });
     try {
       const src = source();
       if (!src) return json(reply, 404, NOT_ENABLED);
-      return json(reply, 200, decorate(await src.summary(a.window.window)));
+      return await answer(src, a);
     } catch (e) {
-      failed(req, e, 'summary');
+      failed(req, e, what);
       return json(reply, 500, READ_FAILED);
     }
-  });
+  };
 
-  app.get('/compare/trend', async (req, reply) => {
-    const a = asked(req);
-    if ('error' in a) return json(reply, 400, { error: a.error });
-    try {
-      const src = source();
-      if (!src) return json(reply, 404, NOT_ENABLED);
+  app.get('/style.css', async (_req, reply) => secure(reply).type('text/css; charset=utf-8').send(ADMIN_STYLE_CSS));
+
+  app.get('/compare', async (req, reply) =>
+    readJson(req, reply, 'summary', async (src, a) => json(reply, 200, decorate(await src.summary(a.window.window)))),
+  );
+
+  app.get('/compare/trend', async (req, reply) =>
+    readJson(req, reply, 'trend', async (src, a) => {
       const { trend } = await readView(src, a.window);
       if (!trend) return json(reply, 404, { error: 'this comparison source keeps no trend' });
       return json(reply, 200, trend);
-    } catch (e) {
-      failed(req, e, 'trend');
-      return json(reply, 500, READ_FAILED);
-    }
-  });
+    }),
+  );
 
   app.get('/compare/samples', async (req, reply) => {
     const q = req.query as Record<string, unknown>;
@@ -383,19 +389,12 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
       return json(reply, 400, { error: `limit must be a whole number from 1 to ${MAX_LIMIT}` });
     }
     if (!knownCode(code)) return json(reply, 404, unknownCode(code));
-    const a = asked(req);
-    if ('error' in a) return json(reply, 400, { error: a.error });
-    try {
-      const src = source();
-      if (!src) return json(reply, 404, NOT_ENABLED);
+    return readJson(req, reply, 'samples', async (src, a) => {
       const records = a.window.window
         ? await src.samples(code, limit, a.window.window)
         : await src.samples(code, limit);
       return json(reply, 200, latestFirst(records).slice(0, limit).map(publicRecord));
-    } catch (e) {
-      failed(req, e, 'samples');
-      return json(reply, 500, READ_FAILED);
-    }
+    });
   });
 
   /** The export of the window asked: CSV (one table: operations and readiness, src/comparison/csv.ts) or JSON. */
@@ -403,29 +402,18 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
     const stamp = new Date(now()).toISOString().slice(0, 16).replace(/[-:]/g, '');
     return `ers-bridge-comparisons-${a.preset}-${stamp}.${ext}`;
   };
-  app.get('/compare/export.csv', async (req, reply) => {
-    const a = asked(req);
-    if ('error' in a) return json(reply, 400, { error: a.error });
-    try {
-      const src = source();
-      if (!src) return json(reply, 404, NOT_ENABLED);
+  app.get('/compare/export.csv', async (req, reply) =>
+    readJson(req, reply, 'CSV export', async (src, a) => {
       const summary = decorate(await src.summary(a.window.window));
       return secure(reply)
         .code(200)
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="${exportName(a.window, 'csv')}"`)
         .send(summaryCsv(summary));
-    } catch (e) {
-      failed(req, e, 'CSV export');
-      return json(reply, 500, READ_FAILED);
-    }
-  });
-  app.get('/compare/export.json', async (req, reply) => {
-    const a = asked(req);
-    if ('error' in a) return json(reply, 400, { error: a.error });
-    try {
-      const src = source();
-      if (!src) return json(reply, 404, NOT_ENABLED);
+    }),
+  );
+  app.get('/compare/export.json', async (req, reply) =>
+    readJson(req, reply, 'JSON export', async (src, a) => {
       const view = await readView(src, a.window);
       return json(reply.header('content-disposition', `attachment; filename="${exportName(a.window, 'json')}"`), 200, {
         exportedAt: new Date(now()).toISOString(),
@@ -434,11 +422,8 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
         ...(view.trend ? { trend: view.trend } : {}),
         presets: facts()?.presets ?? [],
       });
-    } catch (e) {
-      failed(req, e, 'JSON export');
-      return json(reply, 500, READ_FAILED);
-    }
-  });
+    }),
+  );
 
   /** One operation's figures and latest samples (JSON). */
   app.get('/compare/:code', async (req, reply) => {
@@ -447,11 +432,7 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
       return json(reply, 400, { error: 'code must be an A-code: the letter A and three digits, e.g. A005' });
     }
     if (!knownCode(code)) return json(reply, 404, unknownCode(code));
-    const a = asked(req);
-    if ('error' in a) return json(reply, 400, { error: a.error });
-    try {
-      const src = source();
-      if (!src) return json(reply, 404, NOT_ENABLED);
+    return readJson(req, reply, 'operation', async (src, a) => {
       const summary = decorate(await src.summary(a.window.window));
       const found = summary.codes.find((c) => c.aCode === code);
       const none: CodeSummary = {
@@ -473,10 +454,7 @@ export async function adminPlugin(app: FastifyInstance, options: AdminOptions): 
         mode: facts()?.modeOf(code),
         samples: latestFirst(samples).slice(0, PAGE_SAMPLES).map(publicRecord),
       });
-    } catch (e) {
-      failed(req, e, 'operation');
-      return json(reply, 500, READ_FAILED);
-    }
+    });
   });
 
   app.get('/compare/ui', async (req, reply) => {

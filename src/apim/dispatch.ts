@@ -14,6 +14,8 @@ export interface RequestBody {
   next(): Promise<UpstreamBody>;
   /** Its length, when known before sending. */
   length?: number;
+  /** There is no body at all (so `next()` need not be awaited). */
+  empty?: boolean;
 }
 
 /** One call to APIM, as the wrappers see it. */
@@ -49,4 +51,4 @@ export function bufferBody(bytes: Buffer | undefined): RequestBody {
 }
 
 /** The body of a call that has none (most are GETs): one shared object, not one a call. */
-const NO_BODY: RequestBody = Object.freeze({ next: async () => undefined });
+const NO_BODY: RequestBody = Object.freeze({ next: async () => undefined, empty: true });

@@ -5,27 +5,9 @@
  * say) would mislead: here each of those is one line naming the file and what is wrong.
  */
 import { createReadStream } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-
-/** The files a report of `file` reads: its rotated siblings, oldest first, then the file itself if it exists. */
-async function comparisonFiles(file: string): Promise<{ files: string[]; exists: boolean }> {
-  const base = basename(file);
-  let names: string[] = [];
-  try {
-    names = await readdir(dirname(file));
-  } catch {
-    names = [];
-  }
-  const rotated = names
-    .map((n) => (n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : Number.NaN))
-    .filter((n) => Number.isInteger(n) && n > 0)
-    .sort((a, b) => b - a)
-    .map((n) => join(dirname(file), `${base}.${n}`));
-  const exists = names.includes(base);
-  return { files: exists ? [...rotated, file] : rotated, exists };
-}
+import { comparisonFiles } from '../comparison/store.js';
 
 /** A line the comparison store reads: a comparison record, or the call counts of readiness. */
 function isComparisonLine(o: unknown): boolean {

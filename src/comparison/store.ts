@@ -265,6 +265,24 @@ export class LocalResetTokens {
   }
 }
 
+/** The files a comparison file stands for: its rotated siblings, oldest first, then the file itself if it exists. */
+export async function comparisonFiles(file: string): Promise<{ files: string[]; exists: boolean }> {
+  const base = basename(file);
+  let names: string[] = [];
+  try {
+    names = await readdir(dirname(file));
+  } catch {
+    names = [];
+  }
+  const rotated = names
+    .map((n) => (n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : Number.NaN))
+    .filter((n) => Number.isInteger(n) && n > 0)
+    .sort((a, b) => b - a)
+    .map((n) => join(dirname(file), `${base}.${n}`));
+  const exists = names.includes(base);
+  return { files: exists ? [...rotated, file] : rotated, exists };
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
@@ -506,20 +524,7 @@ export class ComparisonStore implements ComparisonReader {
 
   /** Reads a file and its rotated siblings, oldest first; resolves with the number of files read. */
   private async readFiles(file: string, transform?: (r: ComparisonRecord) => ComparisonRecord): Promise<number> {
-    const dir = dirname(file);
-    const base = basename(file);
-    let names: string[] = [];
-    try {
-      names = await readdir(dir);
-    } catch {
-      names = [];
-    }
-    const rotated = names
-      .map((n) => (n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : Number.NaN))
-      .filter((n) => Number.isInteger(n) && n > 0)
-      .sort((a, b) => b - a)
-      .map((n) => join(dir, `${base}.${n}`));
-    const files = [...rotated, ...(names.includes(base) ? [file] : [])];
+    const { files } = await comparisonFiles(file);
     for (const f of files) {
       const lines = createInterface({
         input: createReadStream(f, { encoding: 'utf8' }),

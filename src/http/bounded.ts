@@ -38,6 +38,9 @@ export function readWhole(source: Readable | AsyncIterable<Buffer>, bound: Bound
       source.off('end', onEnd);
       source.off('error', onError);
       source.off('close', onClose);
+      // Whatever the source says after this (destroying an undici body emits an AbortError) has been answered:
+      // an 'error' with no listener left would be an uncaught exception.
+      source.on('error', ignore);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -70,6 +73,8 @@ export function readWhole(source: Readable | AsyncIterable<Buffer>, bound: Bound
     source.on('close', onClose);
   });
 }
+
+function ignore(): void {}
 
 function isReadable(source: Readable | AsyncIterable<Buffer>): source is Readable {
   return typeof (source as Readable).on === 'function' && typeof (source as Readable).pause === 'function';

@@ -136,7 +136,7 @@ export function tokenSourceFor(rt: Runtime, caller: Caller, key: string, session
   }
   const provider = caller.tokens;
   return {
-    current: async () => provider?.get(),
+    current: () => (provider ? provider.get() : Promise.resolve(undefined)),
     renew: async (rejected) => {
       provider?.invalidate(rejected);
       return provider!.get();
