@@ -99,9 +99,10 @@ export async function buildServer(holder: RuntimeHolder, options: ServerOptions)
     (address) => fromTrustedProxy(holder.current.listener, address),
   );
   // Only the names ers-bridge is published under: nothing is built from any other Host (DNS rebinding).
-  app.addHook('onRequest', async (req, reply) => {
-    if (hostAllowed(holder.current.listener, req.headers.host)) return;
-    return sendAnswer(reply, ownAnswer(misdirected(), req));
+  // A callback hook, not an async one: no promise per request for a synchronous check.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (hostAllowed(holder.current.listener, req.headers.host)) return done();
+    sendAnswer(reply, ownAnswer(misdirected(), req));
   });
 
   // Outside the legacy routes: `//ers-api/...` (a base URL ending in / joined to a path) is named as the operation it

@@ -54,6 +54,8 @@ export interface LoadOptions {
   serverPid?: number;
   /** Other processes of the setup (not our children), e.g. redis-server: their CPU is measured, not "foreign". */
   extraPids?: number[];
+  /** A fixed offered load (requests per second, all connections together) instead of as fast as answers come. */
+  rate?: number;
 }
 
 class Samples {
@@ -95,6 +97,7 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
         duration: options.durationS,
         pipelining: 1,
         timeout: 10,
+        ...(options.rate ? { overallRate: options.rate } : {}),
       },
       (err, result) => {
         if (err) return reject(err);

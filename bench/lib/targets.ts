@@ -55,6 +55,8 @@ export interface BridgeOptions {
   cpuProfDir?: string;
   /** Preload bench/gc-on-signal.cjs (with --expose-gc): SIGUSR2 then runs a full GC in ers-bridge. */
   gcOnSignal?: boolean;
+  /** More node options (e.g. --trace-gc, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 export interface Bridge {
@@ -78,6 +80,7 @@ export async function startBridge(
   const nodeArgs = [
     ...(options.cpuProfDir ? cpuProfArgs(options.cpuProfDir) : []),
     ...(options.gcOnSignal ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs')] : []),
+    ...(options.nodeArgs ?? []),
   ];
   const args = [
     ...nodeArgs,

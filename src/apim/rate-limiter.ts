@@ -20,6 +20,9 @@ export class RateLimited extends Error {
   }
 }
 
+/** What `acquire()` answers when the slot is granted at once: one settled promise, shared (rateSlot goes straight on). */
+export const SLOT_GRANTED: Promise<void> = Promise.resolve();
+
 export class RateLimiter {
   private tokens: number;
   private last: number;
@@ -57,12 +60,12 @@ export class RateLimiter {
       if (wait > maxWait) return this.refuse(wait);
     }
     if (!this.limit) {
-      return this.pausedUntil > now ? this.clock.sleep(this.pausedUntil - now) : Promise.resolve();
+      return this.pausedUntil > now ? this.clock.sleep(this.pausedUntil - now) : SLOT_GRANTED;
     }
     this.refill();
     if (this.queue.length === 0 && this.tokens >= 1 && this.pausedUntil <= now) {
       this.tokens -= 1;
-      return Promise.resolve();
+      return SLOT_GRANTED;
     }
     const ahead = this.queue.length + 1 - Math.floor(this.tokens);
     const expectedWait = Math.max(this.pausedUntil - now, (ahead / this.limit.requestsPerSecond) * 1000);

@@ -77,7 +77,8 @@ export class Upstream {
   }
 
   /** Sends a request; resolves with the answer (any status), rejects with an UpstreamError on transport failure. */
-  async request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    let answer: Promise<Dispatcher.ResponseData>;
     try {
       const options = {
         method: req.method as Dispatcher.HttpMethod,
@@ -87,10 +88,13 @@ export class Upstream {
         body: (req.body ?? null) as Dispatcher.RequestOptions['body'],
         signal: req.signal,
       } satisfies Dispatcher.RequestOptions;
-      return await this.poolFor(req.partition).request(options);
+      answer = this.poolFor(req.partition).request(options);
     } catch (e) {
-      throw this.transportError(e);
+      return Promise.reject(this.transportError(e));
     }
+    return answer.catch((e: unknown) => {
+      throw this.transportError(e);
+    });
   }
 
   /** Classifies an undici/socket failure; the fault table (src/pipeline/faults.ts) says what the client is told. */

@@ -71,6 +71,12 @@ export class ApplicationTokenProvider {
     return (await this.renew()).accessToken;
   }
 
+  /** The cached token while it is fresh (before its renewal point), at once; else undefined (call get()). */
+  ready(): string | undefined {
+    const t = this.current;
+    return t && this.clock.now() < t.renewAt ? t.accessToken : undefined;
+  }
+
   /** Forgets `token` if it is the cached one (APIM answered 401 with it), so the next get() fetches a new one. */
   invalidate(token: string): void {
     if (this.current?.accessToken === token) this.current = undefined;

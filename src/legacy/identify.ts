@@ -47,6 +47,15 @@ const ROUTES: CompiledRoute[] = ENDPOINTS.flatMap((endpoint) =>
   }),
 );
 
+/** The routes by their number of segments (a route matches only paths of its length), each list in ROUTES order. */
+const ROUTES_BY_LENGTH = new Map<number, CompiledRoute[]>();
+for (const route of ROUTES) {
+  const list = ROUTES_BY_LENGTH.get(route.segments.length) ?? [];
+  list.push(route);
+  ROUTES_BY_LENGTH.set(route.segments.length, list);
+}
+const NO_ROUTES: readonly CompiledRoute[] = [];
+
 const EMPTY_SEGMENT = 'the path contains an empty segment (//)';
 /** A segment with no escape, backslash or control character: it decodes to itself. */
 const PLAIN_SEGMENT = /^[A-Za-z0-9._~$-]+$/;
@@ -203,13 +212,10 @@ function identifySegments(method: string, segments: string[], rawPath: string, q
   const allow = new Set<string>();
   const codes = new Set<string>();
   let badParam: Identified | undefined;
-  for (const route of ROUTES) {
+  for (const route of ROUTES_BY_LENGTH.get(segments.length) ?? NO_ROUTES) {
     const params = matchRoute(route, segments);
     if (!params) continue;
-    const invalid =
-      route.endpoint.method === method
-        ? Object.entries(params).find(([name, value]) => !PARAM_PATTERNS[name]?.test(value))
-        : undefined;
+    const invalid = route.endpoint.method === method ? invalidParam(params) : undefined;
     if (route.endpoint.method === method && !invalid) {
       return { kind: 'endpoint', endpoint: route.endpoint, params, query };
     }
@@ -235,6 +241,15 @@ function identifySegments(method: string, segments: string[], rawPath: string, q
   if (badParam) return badParam;
   if (allow.size > 0) return { kind: 'method-not-allowed', allow: [...allow].sort(), codes: [...codes].sort() };
   return { kind: 'not-found', path: rawPath };
+}
+
+/** The first parameter whose value does not have its pattern's form, as [name, value]; undefined when all do. */
+function invalidParam(params: Record<string, string>): [string, string] | undefined {
+  for (const name in params) {
+    const value = params[name]!;
+    if (!PARAM_PATTERNS[name]?.test(value)) return [name, value];
+  }
+  return undefined;
 }
 
 /** An APIM path template split once into its literal parts and parameter names (even indexes are literals). */

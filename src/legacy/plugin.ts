@@ -78,7 +78,7 @@ export async function legacyPlugin(app: FastifyInstance, options: LegacySurfaceO
       call.record = outcome?.record ?? { aCode: '-', route: '-', reason: 'INTERNAL_ERROR' };
       settle(req, call);
     }
-    return sendAnswer(reply, outcome.answer);
+    return writeAnswer(reply, outcome.answer);
   };
 
   // The record step: fastify fires onResponse once an answer is out, and onRequestAbort instead when the client
@@ -123,7 +123,52 @@ function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
 }
 
 /**
- * Sends a legacy answer. The transaction id keeps its exact legacy spelling: fastify lower-cases names given to
+ * Writes the flow's answer on the raw response: status and headers in one writeHead, the body in one write. Fastify's
+ * reply.send would parse the content type, lower-case each name and merge two header lists again on every call
+ * (issue 15); the flow's answers need none of that. A streamed body (a file) still goes through reply.send, which
+ * pipes it and handles its errors. The onResponse hook (the record step) still runs: fastify listens for the end.
+ */
+export function writeAnswer(reply: FastifyReply, answer: LegacyAnswer): FastifyReply {
+  const body = answer.body;
+  if (body !== undefined && !Buffer.isBuffer(body)) return sendAnswer(reply, answer);
+  const status = answer.status;
+  // No body for 1xx, 204 and 304 (RFC 9110 §8.6), so neither a length nor a type.
+  const bodiless = status < 200 || status === 204 || status === 304;
+  const headers: string[] = [];
+  let hasType = false;
+  let givenLength: string | undefined;
+  for (const name in answer.headers) {
+    const value = answer.headers[name];
+    if (value === undefined) continue;
+    if (name === 'content-length') {
+      givenLength = value; // a HEAD answer's; otherwise computed below from what is sent
+      continue;
+    }
+    if (name === 'content-type') {
+      if (bodiless) continue;
+      hasType = true;
+    }
+    headers.push(name, value);
+  }
+  if (!bodiless) {
+    if (body !== undefined && !hasType) headers.push('content-type', 'application/octet-stream');
+    // A HEAD answer keeps the length it was given (its GET's); nothing is written (Node sends no body for HEAD).
+    if (body !== undefined) headers.push('content-length', String(body.length));
+    else if (reply.request.method !== 'HEAD') headers.push('content-length', '0');
+    else if (givenLength !== undefined) headers.push('content-length', givenLength);
+  }
+  const res = reply.raw;
+  // Throws on a header Node refuses, before anything is sent: fastify's error handler then answers instead.
+  res.writeHead(status, headers);
+  reply.hijack();
+  if (body === undefined || bodiless) res.end();
+  else res.end(body);
+  return reply;
+}
+
+/**
+ * Sends a legacy answer through fastify (answers made outside the flow: the router's, the hooks', the error
+ * handler's, and streamed bodies). The transaction id keeps its exact legacy spelling: fastify lower-cases names given to
  * reply.header(), Node keeps the case given to setHeader(), and a legacy client may look the name up as spelt.
  */
 export function sendAnswer(reply: FastifyReply, answer: LegacyAnswer): FastifyReply {

@@ -65,8 +65,8 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     if (target.kind !== 'endpoint') throw refusalOf({ kind: 'not-legacy' });
     const { endpoint, params, query } = target;
     // store: the caller's session, with a role selected
-    const { key, session } = await loadSession(shared.store, req.headers, sessionLookup(caller));
-    seen.session = sessionKeyTag(key);
+    const { key, session, tag } = await loadSession(shared.store, req.headers, sessionLookup(caller));
+    seen.session = tag;
     // pure: the ASID's message sets
     refuse(messageSetProblem(endpoint, caller.asid, caller.config));
     // pure: the side that answers (translate, passthrough, shadow, canary)

@@ -137,6 +137,7 @@ export function tokenSourceFor(rt: Runtime, caller: Caller, key: string, session
   const provider = caller.tokens;
   return {
     current: () => (provider ? provider.get() : Promise.resolve(undefined)),
+    ready: () => provider?.ready(),
     renew: async (rejected) => {
       provider?.invalidate(rejected);
       return provider!.get();

@@ -9,7 +9,7 @@ import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { Identified } from '../legacy/identify.js';
 import type { AsidConfig } from '../rules/schema.js';
-import type { AccessMode, Session } from '../sessions/session.js';
+import { type AccessMode, type Session, sessionKeyHash, sessionTagOf } from '../sessions/session.js';
 import type { SessionStore } from '../sessions/store.js';
 import { type IncomingHeaders, legacyHeader } from '../translation/request.js';
 
@@ -103,7 +103,7 @@ export async function loadSession(
   store: SessionStore,
   headers: IncomingHeaders,
   lookup: SessionLookup,
-): Promise<{ key: string; session: Session }> {
+): Promise<LoadedSession> {
   const fromHeader = legacyHeader(headers, SESSION_HEADER);
   const key = fromHeader ?? lookup.keyFromPath;
   if (key === undefined || key === '') {
@@ -118,8 +118,11 @@ export async function loadSession(
       'The session key in the URL differs from the HTTP_X_SESSION_KEY header; send the same session id in both.',
     );
   }
-  // One store read whatever the key looks like, so unknown and foreign keys take the same time.
-  const session = await store.get(key.length <= 200 ? key : key.slice(0, 200));
+  // One store read whatever the key looks like, so unknown and foreign keys take the same time. The key is hashed
+  // once here: the store indexes by the hash and the record's tag is cut from it.
+  const stored = key.length <= 200 ? key : key.slice(0, 200);
+  const hash = sessionKeyHash(stored);
+  const session = await store.get(stored, hash);
   // Another ASID's session is answered exactly as an unknown one, so a key's existence never leaks across ASIDs;
   // the log and metrics still tell the two apart.
   if (!session || session.asid !== lookup.asid) {
@@ -135,7 +138,24 @@ export async function loadSession(
       "No role is selected for this session. Select one of the session's permissions with A002 (PUT /ers-api/v1/ProfessionalSession/{id}) before calling data endpoints.",
     );
   }
-  return { key, session };
+  return new LoadedSession(key, session, hash);
+}
+
+/** A session read for a call: the key it was named by and the session; the key's hash stays inside (for the tag). */
+export class LoadedSession {
+  readonly #hash: string;
+  constructor(
+    readonly key: string,
+    readonly session: Session,
+    hash: string,
+  ) {
+    this.#hash = hash;
+  }
+
+  /** The session's tag for the record, cut from the hash the store was read by (the key is hashed once a call). */
+  get tag(): string {
+    return sessionTagOf(this.#hash);
+  }
 }
 
 /**

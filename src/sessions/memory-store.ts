@@ -186,9 +186,8 @@ export class MemorySessionStore implements SessionStore {
     own.set(hash, held);
   }
 
-  async get(key: string): Promise<Session | undefined> {
+  async get(key: string, hash = sessionKeyHash(key)): Promise<Session | undefined> {
     const now = this.now();
-    const hash = sessionKeyHash(key);
     const held = this.live(hash, now);
     if (!held) return undefined;
     this.touch(hash, held, now);

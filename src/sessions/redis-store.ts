@@ -187,8 +187,8 @@ export class RedisSessionStore implements SessionStore {
     return `${this.options.keyPrefix}session:`;
   }
 
-  private keyOf(key: string): string {
-    return `${this.sessionPrefix}${sessionKeyHash(key)}`;
+  private keyOf(key: string, hash = sessionKeyHash(key)): string {
+    return `${this.sessionPrefix}${hash}`;
   }
 
   /** The ASID's index: its sessions' key hashes by creation time. */
@@ -237,8 +237,8 @@ export class RedisSessionStore implements SessionStore {
     );
   }
 
-  async get(key: string): Promise<Session | undefined> {
-    const id = this.keyOf(key);
+  async get(key: string, hash?: string): Promise<Session | undefined> {
+    const id = this.keyOf(key, hash);
     const idleMs = this.options.idleTimeoutSeconds * 1000;
     const raw = await this.conn.run((r) => r.getex(id, 'PX', idleMs));
     if (raw === null) return undefined;

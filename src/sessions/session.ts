@@ -93,7 +93,12 @@ export function sessionKeyHash(key: string): string {
 
 /** A short, non-reversible tag of a session key for logs. */
 export function sessionKeyTag(key: string): string {
-  return sessionKeyHash(key).slice(0, 10);
+  return sessionTagOf(sessionKeyHash(key));
+}
+
+/** {@link sessionKeyTag} from the key's hash, when the caller has it already. */
+export function sessionTagOf(hash: string): string {
+  return hash.slice(0, 10);
 }
 
 /**

@@ -7,8 +7,11 @@ import type { Session } from './session.js';
 export interface SessionStore {
   /** Stores a new session. */
   create(key: string, session: Session): Promise<void>;
-  /** Returns the live session and refreshes its idle timer, or undefined when unknown or expired. */
-  get(key: string): Promise<Session | undefined>;
+  /**
+   * Returns the live session and refreshes its idle timer, or undefined when unknown or expired. `hash` is
+   * sessionKeyHash(key) when the caller has it already (the key is then not hashed again).
+   */
+  get(key: string, hash?: string): Promise<Session | undefined>;
   /** Replaces a live session; returns false when it no longer exists. */
   update(key: string, session: Session): Promise<boolean>;
   /** Removes a session (for every replica at once); returns whether one existed. */

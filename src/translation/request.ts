@@ -37,11 +37,13 @@ function spellings(name: string): readonly string[] {
 export function legacyHeader(headers: IncomingHeaders, name: string): string | undefined {
   const names = spellings(name);
   let found: string | undefined;
-  for (const key of names) {
-    const v = headers[key];
+  for (let i = 0; i < names.length; i++) {
+    const v = headers[names[i]!];
     if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) {
-      const value = one.trim();
+    // One value (the usual case) is read without making a list of it.
+    const values = typeof v === 'string' ? undefined : v;
+    for (let j = 0, n = values ? values.length : 1; j < n; j++) {
+      const value = (values ? values[j]! : (v as string)).trim();
       if (found !== undefined && found !== value) {
         throw new LegacyError(
           'BAD_HEADER',

@@ -18,12 +18,12 @@ export function retryAfterSeconds(value: string | string[] | undefined, now: num
 }
 
 export function apimPause(limiter: RateLimiter, clock: Clock = systemClock, maxPauseSeconds = 3600): ApimWrapper {
-  return (next) => async (call) => {
-    const result = await next(call);
-    if (result.response.statusCode === 429) {
-      const asked = retryAfterSeconds(result.response.headers['retry-after'], clock.now());
-      limiter.pause(Math.min(asked, maxPauseSeconds));
-    }
-    return result;
-  };
+  return (next) => (call) =>
+    next(call).then((result) => {
+      if (result.response.statusCode === 429) {
+        const asked = retryAfterSeconds(result.response.headers['retry-after'], clock.now());
+        limiter.pause(Math.min(asked, maxPauseSeconds));
+      }
+      return result;
+    });
 }
