@@ -34,7 +34,8 @@ abstract class LabelledMetric<L extends string, Entry> {
     registry.registerMetric(this as never);
   }
 
-  protected entry(values: readonly string[], make: () => Entry): Entry {
+  /** The entry of a label set, made by `fresh()` the first time (a method, not a closure made on every call). */
+  protected entry(values: readonly string[]): Entry {
     const key = values.join(SEP);
     let e = this.entries.get(key);
     if (!e) {
@@ -42,11 +43,13 @@ abstract class LabelledMetric<L extends string, Entry> {
       this.labelNames.forEach((n, i) => {
         labels[n] = values[i] ?? '';
       });
-      e = { labels, value: make() };
+      e = { labels, value: this.fresh() };
       this.entries.set(key, e);
     }
     return e.value;
   }
+
+  protected abstract fresh(): Entry;
 
   reset(): void {
     this.entries.clear();
@@ -57,8 +60,12 @@ abstract class LabelledMetric<L extends string, Entry> {
 export class CallCounter<L extends string> extends LabelledMetric<L, { n: number }> {
   readonly type = 'counter' as const;
 
+  protected fresh(): { n: number } {
+    return { n: 0 };
+  }
+
   inc(values: readonly string[]): void {
-    this.entry(values, () => ({ n: 0 })).n++;
+    this.entry(values).n++;
   }
 
   async get(): Promise<MetricReadout> {
@@ -84,9 +91,13 @@ export class CallHistogram<L extends string> extends LabelledMetric<
     super(registry, name, help, labelNames);
   }
 
+  protected fresh(): { buckets: Float64Array; sum: number; count: number } {
+    return { buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 };
+  }
+
   observe(values: readonly string[], seconds: number): void {
     if (!Number.isFinite(seconds)) return;
-    const e = this.entry(values, () => ({ buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
+    const e = this.entry(values);
     e.sum += seconds;
     e.count++;
     // The first bucket that holds it (prom-client's buckets are cumulative only when read out, as here).

@@ -66,9 +66,10 @@ const PLAIN_SEGMENT = /^[A-Za-z0-9._~$-]+$/;
  */
 export function decodePathSegments(rawPath: string): string[] | string {
   if (!rawPath.startsWith('/')) return 'the path must start with /';
-  const parts = rawPath.split('/').slice(1);
+  const parts = rawPath.split('/');
   const out: string[] = [];
-  for (const part of parts) {
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!;
     if (part === '') return EMPTY_SEGMENT;
     // Most segments are plain (letters, digits, "-", "_", "$", "."): nothing to decode or check further.
     if (PLAIN_SEGMENT.test(part) && part !== '.' && part !== '..') {

@@ -115,12 +115,26 @@ function legacyRequestOf(rt: Runtime, req: FastifyRequest): LegacyRequest {
 /** The legacy base URL as this client reaches ers-bridge: configured, or from the request's Host. */
 function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
   if (rt.rules.legacy.publicBaseUrl) return rt.rules.legacy.publicBaseUrl;
-  const host = req.headers.host;
-  const safeHost =
-    host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
-  const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  return `${proto}://${safeHost}/ers-api`;
+  const host = req.headers.host ?? '';
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  // Worked out once per Host a runtime is reached by (few: only allowed hosts get this far), not on every call.
+  let known = BASES_BY_HOST.get(rt);
+  if (!known) {
+    known = new Map();
+    BASES_BY_HOST.set(rt, known);
+  }
+  const cacheKey = encrypted ? `s${host}` : host;
+  let base = known.get(cacheKey);
+  if (base === undefined) {
+    const safeHost =
+      host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
+    base = `${encrypted ? 'https' : 'http'}://${safeHost}/ers-api`;
+    if (known.size < 64) known.set(cacheKey, base);
+  }
+  return base;
 }
+
+const BASES_BY_HOST = new WeakMap<Runtime, Map<string, string>>();
 
 /**
  * Writes the flow's answer on the raw response: status and headers in one writeHead, the body in one write. Fastify's

@@ -82,6 +82,17 @@ export interface ApimCallInput {
   signal?: AbortSignal | undefined;
 }
 
+/** The APIM base URL's path without its trailing slashes, worked out once per URL (a runtime has one). */
+const BASE_PATHS = new WeakMap<URL, string>();
+function basePathOf(base: URL): string {
+  let path = BASE_PATHS.get(base);
+  if (path === undefined) {
+    path = base.pathname.replace(/\/+$/, '');
+    BASE_PATHS.set(base, path);
+  }
+  return path;
+}
+
 /** Step (pure): the call APIM receives — path, query, renamed headers and the role headers; no token yet. */
 export function rewriteForApim(input: ApimCallInput): ApimCall {
   const user = userContextOf(input.session);
@@ -90,7 +101,7 @@ export function rewriteForApim(input: ApimCallInput): ApimCall {
     params: input.params,
     query: input.query,
     headers: input.headers,
-    apimBasePath: input.apimBase.pathname.replace(/\/+$/, ''),
+    apimBasePath: basePathOf(input.apimBase),
     correlationId: input.correlationId,
     ...(user ? { user } : {}),
     ...(input.body.length !== undefined ? { bodyLength: input.body.length } : {}),

@@ -31,6 +31,7 @@ import {
   refuse,
   requireCaller,
   roleOf,
+  type SessionLookup,
 } from './steps.js';
 import { successorOf } from './successor.js';
 import type { CallOutcome, CallRecord, LegacyAnswer, LegacyRequest } from './types.js';
@@ -53,7 +54,7 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     // pure: the operation (A-code) and its path parameters; anything else is refused
     const target = identify(req.method, req.rawUrl);
     refuse(refusalOf(target));
-    Object.assign(seen, routeOf(target));
+    nameRoute(seen, target);
     // pure: XAPI_ASID → a configured caller, who proved it is that ASID when the ASID is bound to certificates
     const caller = requireCaller(rt.callers, rules.environment, req.headers);
     seen.asid = caller.asid;
@@ -143,17 +144,25 @@ async function sessionCall(
 }
 
 /** A-code and route pattern, for the record (never the path's values). */
-function routeOf(target: Identified): Pick<CallRecord, 'aCode' | 'route'> {
+function nameRoute(seen: CallRecord, target: Identified): void {
   if (target.kind === 'session') {
-    const route = target.op === 'A001' ? '/v1/ProfessionalSession' : '/v1/ProfessionalSession/{sessionKey}';
-    return { aCode: target.op, route };
+    seen.aCode = target.op;
+    seen.route = target.op === 'A001' ? '/v1/ProfessionalSession' : '/v1/ProfessionalSession/{sessionKey}';
+  } else if (target.kind === 'endpoint') {
+    seen.aCode = target.endpoint.code;
+    seen.route = target.endpoint.legacyPath;
   }
-  if (target.kind === 'endpoint') return { aCode: target.endpoint.code, route: target.endpoint.legacyPath };
-  return { aCode: '-', route: '-' };
 }
 
-function sessionLookup(caller: Caller) {
-  return { asid: caller.asid, requireRole: true, userRestricted: caller.config.accessMode === 'user-restricted' };
+/** What a data call's session must be, per caller (made once: a caller's settings are fixed for its runtime). */
+const SESSION_LOOKUPS = new WeakMap<Caller, SessionLookup>();
+function sessionLookup(caller: Caller): SessionLookup {
+  let lookup = SESSION_LOOKUPS.get(caller);
+  if (!lookup) {
+    lookup = { asid: caller.asid, requireRole: true, userRestricted: caller.config.accessMode === 'user-restricted' };
+    SESSION_LOOKUPS.set(caller, lookup);
+  }
+  return lookup;
 }
 
 function bodyLimit(rt: Runtime): number {

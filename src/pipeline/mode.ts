@@ -56,6 +56,10 @@ export function canaryBucket(id: string): number {
   return createHash('sha256').update(`ers-bridge-canary:${id}`).digest().readUInt32BE(0) % 10_000;
 }
 
+// The decisions that depend on nothing but the route's mode: one frozen object each, not one a call.
+const TRANSLATE: ModeDecision = Object.freeze({ mode: 'translate' as const, primary: 'apim' as const });
+const PASSTHROUGH: ModeDecision = Object.freeze({ mode: 'passthrough' as const, primary: 'legacy' as const });
+
 export function decideMode(
   modes: ModeSettings,
   endpoint: EndpointDef,
@@ -64,9 +68,9 @@ export function decideMode(
   const r = routeSettings(modes, endpoint);
   switch (r.mode) {
     case 'translate':
-      return { mode: 'translate', primary: 'apim' };
+      return TRANSLATE;
     case 'passthrough':
-      return { mode: 'passthrough', primary: 'legacy' };
+      return PASSTHROUGH;
     case 'shadow': {
       const primary = r.shadow.primary;
       return {

@@ -38,6 +38,10 @@ export interface SideProduction {
  * Step (pure): whether this call gets a shadow copy. Decides sampling, write safety and whether the shadow side
  * could take the call at all (APIM's access rules), before anything is read or sent.
  */
+// The two answers most calls get (no shadow; not sampled): one frozen object each, not one a call.
+const NO_SHADOW: ShadowDecision = Object.freeze({ none: true as const });
+const NOT_SAMPLED: ShadowDecision = Object.freeze({ skipped: 'not sampled', sampled: false });
+
 export function planShadow(
   decision: ModeDecision,
   endpoint: EndpointDef,
@@ -45,9 +49,9 @@ export function planShadow(
   who: { asid: string; role: CallRole },
   random: number,
 ): ShadowDecision {
-  if (!decision.shadow) return { none: true };
+  if (!decision.shadow) return NO_SHADOW;
   const { secondary, settings } = decision.shadow;
-  if (random >= settings.sampleRate) return { skipped: 'not sampled', sampled: false };
+  if (random >= settings.sampleRate) return NOT_SAMPLED;
   const safe = shadowAllowed(endpoint, production[secondary]);
   if (!safe.ok) return { skipped: safe.why!, sampled: true };
   if (secondary === 'apim') {
@@ -55,6 +59,17 @@ export function planShadow(
     if (problem) return { skipped: `APIM would refuse it (${problem.reason})`, sampled: true };
   }
   return { plan: { secondary, settings } };
+}
+
+/** The shadow-copies counter's `skipped` child, resolved once per metrics (prom-client hashes labels per inc). */
+const SKIPPED_COPIES = new WeakMap<Metrics, { inc(): void }>();
+function skippedCopies(metrics: Metrics): { inc(): void } {
+  let child = SKIPPED_COPIES.get(metrics);
+  if (!child) {
+    child = metrics.shadowCopies.labels({ outcome: 'skipped' });
+    SKIPPED_COPIES.set(metrics, child);
+  }
+  return child;
 }
 
 /** Counts a decision not to copy: sampling in the metrics only, a safety skip in the counters too. */
@@ -65,7 +80,7 @@ export function countShadowSkip(
 ): void {
   if (!('skipped' in decision)) return;
   if (decision.sampled) counters.skipped++;
-  metrics?.shadowCopies.inc({ outcome: 'skipped' });
+  if (metrics) skippedCopies(metrics).inc();
 }
 
 /** Reads an answer's body (bounded) so it can both go to the client and be compared. */
