@@ -27,6 +27,8 @@ export interface LoadResult {
   foreignCpuPct: number;
   /** CPU time the server process tree (the proxy; for direct, the upstream) spent per request, in µs. */
   serverCpuUsPerRequest?: number;
+  /** The same, round by round (to compare targets round by round: each round of every target is interleaved). */
+  roundsCpuUs?: number[];
   /** CPU time of the extra processes (e.g. redis-server) per request, in µs. */
   extraCpuUsPerRequest?: number;
 }
@@ -54,8 +56,6 @@ export interface LoadOptions {
   serverPid?: number;
   /** Other processes of the setup (not our children), e.g. redis-server: their CPU is measured, not "foreign". */
   extraPids?: number[];
-  /** A fixed offered load (requests per second, all connections together) instead of as fast as answers come. */
-  rate?: number;
 }
 
 class Samples {
@@ -97,7 +97,6 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
         duration: options.durationS,
         pipelining: 1,
         timeout: 10,
-        ...(options.rate ? { overallRate: options.rate } : {}),
       },
       (err, result) => {
         if (err) return reject(err);
@@ -160,7 +159,10 @@ export function combine(runs: LoadRun[]): LoadResult {
     bytesPerResponse: total ? runs.reduce((n, r) => n + r.bytes, 0) / total : 0,
     foreignCpuPct: runs.reduce((n, r) => n + r.foreignPct * r.durationS, 0) / durationS,
     ...(runs.every((r) => r.serverCpuMs !== undefined) && requests > 0
-      ? { serverCpuUsPerRequest: (1000 * runs.reduce((n, r) => n + r.serverCpuMs!, 0)) / requests }
+      ? {
+          serverCpuUsPerRequest: (1000 * runs.reduce((n, r) => n + r.serverCpuMs!, 0)) / requests,
+          roundsCpuUs: runs.map((r) => (r.requests > 0 ? (1000 * r.serverCpuMs!) / r.requests : Number.NaN)),
+        }
       : {}),
     ...(runs.every((r) => r.extraCpuMs !== undefined) && requests > 0
       ? { extraCpuUsPerRequest: (1000 * runs.reduce((n, r) => n + r.extraCpuMs!, 0)) / requests }

@@ -22,6 +22,8 @@ export interface BenchContext {
   fromSource: boolean;
   /** Environment for every ers-bridge child: the secrets the rules reference, nothing of the caller's ers-bridge. */
   bridgeEnv: NodeJS.ProcessEnv;
+  /** Node flags for every ers-bridge (BENCH_BRIDGE_NODE_ARGS: e.g. --trace-gc, which NODE_OPTIONS refuses). */
+  bridgeNodeArgs?: string[];
 }
 
 export { freePort };
@@ -55,8 +57,6 @@ export interface BridgeOptions {
   cpuProfDir?: string;
   /** Preload bench/gc-on-signal.cjs (with --expose-gc): SIGUSR2 then runs a full GC in ers-bridge. */
   gcOnSignal?: boolean;
-  /** More node options (e.g. --trace-gc, which NODE_OPTIONS refuses). */
-  nodeArgs?: string[];
 }
 
 export interface Bridge {
@@ -80,7 +80,7 @@ export async function startBridge(
   const nodeArgs = [
     ...(options.cpuProfDir ? cpuProfArgs(options.cpuProfDir) : []),
     ...(options.gcOnSignal ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs')] : []),
-    ...(options.nodeArgs ?? []),
+    ...(ctx.bridgeNodeArgs ?? []),
   ];
   const args = [
     ...nodeArgs,
