@@ -12,6 +12,8 @@
  * not). Matching works on the differences alone (paths and their redacted values), so the same rule applies to a
  * live comparison, to replay and to the records of a comparison file read back by `compare report`.
  */
+
+import { OncePer } from '../runtime/once-per.js';
 import { formatPath, globToMatcher, type PathMatcher, parsePath } from './paths.js';
 import type { FieldDifference, KnownDifference } from './types.js';
 
@@ -71,15 +73,10 @@ export interface PresetSplit {
   ignored: Array<{ id: string; fields: number; paths: string[] }>;
 }
 
-const matchers = new WeakMap<KnownDifference, PathMatcher>();
+const matchers = new OncePer<KnownDifference, PathMatcher>((p) => globToMatcher(p.element));
 
 function matcherOf(p: KnownDifference): PathMatcher {
-  let m = matchers.get(p);
-  if (!m) {
-    m = globToMatcher(p.element);
-    matchers.set(p, m);
-  }
-  return m;
+  return matchers.of(p);
 }
 
 /**

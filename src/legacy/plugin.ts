@@ -12,6 +12,7 @@ import type { Metrics } from '../admin/metrics.js';
 import { runLegacyCall } from '../pipeline/flow.js';
 import { type CallEnd, recordCall } from '../pipeline/record.js';
 import type { CallRecord, LegacyAnswer, LegacyRequest } from '../pipeline/types.js';
+import { BoundedPer } from '../runtime/once-per.js';
 import type { Runtime, RuntimeHolder } from '../runtime/runtime.js';
 import type { IncomingHeaders } from '../translation/request.js';
 import { clientCertificateOf, dropForwardedCertificate } from './client-identity.js';
@@ -117,24 +118,18 @@ function legacyBaseFor(rt: Runtime, req: FastifyRequest): string {
   if (rt.rules.legacy.publicBaseUrl) return rt.rules.legacy.publicBaseUrl;
   const host = req.headers.host ?? '';
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  // Worked out once per Host a runtime is reached by (few: only allowed hosts get this far), not on every call.
-  let known = BASES_BY_HOST.get(rt);
-  if (!known) {
-    known = new Map();
-    BASES_BY_HOST.set(rt, known);
-  }
-  const cacheKey = encrypted ? `s${host}` : host;
-  let base = known.get(cacheKey);
-  if (base === undefined) {
-    const safeHost =
-      host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
-    base = `${encrypted ? 'https' : 'http'}://${safeHost}/ers-api`;
-    if (known.size < 64) known.set(cacheKey, base);
-  }
-  return base;
+  return BASES_BY_HOST.of(rt, `${encrypted ? 'https' : 'http'}://${host}`);
 }
 
-const BASES_BY_HOST = new WeakMap<Runtime, Map<string, string>>();
+/** The legacy base per scheme and Host a runtime is reached by (few: only allowed hosts get this far). */
+const BASES_BY_HOST = new BoundedPer<Runtime, string>(64, (rt, origin) => {
+  const at = origin.indexOf('://');
+  const proto = origin.slice(0, at);
+  const host = origin.slice(at + 3);
+  const safeHost =
+    host && /^[A-Za-z0-9.\-[\]:]{1,255}$/.test(host) ? host : `${rt.rules.server.host}:${rt.rules.server.port}`;
+  return `${proto}://${safeHost}/ers-api`;
+});
 
 /**
  * Writes the flow's answer on the raw response: status and headers in one writeHead, the body in one write. Fastify's

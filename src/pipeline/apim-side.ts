@@ -23,6 +23,7 @@ import { isJsonContentType } from '../http/media-type.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import type { Clock } from '../runtime/clock.js';
+import { OncePer } from '../runtime/once-per.js';
 import type { Session } from '../sessions/session.js';
 import { buildApimRequest, type IncomingHeaders, type UserContextHeaders } from '../translation/request.js';
 import { type BaseUrls, legacyResponseHeaders, rewriteApimUrlsIn } from '../translation/response.js';
@@ -83,14 +84,9 @@ export interface ApimCallInput {
 }
 
 /** The APIM base URL's path without its trailing slashes, worked out once per URL (a runtime has one). */
-const BASE_PATHS = new WeakMap<URL, string>();
+const BASE_PATHS = new OncePer<URL, string>((base) => base.pathname.replace(/\/+$/, ''));
 function basePathOf(base: URL): string {
-  let path = BASE_PATHS.get(base);
-  if (path === undefined) {
-    path = base.pathname.replace(/\/+$/, '');
-    BASE_PATHS.set(base, path);
-  }
-  return path;
+  return BASE_PATHS.of(base);
 }
 
 /** Step (pure): the call APIM receives — path, query, renamed headers and the role headers; no token yet. */

@@ -12,6 +12,7 @@ import type { EndpointDef } from '../legacy/endpoints.js';
 import { type Identified, identify } from '../legacy/identify.js';
 import { createSession, deleteSession, readSessionBody, type SessionDeps, selectRole } from '../legacy/session-api.js';
 import type { Caller } from '../runtime/caller.js';
+import { BoundedPer, OncePer } from '../runtime/once-per.js';
 import { grantTargetOf, type Runtime } from '../runtime/runtime.js';
 import { sessionKeyTag } from '../sessions/session.js';
 import { correlationIdFor } from '../translation/request.js';
@@ -19,7 +20,15 @@ import type { BaseUrls } from '../translation/response.js';
 import { prepareBodies } from './bodies.js';
 import { faultFor, knownFault, renderOutcome } from './faults.js';
 import { decideMode, type SideName, sendsToLegacyHost } from './mode.js';
-import { captureAnswer, countShadowSkip, launchShadow, planShadow, type ShadowJob, type ShadowPlan } from './shadow.js';
+import {
+  captureAnswer,
+  countShadowSkip,
+  launchShadow,
+  planShadow,
+  type ShadowJob,
+  type ShadowPlan,
+  type SideProduction,
+} from './shadow.js';
 import { type SideCall, sidesFor } from './sides.js';
 import {
   apimAccessProblem,
@@ -155,14 +164,13 @@ function nameRoute(seen: CallRecord, target: Identified): void {
 }
 
 /** What a data call's session must be, per caller (made once: a caller's settings are fixed for its runtime). */
-const SESSION_LOOKUPS = new WeakMap<Caller, SessionLookup>();
+const SESSION_LOOKUPS = new OncePer<Caller, SessionLookup>((caller) => ({
+  asid: caller.asid,
+  requireRole: true,
+  userRestricted: caller.config.accessMode === 'user-restricted',
+}));
 function sessionLookup(caller: Caller): SessionLookup {
-  let lookup = SESSION_LOOKUPS.get(caller);
-  if (!lookup) {
-    lookup = { asid: caller.asid, requireRole: true, userRestricted: caller.config.accessMode === 'user-restricted' };
-    SESSION_LOOKUPS.set(caller, lookup);
-  }
-  return lookup;
+  return SESSION_LOOKUPS.of(caller);
 }
 
 function bodyLimit(rt: Runtime): number {
@@ -188,31 +196,29 @@ function sessionDepsOf(rt: Runtime, caller: Caller): SessionDeps {
   };
 }
 
-/** The bases links are rewritten between: APIM's, the one this client uses, and the HSCN host it replaces. */
-/** A runtime's base URLs per legacy base a client reaches it by (few: the public URL, or the Host names allowed). */
-const BASE_URLS = new WeakMap<Runtime, Map<string, BaseUrls>>();
+/**
+ * The bases links are rewritten between: APIM's, the one this client uses, and the HSCN host it replaces — per
+ * legacy base a client reaches the runtime by (few: the public URL, or the Host names allowed; bounded, as without
+ * a public base URL the Host header picks it).
+ */
+const BASE_URLS = new BoundedPer<Runtime, BaseUrls>(64, (rt, legacyBase) => ({
+  apimBase: rt.apimBase.href.replace(/\/+$/, ''),
+  legacyBase,
+  hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
+}));
 
 function baseUrlsOf(rt: Runtime, legacyBase: string): BaseUrls {
-  let byBase = BASE_URLS.get(rt);
-  if (!byBase) {
-    byBase = new Map();
-    BASE_URLS.set(rt, byBase);
-  }
-  let urls = byBase.get(legacyBase);
-  if (!urls) {
-    urls = {
-      apimBase: rt.apimBase.href.replace(/\/+$/, ''),
-      legacyBase,
-      hscnBase: `https://${rt.rules.legacy.host}/ers-api`,
-    };
-    // Bounded: without a public base URL the Host header picks the base (only allowed hosts get this far).
-    if (byBase.size < 64) byBase.set(legacyBase, urls);
-  }
-  return urls;
+  return BASE_URLS.of(rt, legacyBase);
 }
 
-function productionOf(rt: Runtime) {
-  return { apim: rt.rules.apim.production, legacy: rt.rules.legacy.production };
+/** Which sides the runtime's rules declare production (made once per runtime, read on every call). */
+const PRODUCTION = new OncePer<Runtime, SideProduction>((rt) => ({
+  apim: rt.rules.apim.production,
+  legacy: rt.rules.legacy.production,
+}));
+
+function productionOf(rt: Runtime): SideProduction {
+  return PRODUCTION.of(rt);
 }
 
 function recordForReplay(

@@ -14,6 +14,7 @@ import type { CapturedAnswer, ComparisonRecord } from '../comparison/types.js';
 import { readWhole } from '../http/bounded.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import type { ShadowConfig } from '../rules/schema.js';
+import { OncePer } from '../runtime/once-per.js';
 import type { ShadowCounters } from '../runtime/process-state.js';
 import { knownFault } from './faults.js';
 import { type ModeDecision, type SideName, shadowAllowed } from './mode.js';
@@ -62,14 +63,11 @@ export function planShadow(
 }
 
 /** The shadow-copies counter's `skipped` child, resolved once per metrics (prom-client hashes labels per inc). */
-const SKIPPED_COPIES = new WeakMap<Metrics, { inc(): void }>();
+const SKIPPED_COPIES = new OncePer<Metrics, { inc(): void }>((metrics) =>
+  metrics.shadowCopies.labels({ outcome: 'skipped' }),
+);
 function skippedCopies(metrics: Metrics): { inc(): void } {
-  let child = SKIPPED_COPIES.get(metrics);
-  if (!child) {
-    child = metrics.shadowCopies.labels({ outcome: 'skipped' });
-    SKIPPED_COPIES.set(metrics, child);
-  }
-  return child;
+  return SKIPPED_COPIES.of(metrics);
 }
 
 /** Counts a decision not to copy: sampling in the metrics only, a safety skip in the counters too. */

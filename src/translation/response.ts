@@ -5,6 +5,7 @@
  * legacy `X_ERS_TRANSACTION_ID`. Absolute APIM URLs inside JSON bodies and in `Location` are rewritten to the legacy
  * base ers-bridge serves, so links keep working for the legacy client.
  */
+import { OncePer } from '../runtime/once-per.js';
 
 const PASS_THROUGH = [
   'content-type',
@@ -190,14 +191,10 @@ const TO_LEGACY = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>()
 const TO_APIM = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>();
 
 /** The lists of a BaseUrls object the request path shares between calls (flow.ts), found by identity. */
-const TO_LEGACY_BY_URLS = new WeakMap<BaseUrls, { text: Replacement[]; bytes: ByteRewrite }>();
+const TO_LEGACY_BY_URLS = new OncePer<BaseUrls, { text: Replacement[]; bytes: ByteRewrite }>(toLegacyListByKey);
 
 function toLegacyList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
-  const known = TO_LEGACY_BY_URLS.get(urls);
-  if (known) return known;
-  const list = toLegacyListByKey(urls);
-  TO_LEGACY_BY_URLS.set(urls, list);
-  return list;
+  return TO_LEGACY_BY_URLS.of(urls);
 }
 
 function toLegacyListByKey(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
