@@ -325,18 +325,22 @@ function compareJson(
   fold: (s: string) => string,
   out: Collector,
 ): void {
-  const primary = foldJson(primaryRaw, fold);
-  const secondary = foldJson(secondaryRaw, fold);
   const ignore: PathMatcher[] = (options.ignorePaths ?? []).map(globToMatcher);
-  // Values shown come from redacted copies; redaction keeps the structure, so the paths are the same.
+  // Strings are compared folded (base URLs made alike) where they differ, not by folding both trees up front: most
+  // answers are equal, and then no copy of either is made (issue 15). Values shown come from folded, redacted
+  // copies, made at the first difference; folding and redaction keep the structure, so the paths are the same.
   let redacted: [unknown, unknown] | undefined;
   const valueAt = (which: 0 | 1, segments: readonly PathSegment[]) => {
-    redacted ??= [redactJson(primary), redactJson(secondary)];
+    redacted ??= [redactJson(foldJson(primaryRaw, fold)), redactJson(foldJson(secondaryRaw, fold))];
     return shown(getAt(redacted[which], segments));
   };
-  const ignored = (segments: readonly PathSegment[]) => ignore.length > 0 && ignore.some((m) => m(segments));
+  const sameLeaf = (a: unknown, b: unknown) =>
+    a === b || (typeof a === 'string' && typeof b === 'string' && fold(a) === fold(b));
+  // The path so far as segments: one stack pushed and popped while walking (read only synchronously below).
+  const segments: PathSegment[] = [];
+  const ignored = () => ignore.length > 0 && ignore.some((m) => m(segments));
 
-  const emit = (kind: FieldDifference['kind'], segments: PathSegment[], path: string, noisy: boolean) => {
+  const emit = (kind: FieldDifference['kind'], path: string, noisy: boolean) => {
     const d: FieldDifference = { path, kind };
     if (kind !== 'only-secondary') d.primary = valueAt(0, segments);
     if (kind !== 'only-primary') d.secondary = valueAt(1, segments);
@@ -344,14 +348,8 @@ function compareJson(
   };
 
   // A subtree present on one side only: each of its leaves is a difference.
-  const oneSide = (
-    kind: 'only-primary' | 'only-secondary',
-    v: unknown,
-    segments: PathSegment[],
-    path: string,
-    noisy: boolean,
-  ) => {
-    if (ignored(segments)) return;
+  const oneSide = (kind: 'only-primary' | 'only-secondary', v: unknown, path: string, noisy: boolean) => {
+    if (ignored()) return;
     const isNoisy = noisy || out.isNoise(path);
     const children: Array<[PathSegment, unknown]> = Array.isArray(v)
       ? v.map((x, i) => [i, x])
@@ -359,30 +357,35 @@ function compareJson(
         ? Object.entries(v)
         : [];
     if (children.length === 0) {
-      emit(kind, segments, path, isNoisy);
+      emit(kind, path, isNoisy);
       return;
     }
-    for (const [k, x] of children) oneSide(kind, x, [...segments, k], appendSegment(path, k), isNoisy);
+    for (const [k, x] of children) {
+      segments.push(k);
+      oneSide(kind, x, appendSegment(path, k), isNoisy);
+      segments.pop();
+    }
   };
 
-  const walk = (a: unknown, b: unknown, segments: PathSegment[], path: string, noisy: boolean): void => {
-    if (ignored(segments)) return;
+  const walk = (a: unknown, b: unknown, path: string, noisy: boolean): void => {
+    if (ignored()) return;
     const isNoisy = noisy || out.isNoise(path);
     const ka = jsonKind(a);
     const kb = jsonKind(b);
     if (ka !== kb) {
-      emit('type', segments, path, isNoisy);
+      emit('type', path, isNoisy);
       return;
     }
     if (ka === 'array') {
       const aa = a as unknown[];
       const bb = b as unknown[];
       for (let i = 0; i < Math.max(aa.length, bb.length); i++) {
-        const child = [...segments, i];
+        segments.push(i);
         const childPath = appendSegment(path, i);
-        if (i >= bb.length) oneSide('only-primary', aa[i], child, childPath, isNoisy);
-        else if (i >= aa.length) oneSide('only-secondary', bb[i], child, childPath, isNoisy);
-        else walk(aa[i], bb[i], child, childPath, isNoisy);
+        if (i >= bb.length) oneSide('only-primary', aa[i], childPath, isNoisy);
+        else if (i >= aa.length) oneSide('only-secondary', bb[i], childPath, isNoisy);
+        else walk(aa[i], bb[i], childPath, isNoisy);
+        segments.pop();
       }
       return;
     }
@@ -391,18 +394,19 @@ function compareJson(
       const bo = b as Record<string, unknown>;
       const keys = [...Object.keys(ao), ...Object.keys(bo).filter((k) => !Object.hasOwn(ao, k))];
       for (const k of keys) {
-        const child = [...segments, k];
+        segments.push(k);
         const childPath = appendSegment(path, k);
-        if (!Object.hasOwn(bo, k)) oneSide('only-primary', ao[k], child, childPath, isNoisy);
-        else if (!Object.hasOwn(ao, k)) oneSide('only-secondary', bo[k], child, childPath, isNoisy);
-        else walk(ao[k], bo[k], child, childPath, isNoisy);
+        if (!Object.hasOwn(bo, k)) oneSide('only-primary', ao[k], childPath, isNoisy);
+        else if (!Object.hasOwn(ao, k)) oneSide('only-secondary', bo[k], childPath, isNoisy);
+        else walk(ao[k], bo[k], childPath, isNoisy);
+        segments.pop();
       }
       return;
     }
-    if (a !== b) emit('changed', segments, path, isNoisy);
+    if (!sameLeaf(a, b)) emit('changed', path, isNoisy);
   };
 
-  walk(primary, secondary, [], ROOT_PATH, false);
+  walk(primaryRaw, secondaryRaw, ROOT_PATH, false);
 }
 
 function compareHeaders(
