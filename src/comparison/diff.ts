@@ -32,6 +32,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { isJsonMediaType, mediaTypeOf } from '../http/media-type.js';
+import { OncePer } from '../runtime/once-per.js';
 import {
   appendSegment,
   globToMatcher,
@@ -409,6 +410,12 @@ function compareJson(
   walk(primaryRaw, secondaryRaw, ROOT_PATH, false);
 }
 
+/** Header-name globs as matchers, per list (the rules' lists live as long as their runtime; every copy asks). */
+const HEADER_MATCHERS = new OncePer<readonly string[], ReadonlyArray<(name: string) => boolean>>((globs) =>
+  globs.map(nameGlobToMatcher),
+);
+const NO_MATCHERS: ReadonlyArray<(name: string) => boolean> = [];
+
 function compareHeaders(
   p: CapturedAnswer,
   s: CapturedAnswer,
@@ -416,8 +423,8 @@ function compareHeaders(
   fold: (s: string) => string,
   out: Collector,
 ): void {
-  const chosen = (options.headers ?? DEFAULT_HEADERS).map(nameGlobToMatcher);
-  const ignored = (options.ignoreHeaders ?? []).map(nameGlobToMatcher);
+  const chosen = HEADER_MATCHERS.of(options.headers ?? DEFAULT_HEADERS);
+  const ignored = options.ignoreHeaders ? HEADER_MATCHERS.of(options.ignoreHeaders) : NO_MATCHERS;
   const lower = (h: Record<string, string>) => {
     const m = new Map<string, string>();
     for (const [k, v] of Object.entries(h)) m.set(k.toLowerCase(), String(v));

@@ -13,7 +13,7 @@
  * live comparison, to replay and to the records of a comparison file read back by `compare report`.
  */
 
-import { OncePer } from '../runtime/once-per.js';
+import { BoundedPer, OncePer } from '../runtime/once-per.js';
 import { formatPath, globToMatcher, type PathMatcher, parsePath } from './paths.js';
 import type { FieldDifference, KnownDifference } from './types.js';
 
@@ -53,10 +53,18 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = Object.freeze([
   },
 ]);
 
-/** The presets that apply to an operation's answers. */
-export function presetsFor(aCode: string, presets: readonly KnownDifference[] = KNOWN_DIFFERENCES): KnownDifference[] {
-  return presets.filter((p) => p.codes.includes(aCode));
+/** The presets that apply to an operation's answers (worked out once per list and A-code: every copy asks). */
+export function presetsFor(
+  aCode: string,
+  presets: readonly KnownDifference[] = KNOWN_DIFFERENCES,
+): readonly KnownDifference[] {
+  return PRESETS_BY_CODE.of(presets, aCode);
 }
+
+// Bounded: A-codes read back from a comparison file may be anything.
+const PRESETS_BY_CODE = new BoundedPer<readonly KnownDifference[], readonly KnownDifference[]>(512, (presets, aCode) =>
+  presets.filter((p) => p.codes.includes(aCode)),
+);
 
 /** The preset with this id, if ers-bridge ships one. */
 export function presetById(id: string): KnownDifference | undefined {
