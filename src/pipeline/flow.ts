@@ -211,14 +211,9 @@ function baseUrlsOf(rt: Runtime, legacyBase: string): BaseUrls {
   return BASE_URLS.of(rt, legacyBase);
 }
 
-/** Which sides the runtime's rules declare production (made once per runtime, read on every call). */
-const PRODUCTION = new OncePer<Runtime, SideProduction>((rt) => ({
-  apim: rt.rules.apim.production,
-  legacy: rt.rules.legacy.production,
-}));
-
+/** Which sides the rules declare production (read at each call: the safety rule must see the rules as they are). */
 function productionOf(rt: Runtime): SideProduction {
-  return PRODUCTION.of(rt);
+  return { apim: rt.rules.apim.production, legacy: rt.rules.legacy.production };
 }
 
 function recordForReplay(
