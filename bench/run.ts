@@ -15,7 +15,8 @@
  * docs/benchmarks.md nor latest.json is written, since a part-run is not the whole page), BENCH_PROFILE_SHADOW
  * (a sampleRate: the profile part profiles ers-bridge in shadow mode at that rate instead of translate),
  * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only), BENCH_BRIDGE_NODE_ARGS (node flags for
- * them that NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds per target, default 6).
+ * them that NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds per target, default 6),
+ * BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -986,7 +987,8 @@ async function main(): Promise<number> {
   } finally {
     await stopAll();
     await standIn?.close().catch(() => undefined);
-    rmSync(tmp, { recursive: true, force: true });
+    if (process.env['BENCH_KEEP_TMP'] === '1') log(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -12,11 +12,16 @@
  *   `maxPerAsid` and the refusal never happens.)
  * - every record is at most `maxRecordBytes` as JSON (SessionTooLarge).
  *
- * No per-session allocation beyond the session itself, its key hash and two Map entries: an application-restricted
- * session (whose user is one object shared per ASID, and which keeps no legacy token in translate mode) costs a few
- * hundred bytes of heap.
+ * Each session is held as one small record: the session's fields flattened into it (the ASID string shared by all of
+ * that ASID's sessions, the application user shared per ASID, the fields few sessions have in one side object, or
+ * none), its five times in a Float64Array slab ({@link TimeSlab}), and its key hash in two Map entries. An
+ * application-restricted session (which keeps no legacy token in translate mode) costs about 270 B in all, where a
+ * Session object in a record cost about 400 B (issue 15's 100,000 sessions). `get` builds the Session it returns
+ * from the record, as the Redis store builds one from JSON: a caller changes a session with `update`, never by
+ * mutating what it read.
  */
-import { type Session, sessionKeyHash } from './session.js';
+import type { AccessMode, ProfessionalPermission, ProfessionalUser, Session, SessionApimTokens } from './session.js';
+import { sessionKeyHash } from './session.js';
 import {
   checkRecordSize,
   DEFAULT_SESSION_LIMITS,
@@ -24,6 +29,7 @@ import {
   type SessionStore,
   SessionStoreFull,
 } from './store.js';
+import { TimeSlab } from './time-slab.js';
 
 export interface MemoryStoreOptions {
   idleTimeoutSeconds: number;
@@ -33,14 +39,55 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-/** A session held, when it was last used (idle expiry runs from there), and when it last moved to the end. */
-interface Held {
-  session: Session;
-  usedAt: number;
-  movedAt: number;
-  /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
-  usedSeq: number;
-  movedSeq: number;
+/** One ASID's sessions by key hash, in order of last move (least recent first), and the ASID's string they share. */
+class AsidSessions {
+  readonly held = new Map<string, Held>();
+  constructor(readonly asid: string) {}
+}
+
+/** The session fields most sessions lack (user-restricted tokens and role, the legacy host's session and token). */
+interface RareFields {
+  apim: SessionApimTokens | undefined;
+  onBehalfOf: string | null | undefined;
+  legacySession: { key: string } | null | undefined;
+  legacyToken: string | undefined;
+}
+
+/** The fields of a slot in the store's time slab. */
+const CREATED_AT = 0;
+const LAST_USED_AT = 1;
+const EXPIRES_AT = 2;
+/** When the store last saw the session used (idle expiry runs from there), and when it last moved to the end. */
+const USED_AT = 3;
+const MOVED_AT = 4;
+const TIME_FIELDS = 5;
+
+/** A session as held. */
+class Held {
+  constructor(
+    public group: AsidSessions,
+    public accessMode: AccessMode,
+    public user: ProfessionalUser,
+    public permission: ProfessionalPermission | null,
+    public rare: RareFields | undefined,
+    /** Its slot in the time slab. */
+    readonly slot: number,
+    /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
+    public usedSeq: number,
+    public movedSeq: number,
+  ) {}
+}
+
+function rareFieldsOf(s: Session): RareFields | undefined {
+  if (
+    s.apim === undefined &&
+    s.onBehalfOf === undefined &&
+    s.legacySession === undefined &&
+    s.legacyToken === undefined
+  ) {
+    return undefined;
+  }
+  return { apim: s.apim, onBehalfOf: s.onBehalfOf, legacySession: s.legacySession, legacyToken: s.legacyToken };
 }
 
 /**
@@ -58,8 +105,9 @@ const EVICTION_WALK = 64;
 export class MemorySessionStore implements SessionStore {
   /** Every session, by key hash. */
   private readonly cache = new Map<string, Held>();
-  /** Per ASID, the same sessions in order of last use (least recent first). */
-  private readonly byAsid = new Map<string, Map<string, Held>>();
+  /** Per ASID, the same sessions in order of last move (least recent first). */
+  private readonly byAsid = new Map<string, AsidSessions>();
+  private readonly times = new TimeSlab(TIME_FIELDS);
   private seq = 0;
   private readonly now: () => number;
   private readonly idleMs: number;
@@ -80,15 +128,15 @@ export class MemorySessionStore implements SessionStore {
   }
 
   private idle(held: Held, now: number): boolean {
-    return now - held.usedAt > this.idleMs;
+    return now - this.times.get(held.slot, USED_AT) > this.idleMs;
   }
 
   private remove(hash: string, held: Held): void {
     this.cache.delete(hash);
-    const own = this.byAsid.get(held.session.asid);
-    if (!own) return;
-    own.delete(hash);
-    if (own.size === 0) this.byAsid.delete(held.session.asid);
+    this.times.give(held.slot);
+    const own = held.group;
+    own.held.delete(hash);
+    if (own.held.size === 0 && this.byAsid.get(own.asid) === own) this.byAsid.delete(own.asid);
   }
 
   /**
@@ -96,17 +144,17 @@ export class MemorySessionStore implements SessionStore {
    * too recently to be idle: every session behind it moved later, so none of them can be idle either (to within
    * the move interval).
    */
-  private purgeIdle(own: Map<string, Held>, now: number): void {
-    for (const [hash, held] of own) {
+  private purgeIdle(own: AsidSessions, now: number): void {
+    for (const [hash, held] of own.held) {
       if (this.idle(held, now)) {
         this.remove(hash, held);
         continue;
       }
-      if (now - held.movedAt <= this.idleMs) return;
+      if (now - this.times.get(held.slot, MOVED_AT) <= this.idleMs) return;
       // Used lately but not moved since (within the move interval): it goes to the end now, and the walk goes on.
       // It counts as used now for eviction order, which keeps the map in order of the counter.
       held.usedSeq = ++this.seq;
-      this.move(own, hash, held, now);
+      this.move(hash, held, now);
     }
   }
 
@@ -117,13 +165,13 @@ export class MemorySessionStore implements SessionStore {
   /**
    * Ends the ASID's least recently used session. The map is in order of last move, and a session is used no earlier
    * than it moved, so the least recently used one is among the first entries that moved before the earliest use
-   * seen so far (uses ordered by the store's counter): the walk stops at the first entry that moved later (or after EVICTION_WALK entries, so a caller
-   * cannot make eviction cost a walk over its whole quota).
+   * seen so far (uses ordered by the store's counter): the walk stops at the first entry that moved later (or after
+   * EVICTION_WALK entries, so a caller cannot make eviction cost a walk over its whole quota).
    */
-  private evictOldest(own: Map<string, Held>): void {
+  private evictOldest(own: AsidSessions): void {
     let oldest: [string, Held] | undefined;
     let walked = 0;
-    for (const entry of own) {
+    for (const entry of own.held) {
       const held = entry[1];
       if (oldest && (held.movedSeq > oldest[1].usedSeq || ++walked > EVICTION_WALK)) break;
       if (!oldest || held.usedSeq < oldest[1].usedSeq) oldest = entry;
@@ -135,7 +183,7 @@ export class MemorySessionStore implements SessionStore {
   private live(hash: string, now: number): Held | undefined {
     const held = this.cache.get(hash);
     if (!held) return undefined;
-    if (this.idle(held, now) || held.session.expiresAt <= now) {
+    if (this.idle(held, now) || this.times.get(held.slot, EXPIRES_AT) <= now) {
       this.remove(hash, held);
       return undefined;
     }
@@ -144,17 +192,52 @@ export class MemorySessionStore implements SessionStore {
 
   /** Marks a session used now; it moves to the end of its ASID's map once its last move is old enough. */
   private touch(hash: string, held: Held, now: number): void {
-    held.usedAt = now;
+    this.times.set(held.slot, USED_AT, now);
     held.usedSeq = ++this.seq;
-    if (now - held.movedAt < this.moveEveryMs) return;
-    this.move(this.byAsid.get(held.session.asid)!, hash, held, now);
+    if (now - this.times.get(held.slot, MOVED_AT) < this.moveEveryMs) return;
+    this.move(hash, held, now);
   }
 
-  private move(own: Map<string, Held>, hash: string, held: Held, now: number): void {
-    held.movedAt = now;
+  private move(hash: string, held: Held, now: number): void {
+    this.times.set(held.slot, MOVED_AT, now);
     held.movedSeq = held.usedSeq;
-    own.delete(hash);
-    own.set(hash, held);
+    held.group.held.delete(hash);
+    held.group.held.set(hash, held);
+  }
+
+  /** The session's own fields and times into a record (a new one, or the one it replaces). */
+  private hold(held: Held, session: Session): void {
+    held.accessMode = session.accessMode;
+    held.user = session.user;
+    held.permission = session.permission;
+    held.rare = rareFieldsOf(session);
+    this.times.set(held.slot, CREATED_AT, session.createdAt);
+    this.times.set(held.slot, LAST_USED_AT, session.lastUsedAt);
+    this.times.set(held.slot, EXPIRES_AT, session.expiresAt);
+  }
+
+  /**
+   * The Session a record holds: a new object each time. A field the session lacks is absent, not undefined (as in a
+   * session read back from JSON), so the common session is one literal of one shape.
+   */
+  private sessionOf(held: Held): Session {
+    const slot = held.slot;
+    const session: Session = {
+      asid: held.group.asid,
+      accessMode: held.accessMode,
+      user: held.user,
+      permission: held.permission,
+      createdAt: this.times.get(slot, CREATED_AT),
+      lastUsedAt: this.times.get(slot, LAST_USED_AT),
+      expiresAt: this.times.get(slot, EXPIRES_AT),
+    };
+    const rare = held.rare;
+    if (rare === undefined) return session;
+    if (rare.apim !== undefined) session.apim = rare.apim;
+    if (rare.onBehalfOf !== undefined) session.onBehalfOf = rare.onBehalfOf;
+    if (rare.legacySession !== undefined) session.legacySession = rare.legacySession;
+    if (rare.legacyToken !== undefined) session.legacyToken = rare.legacyToken;
+    return session;
   }
 
   async create(key: string, session: Session): Promise<void> {
@@ -165,7 +248,7 @@ export class MemorySessionStore implements SessionStore {
     if (previous) this.remove(hash, previous);
     let own = this.byAsid.get(session.asid);
     if (own) this.purgeIdle(own, now);
-    while (own && own.size >= this.limits.maxPerAsid) this.evictOldest(own);
+    while (own && own.held.size >= this.limits.maxPerAsid) this.evictOldest(own);
     if (this.cache.size >= this.maxSessions) {
       this.purgeAllIdle(now);
       if (this.cache.size >= this.maxSessions) {
@@ -177,13 +260,25 @@ export class MemorySessionStore implements SessionStore {
     }
     own = this.byAsid.get(session.asid);
     if (!own) {
-      own = new Map();
+      own = new AsidSessions(session.asid);
       this.byAsid.set(session.asid, own);
     }
     const seq = ++this.seq;
-    const held: Held = { session, usedAt: now, movedAt: now, usedSeq: seq, movedSeq: seq };
+    const held = new Held(
+      own,
+      session.accessMode,
+      session.user,
+      session.permission,
+      undefined,
+      this.times.take(),
+      seq,
+      seq,
+    );
+    this.hold(held, session);
+    this.times.set(held.slot, USED_AT, now);
+    this.times.set(held.slot, MOVED_AT, now);
     this.cache.set(hash, held);
-    own.set(hash, held);
+    own.held.set(hash, held);
   }
 
   async get(key: string, hash = sessionKeyHash(key)): Promise<Session | undefined> {
@@ -191,7 +286,7 @@ export class MemorySessionStore implements SessionStore {
     const held = this.live(hash, now);
     if (!held) return undefined;
     this.touch(hash, held, now);
-    return held.session;
+    return this.sessionOf(held);
   }
 
   async update(key: string, session: Session): Promise<boolean> {
@@ -200,13 +295,13 @@ export class MemorySessionStore implements SessionStore {
     const held = this.live(hash, now);
     if (!held) return false;
     checkRecordSize(JSON.stringify(session), this.limits);
-    if (session.asid !== held.session.asid) {
+    if (session.asid !== held.group.asid) {
       // A session never changes ASID; should one, it moves to that ASID's map (and counts there).
       this.remove(hash, held);
       await this.create(key, session);
       return true;
     }
-    held.session = session;
+    this.hold(held, session);
     this.touch(hash, held, now);
     return true;
   }
@@ -247,11 +342,12 @@ export class MemorySessionStore implements SessionStore {
     const own = this.byAsid.get(asid);
     if (!own) return 0;
     this.purgeIdle(own, this.now());
-    return own.size;
+    return own.held.size;
   }
 
   async close(): Promise<void> {
     this.cache.clear();
     this.byAsid.clear();
+    this.times.clear();
   }
 }
