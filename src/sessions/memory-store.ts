@@ -62,20 +62,35 @@ const USED_AT = 3;
 const MOVED_AT = 4;
 const TIME_FIELDS = 5;
 
-/** A session as held. */
+/** A session as held: its own fields (its times are in the store's slab), and the store's order of use. */
 class Held {
+  accessMode!: AccessMode;
+  user!: ProfessionalUser;
+  permission!: ProfessionalPermission | null;
+  rare: RareFields | undefined;
+  /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
+  usedSeq: number;
+  movedSeq: number;
+
   constructor(
-    public group: AsidSessions,
-    public accessMode: AccessMode,
-    public user: ProfessionalUser,
-    public permission: ProfessionalPermission | null,
-    public rare: RareFields | undefined,
+    readonly group: AsidSessions,
+    session: Session,
     /** Its slot in the time slab. */
     readonly slot: number,
-    /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
-    public usedSeq: number,
-    public movedSeq: number,
-  ) {}
+    seq: number,
+  ) {
+    this.take(session);
+    this.usedSeq = seq;
+    this.movedSeq = seq;
+  }
+
+  /** The session's own fields (at creation, and when an update replaces the session). */
+  take(session: Session): void {
+    this.accessMode = session.accessMode;
+    this.user = session.user;
+    this.permission = session.permission;
+    this.rare = rareFieldsOf(session);
+  }
 }
 
 function rareFieldsOf(s: Session): RareFields | undefined {
@@ -136,7 +151,7 @@ export class MemorySessionStore implements SessionStore {
     this.times.give(held.slot);
     const own = held.group;
     own.held.delete(hash);
-    if (own.held.size === 0 && this.byAsid.get(own.asid) === own) this.byAsid.delete(own.asid);
+    if (own.held.size === 0) this.byAsid.delete(own.asid);
   }
 
   /**
@@ -205,15 +220,11 @@ export class MemorySessionStore implements SessionStore {
     held.group.held.set(hash, held);
   }
 
-  /** The session's own fields and times into a record (a new one, or the one it replaces). */
-  private hold(held: Held, session: Session): void {
-    held.accessMode = session.accessMode;
-    held.user = session.user;
-    held.permission = session.permission;
-    held.rare = rareFieldsOf(session);
-    this.times.set(held.slot, CREATED_AT, session.createdAt);
-    this.times.set(held.slot, LAST_USED_AT, session.lastUsedAt);
-    this.times.set(held.slot, EXPIRES_AT, session.expiresAt);
+  /** The session's own times into its record's slot. */
+  private holdTimes(slot: number, session: Session): void {
+    this.times.set(slot, CREATED_AT, session.createdAt);
+    this.times.set(slot, LAST_USED_AT, session.lastUsedAt);
+    this.times.set(slot, EXPIRES_AT, session.expiresAt);
   }
 
   /**
@@ -263,18 +274,8 @@ export class MemorySessionStore implements SessionStore {
       own = new AsidSessions(session.asid);
       this.byAsid.set(session.asid, own);
     }
-    const seq = ++this.seq;
-    const held = new Held(
-      own,
-      session.accessMode,
-      session.user,
-      session.permission,
-      undefined,
-      this.times.take(),
-      seq,
-      seq,
-    );
-    this.hold(held, session);
+    const held = new Held(own, session, this.times.take(), ++this.seq);
+    this.holdTimes(held.slot, session);
     this.times.set(held.slot, USED_AT, now);
     this.times.set(held.slot, MOVED_AT, now);
     this.cache.set(hash, held);
@@ -301,7 +302,8 @@ export class MemorySessionStore implements SessionStore {
       await this.create(key, session);
       return true;
     }
-    this.hold(held, session);
+    held.take(session);
+    this.holdTimes(held.slot, session);
     this.touch(hash, held, now);
     return true;
   }
