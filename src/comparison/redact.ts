@@ -36,7 +36,8 @@
  *    `/` but no `+` or `=` judged per `/`-segment (it is a URL path) → secret.
  *  - NHS numbers: exactly 10 digits not touching other digits, or 3-3-4 with single spaces (`943 476 5919`) →
  *    nhs-number. 12-digit UBRNs and SDS ids (`000000070000`) are not touched; nor are UUIDs.
- *  - UK phone numbers: `0` or `+44` followed by 9–10 more digits, optionally spaced or hyphenated → phone.
+ *  - UK phone numbers: `0` or `+44` followed by 9–10 more digits, optionally spaced or hyphenated → phone; UUIDs
+ *    are not touched (a hyphen, 0 and nine digits inside one is not a number).
  *  - UK postcodes (`LS1 2TW`, `LS12TW`, upper case, whole word) → postcode.
  *  - honorific-led names (`Mr`, `Mrs`, `Ms`, `Miss`, `Mx`, `Dr`, `Prof` then 1–3 capitalised words) → name.
  * Everything else is kept: codes, statuses, ids, UBRNs, versions, dates other than birth dates, booleans, numbers.
@@ -129,9 +130,11 @@ const TEXT_RULES: readonly TextRule[] = [
     replace: (s, uuid) => (uuid ? s : m('nhs-number')),
   },
   {
-    // The national number (after 0 or +44) must have 9 or 10 digits; longer runs (12-digit UBRNs) are kept.
-    re: /(?<![\w+])(\+44[ -]?(?:\(0\)[ -]?)?|\(?0)((?:\d[ \-)]?){8,10}\d)(?!\d)/g,
-    replace: (s, _prefix, rest) => {
+    // The national number (after 0 or +44) must have 9 or 10 digits; longer runs (12-digit UBRNs) are kept. UUIDs
+    // are matched first and kept, as above: a hyphen then 0 and nine digits inside one is not a phone number.
+    re: new RegExp(`(${UUID})|(?<![\\w+])(\\+44[ -]?(?:\\(0\\)[ -]?)?|\\(?0)((?:\\d[ \\-)]?){8,10}\\d)(?!\\d)`, 'g'),
+    replace: (s, uuid, _prefix, rest) => {
+      if (uuid) return s;
       const n = (rest ?? '').replace(/\D/g, '').length;
       return n === 9 || n === 10 ? m('phone') : s;
     },

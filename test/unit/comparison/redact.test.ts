@@ -200,6 +200,10 @@ describe('redactText', () => {
       'call 0113 496 0000, +44 7700 900123 or 01234567890',
       'call [redacted:phone], [redacted:phone] or [redacted:phone]',
     ],
+    [
+      'id a1b2c3d4-e5f6-0123-4567-89abcdef0123, call 0113 496 0000',
+      'id a1b2c3d4-e5f6-0123-4567-89abcdef0123, call [redacted:phone]',
+    ],
     ['lives at LS1 2TW', 'lives at [redacted:postcode]'],
     ['seen by Dr Jane Smith today', 'seen by [redacted:name] today'],
   ];
@@ -224,6 +228,8 @@ describe('redactText', () => {
     'A005 SERVICE_PROVIDER_CLINICIAN R69',
     '000000070000_Appointment_Confirmation_Summary_20210603121353.pdf',
     'Triage - 2WW',
+    // A hyphen, 0 and nine digits inside a UUID (a correlation id here) is not a phone number.
+    'a1b2c3d4-e5f6-0123-4567-89abcdef0123.secondary',
   ];
   it.each(kept)('keeps %s', (s) => {
     expect(redactText(s)).toBe(s);
