@@ -1,8 +1,8 @@
 /**
  * In-memory session store (one node). Sessions are indexed by the hash of their key and kept, per ASID, in order of
- * last use (a Map per ASID: a read moves the session to the end), so that
+ * last use (a list per ASID: a read moves the session to the end), so that
  *
- * - idle expiry is a walk from the front of each ASID's map, which holds the least recently used sessions, and stops
+ * - idle expiry is a walk from the front of each ASID's list, which holds the least recently used sessions, and stops
  *   at the first live one: `size()` costs the sessions that expired plus one step per ASID, never a walk over all;
  * - absolute expiry is checked against each session's `expiresAt` on every read;
  * - each ASID holds at most `maxPerAsid` sessions: beyond it that ASID's own least recently used session ends;
@@ -12,16 +12,17 @@
  *   `maxPerAsid` and the refusal never happens.)
  * - every record is at most `maxRecordBytes` as JSON (SessionTooLarge).
  *
- * Each session is held as one small record: the session's fields flattened into it (the ASID string shared by all of
- * that ASID's sessions, the application user shared per ASID, the fields few sessions have in one side object, or
- * none), its five times in a Float64Array slab ({@link TimeSlab}), and its key hash in two Map entries. An
- * application-restricted session (which keeps no legacy token in translate mode) costs about 270 B in all, where a
- * Session object in a record cost about 400 B (issue 15's 100,000 sessions). `get` builds the Session it returns
- * from the record, as the Redis store builds one from JSON: a caller changes a session with `update`, never by
- * mutating what it read.
+ * Each session is a row ({@link SessionRows}): its numbers and links in typed arrays, its object fields as pointers
+ * to objects the sessions of an ASID share, and its key hash in an index outside the heap ({@link KeyIndex}). An
+ * application-restricted session (which keeps no legacy token in translate mode) costs about 150 B, none of it an
+ * object of its own, where a record, its key string and two Map entries cost about 270 B (issue 15's 100,000
+ * sessions). `get` builds the Session it returns from the row, as the Redis store builds one from JSON: a caller
+ * changes a session with `update`, never by mutating what it read.
  */
-import type { AccessMode, ProfessionalPermission, ProfessionalUser, Session, SessionApimTokens } from './session.js';
+import { KeyIndex } from './key-index.js';
+import type { Session } from './session.js';
 import { sessionKeyHash } from './session.js';
+import { AsidSessions, EXPIRES_AT, MOVED_AT, MOVED_SEQ, NONE, SessionRows, USED_AT, USED_SEQ } from './session-rows.js';
 import {
   checkRecordSize,
   DEFAULT_SESSION_LIMITS,
@@ -29,7 +30,6 @@ import {
   type SessionStore,
   SessionStoreFull,
 } from './store.js';
-import { TimeSlab } from './time-slab.js';
 
 export interface MemoryStoreOptions {
   idleTimeoutSeconds: number;
@@ -39,76 +39,10 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-/** One ASID's sessions by key hash, in order of last move (least recent first), and the ASID's string they share. */
-class AsidSessions {
-  readonly held = new Map<string, Held>();
-  constructor(readonly asid: string) {}
-}
-
-/** The session fields most sessions lack (user-restricted tokens and role, the legacy host's session and token). */
-interface RareFields {
-  apim: SessionApimTokens | undefined;
-  onBehalfOf: string | null | undefined;
-  legacySession: { key: string } | null | undefined;
-  legacyToken: string | undefined;
-}
-
-/** The fields of a slot in the store's time slab. */
-const CREATED_AT = 0;
-const LAST_USED_AT = 1;
-const EXPIRES_AT = 2;
-/** When the store last saw the session used (idle expiry runs from there), and when it last moved to the end. */
-const USED_AT = 3;
-const MOVED_AT = 4;
-const TIME_FIELDS = 5;
-
-/** A session as held: its own fields (its times are in the store's slab), and the store's order of use. */
-class Held {
-  accessMode!: AccessMode;
-  user!: ProfessionalUser;
-  permission!: ProfessionalPermission | null;
-  rare: RareFields | undefined;
-  /** The store's use counter at its last use, and at its last move: the order of uses, even within a millisecond. */
-  usedSeq: number;
-  movedSeq: number;
-
-  constructor(
-    readonly group: AsidSessions,
-    session: Session,
-    /** Its slot in the time slab. */
-    readonly slot: number,
-    seq: number,
-  ) {
-    this.take(session);
-    this.usedSeq = seq;
-    this.movedSeq = seq;
-  }
-
-  /** The session's own fields (at creation, and when an update replaces the session). */
-  take(session: Session): void {
-    this.accessMode = session.accessMode;
-    this.user = session.user;
-    this.permission = session.permission;
-    this.rare = rareFieldsOf(session);
-  }
-}
-
-function rareFieldsOf(s: Session): RareFields | undefined {
-  if (
-    s.apim === undefined &&
-    s.onBehalfOf === undefined &&
-    s.legacySession === undefined &&
-    s.legacyToken === undefined
-  ) {
-    return undefined;
-  }
-  return { apim: s.apim, onBehalfOf: s.onBehalfOf, legacySession: s.legacySession, legacyToken: s.legacyToken };
-}
-
 /**
- * A session moves to the end of its ASID's map at most once per this much of the idle timeout (and at most once a
- * minute). Moving on every read (a Map delete and set) left a deleted entry behind each time until the Map was
- * rebuilt: ≈ 70 B per session and a Map rewrite per call (issue 15). The order is then by last move, which is at most
+ * A session moves to the end of its ASID's list at most once per this much of the idle timeout (and at most once a
+ * minute, so a read writes only its own row, not its neighbours' links; when the order was a Map, each move also left
+ * a deleted entry behind until the Map was rebuilt: ≈ 70 B per session (issue 15). The order is by last move, at most
  * this far behind the last use, so idle expiry and eviction are exact to within it; every read still checks the
  * session's own idle and absolute expiry exactly.
  */
@@ -118,11 +52,11 @@ const MOVE_AT_MOST_EVERY_MS = 60_000;
 const EVICTION_WALK = 64;
 
 export class MemorySessionStore implements SessionStore {
-  /** Every session, by key hash. */
-  private readonly cache = new Map<string, Held>();
-  /** Per ASID, the same sessions in order of last move (least recent first). */
+  /** Every session's row, by key hash. */
+  private readonly cache = new KeyIndex();
+  /** Per ASID, its sessions' rows in order of last move (least recent first). */
   private readonly byAsid = new Map<string, AsidSessions>();
-  private readonly times = new TimeSlab(TIME_FIELDS);
+  private readonly rows = new SessionRows();
   private seq = 0;
   private readonly now: () => number;
   private readonly idleMs: number;
@@ -142,34 +76,38 @@ export class MemorySessionStore implements SessionStore {
     this.limits = { ...limits };
   }
 
-  private idle(held: Held, now: number): boolean {
-    return now - this.times.get(held.slot, USED_AT) > this.idleMs;
+  private idle(row: number, now: number): boolean {
+    return now - this.rows.numbers.get(row, USED_AT) > this.idleMs;
   }
 
-  private remove(hash: string, held: Held): void {
-    this.cache.delete(hash);
-    this.times.give(held.slot);
-    const own = held.group;
-    own.held.delete(hash);
-    if (own.held.size === 0) this.byAsid.delete(own.asid);
+  private remove(row: number): void {
+    const own = this.rows.group(row);
+    this.cache.remove(row);
+    this.rows.unlink(own, row);
+    this.rows.give(row);
+    if (own.size === 0) this.byAsid.delete(own.asid);
   }
 
   /**
-   * Ends the idle sessions at the front of an ASID's map (the least recently moved), up to the first one that moved
+   * Ends the idle sessions at the front of an ASID's list (the least recently moved), up to the first one that moved
    * too recently to be idle: every session behind it moved later, so none of them can be idle either (to within
    * the move interval).
    */
   private purgeIdle(own: AsidSessions, now: number): void {
-    for (const [hash, held] of own.held) {
-      if (this.idle(held, now)) {
-        this.remove(hash, held);
+    const n = this.rows.numbers;
+    for (let row = own.head; row !== NONE; ) {
+      const next = this.rows.next(row);
+      if (this.idle(row, now)) {
+        this.remove(row);
+        row = next;
         continue;
       }
-      if (now - this.times.get(held.slot, MOVED_AT) <= this.idleMs) return;
+      if (now - n.get(row, MOVED_AT) <= this.idleMs) return;
       // Used lately but not moved since (within the move interval): it goes to the end now, and the walk goes on.
-      // It counts as used now for eviction order, which keeps the map in order of the counter.
-      held.usedSeq = ++this.seq;
-      this.move(hash, held, now);
+      // It counts as used now for eviction order, which keeps the list in order of the counter.
+      n.set(row, USED_SEQ, ++this.seq);
+      this.move(own, row, now);
+      row = next;
     }
   }
 
@@ -178,88 +116,59 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /**
-   * Ends the ASID's least recently used session. The map is in order of last move, and a session is used no earlier
+   * Ends the ASID's least recently used session. The list is in order of last move, and a session is used no earlier
    * than it moved, so the least recently used one is among the first entries that moved before the earliest use
    * seen so far (uses ordered by the store's counter): the walk stops at the first entry that moved later (or after
    * EVICTION_WALK entries, so a caller cannot make eviction cost a walk over its whole quota).
    */
   private evictOldest(own: AsidSessions): void {
-    let oldest: [string, Held] | undefined;
+    const n = this.rows.numbers;
+    let oldest = NONE;
     let walked = 0;
-    for (const entry of own.held) {
-      const held = entry[1];
-      if (oldest && (held.movedSeq > oldest[1].usedSeq || ++walked > EVICTION_WALK)) break;
-      if (!oldest || held.usedSeq < oldest[1].usedSeq) oldest = entry;
+    for (let row = own.head; row !== NONE; row = this.rows.next(row)) {
+      if (oldest !== NONE && (n.get(row, MOVED_SEQ) > n.get(oldest, USED_SEQ) || ++walked > EVICTION_WALK)) break;
+      if (oldest === NONE || n.get(row, USED_SEQ) < n.get(oldest, USED_SEQ)) oldest = row;
     }
-    if (oldest) this.remove(oldest[0], oldest[1]);
+    if (oldest !== NONE) this.remove(oldest);
   }
 
-  /** The live session held under this hash (expired ones are removed on the way), without touching it. */
-  private live(hash: string, now: number): Held | undefined {
-    const held = this.cache.get(hash);
-    if (!held) return undefined;
-    if (this.idle(held, now) || this.times.get(held.slot, EXPIRES_AT) <= now) {
-      this.remove(hash, held);
-      return undefined;
+  /** The row of the live session held under this hash (expired ones are removed on the way), without touching it. */
+  private live(hash: string, now: number): number {
+    const row = this.cache.find(hash);
+    if (row === NONE) return NONE;
+    if (this.idle(row, now) || this.rows.numbers.get(row, EXPIRES_AT) <= now) {
+      this.remove(row);
+      return NONE;
     }
-    return held;
+    return row;
   }
 
-  /** Marks a session used now; it moves to the end of its ASID's map once its last move is old enough. */
-  private touch(hash: string, held: Held, now: number): void {
-    this.times.set(held.slot, USED_AT, now);
-    held.usedSeq = ++this.seq;
-    if (now - this.times.get(held.slot, MOVED_AT) < this.moveEveryMs) return;
-    this.move(hash, held, now);
+  /** Marks a session used now; it moves to the end of its ASID's list once its last move is old enough. */
+  private touch(row: number, now: number): void {
+    const n = this.rows.numbers;
+    n.set(row, USED_AT, now);
+    n.set(row, USED_SEQ, ++this.seq);
+    if (now - n.get(row, MOVED_AT) < this.moveEveryMs) return;
+    this.move(this.rows.group(row), row, now);
   }
 
-  private move(hash: string, held: Held, now: number): void {
-    this.times.set(held.slot, MOVED_AT, now);
-    held.movedSeq = held.usedSeq;
-    held.group.held.delete(hash);
-    held.group.held.set(hash, held);
-  }
-
-  /** The session's own times into its record's slot. */
-  private holdTimes(slot: number, session: Session): void {
-    this.times.set(slot, CREATED_AT, session.createdAt);
-    this.times.set(slot, LAST_USED_AT, session.lastUsedAt);
-    this.times.set(slot, EXPIRES_AT, session.expiresAt);
-  }
-
-  /**
-   * The Session a record holds: a new object each time. A field the session lacks is absent, not undefined (as in a
-   * session read back from JSON), so the common session is one literal of one shape.
-   */
-  private sessionOf(held: Held): Session {
-    const slot = held.slot;
-    const session: Session = {
-      asid: held.group.asid,
-      accessMode: held.accessMode,
-      user: held.user,
-      permission: held.permission,
-      createdAt: this.times.get(slot, CREATED_AT),
-      lastUsedAt: this.times.get(slot, LAST_USED_AT),
-      expiresAt: this.times.get(slot, EXPIRES_AT),
-    };
-    const rare = held.rare;
-    if (rare === undefined) return session;
-    if (rare.apim !== undefined) session.apim = rare.apim;
-    if (rare.onBehalfOf !== undefined) session.onBehalfOf = rare.onBehalfOf;
-    if (rare.legacySession !== undefined) session.legacySession = rare.legacySession;
-    if (rare.legacyToken !== undefined) session.legacyToken = rare.legacyToken;
-    return session;
+  private move(own: AsidSessions, row: number, now: number): void {
+    const n = this.rows.numbers;
+    n.set(row, MOVED_AT, now);
+    n.set(row, MOVED_SEQ, n.get(row, USED_SEQ));
+    this.rows.unlink(own, row);
+    this.rows.append(own, row);
   }
 
   async create(key: string, session: Session): Promise<void> {
     checkRecordSize(JSON.stringify(session), this.limits);
     const now = this.now();
     const hash = sessionKeyHash(key);
-    const previous = this.cache.get(hash);
-    if (previous) this.remove(hash, previous);
+    const previous = this.cache.find(hash);
+    if (previous !== NONE) this.remove(previous);
     let own = this.byAsid.get(session.asid);
     if (own) this.purgeIdle(own, now);
-    while (own && own.held.size >= this.limits.maxPerAsid) this.evictOldest(own);
+    while (own && own.size >= this.limits.maxPerAsid) this.evictOldest(own);
     if (this.cache.size >= this.maxSessions) {
       this.purgeAllIdle(now);
       if (this.cache.size >= this.maxSessions) {
@@ -274,45 +183,46 @@ export class MemorySessionStore implements SessionStore {
       own = new AsidSessions(session.asid);
       this.byAsid.set(session.asid, own);
     }
-    const held = new Held(own, session, this.times.take(), ++this.seq);
-    this.holdTimes(held.slot, session);
-    this.times.set(held.slot, USED_AT, now);
-    this.times.set(held.slot, MOVED_AT, now);
-    this.cache.set(hash, held);
-    own.held.set(hash, held);
+    const row = this.rows.take(own, session);
+    const n = this.rows.numbers;
+    n.set(row, USED_AT, now);
+    n.set(row, MOVED_AT, now);
+    const seq = ++this.seq;
+    n.set(row, USED_SEQ, seq);
+    n.set(row, MOVED_SEQ, seq);
+    this.cache.add(hash, row);
+    this.rows.append(own, row);
   }
 
   async get(key: string, hash = sessionKeyHash(key)): Promise<Session | undefined> {
     const now = this.now();
-    const held = this.live(hash, now);
-    if (!held) return undefined;
-    this.touch(hash, held, now);
-    return this.sessionOf(held);
+    const row = this.live(hash, now);
+    if (row === NONE) return undefined;
+    this.touch(row, now);
+    return this.rows.sessionOf(row);
   }
 
   async update(key: string, session: Session): Promise<boolean> {
     const now = this.now();
     const hash = sessionKeyHash(key);
-    const held = this.live(hash, now);
-    if (!held) return false;
+    const row = this.live(hash, now);
+    if (row === NONE) return false;
     checkRecordSize(JSON.stringify(session), this.limits);
-    if (session.asid !== held.group.asid) {
-      // A session never changes ASID; should one, it moves to that ASID's map (and counts there).
-      this.remove(hash, held);
+    if (session.asid !== this.rows.group(row).asid) {
+      // A session never changes ASID; should one, it moves to that ASID's list (and counts there).
+      this.remove(row);
       await this.create(key, session);
       return true;
     }
-    held.take(session);
-    this.holdTimes(held.slot, session);
-    this.touch(hash, held, now);
+    this.rows.hold(row, session);
+    this.touch(row, now);
     return true;
   }
 
   async delete(key: string): Promise<boolean> {
-    const hash = sessionKeyHash(key);
-    const held = this.cache.get(hash);
-    if (!held) return false;
-    this.remove(hash, held);
+    const row = this.cache.find(sessionKeyHash(key));
+    if (row === NONE) return false;
+    this.remove(row);
     return true;
   }
 
@@ -344,12 +254,12 @@ export class MemorySessionStore implements SessionStore {
     const own = this.byAsid.get(asid);
     if (!own) return 0;
     this.purgeIdle(own, this.now());
-    return own.held.size;
+    return own.size;
   }
 
   async close(): Promise<void> {
     this.cache.clear();
     this.byAsid.clear();
-    this.times.clear();
+    this.rows.clear();
   }
 }

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemorySessionStore } from '../../../src/sessions/memory-store.js';
+import { NumberSlab } from '../../../src/sessions/number-slab.js';
 import { newSessionKey, type Session, sessionWith } from '../../../src/sessions/session.js';
-import { TimeSlab } from '../../../src/sessions/time-slab.js';
 import { appSession, HOUR, userSession } from '../pipeline/fakes.js';
 
 const T0 = Date.parse('2025-03-01T08:00:00Z');
@@ -115,9 +115,9 @@ describe('memory store: what is read back is what was stored', () => {
   });
 });
 
-describe('TimeSlab', () => {
-  it('grows past its first size keeping every value, and reuses given-back slots before growing', () => {
-    const slab = new TimeSlab(3, 2);
+describe('NumberSlab', () => {
+  it('grows past its first size keeping every value, and reuses given-back rows before growing', () => {
+    const slab = new NumberSlab(3, 2);
     const slots = Array.from({ length: 10 }, () => slab.take());
     expect(slots).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     for (const s of slots) for (let f = 0; f < 3; f++) slab.set(s, f, s * 10 + f + 0.5);
