@@ -4,9 +4,10 @@
  * plus the token stampede, memory per session, shadow cost, one process per core and a CPU profile of the hot path.
  *
  * Each component runs in its own process: the fake APIM upstream (bench/upstream.ts), ers-bridge
- * (bin/ers-bridge.js serve), @fastify/http-proxy (bench/fastify-proxy.ts) and nginx. The load generator (autocannon)
- * and the APIM stand-in's token endpoint run in this process. Everything shares the machine, so the figures to read
- * are the ratios measured in the same run.
+ * (bin/ers-bridge.js serve, given the node flags of its shebang as the executable and the image are: see
+ * productNodeFlags), @fastify/http-proxy (bench/fastify-proxy.ts) and nginx. The load generator (autocannon) and the
+ * APIM stand-in's token endpoint run in this process. Everything shares the machine, so the figures to read are the
+ * ratios measured in the same run.
  *
  * Writes docs/benchmarks.md and bench/results/latest.json. Knobs (environment): BENCH_QUICK=1 (short runs, to try
  * the harness), BENCH_FROM_SOURCE=1 (ers-bridge from src/ through tsx instead of the compiled dist/),
@@ -14,9 +15,11 @@
  * of parts — compare, tokens, rss, flood, workers, profile — to run only those: the figures are printed, and neither
  * docs/benchmarks.md nor latest.json is written, since a part-run is not the whole page), BENCH_PROFILE_SHADOW
  * (a sampleRate: the profile part profiles ers-bridge in shadow mode at that rate instead of translate),
- * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only), BENCH_BRIDGE_NODE_ARGS (node flags for
- * them that NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds per target, default 6),
- * BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
+ * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only; it cannot change a flag ers-bridge is
+ * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
+ * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
+ * per target, default 6), BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a
+ * --trace-gc output).
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -58,6 +61,7 @@ import {
   legacyHeaders,
   nginxVersion,
   openSession,
+  productNodeFlags,
   startBridge,
   startNginx,
   startScript,
@@ -65,6 +69,8 @@ import {
 } from './lib/targets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** V8's default bound of the young generation on 64-bit (16 MiB per semi-space): the memory part's comparison run. */
+const DEFAULT_YOUNG_GENERATION = '--max-semi-space-size=16';
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const ONLY = process.env['BENCH_ONLY']?.split(',').map((p) => p.trim()) ?? undefined;
 /** Whether this part of the bench runs (all of them unless BENCH_ONLY names some). */
@@ -119,6 +125,8 @@ export interface Results {
   machine: Record<string, string | number>;
   versions: Record<string, string>;
   build: string;
+  /** The node flags every ers-bridge ran with: those of bin/ers-bridge.js's shebang (productNodeFlags). */
+  bridgeNodeFlags: string[];
   /** The commit and the files of src/ changed since it: what was measured. */
   source: string;
   config: typeof CONFIG;
@@ -147,6 +155,18 @@ export interface Results {
     heapAfterGc: Record<'start' | 'small' | 'large', HeapFigures>;
     createRatePerS: number;
     sessionErrors: number;
+    /**
+     * The same sessions in a second fresh ers-bridge given V8's default young generation (`nodeArg`, after the
+     * product's flags, so it wins): what those flags save. Reported beside the figure, never judged.
+     */
+    defaultYoungGeneration?: {
+      nodeArg: string;
+      startMiB: number;
+      afterLargeMiB: number;
+      /** At `large` sessions, right after a full GC. */
+      afterGcMiB: number;
+      sessionErrors: number;
+    };
   };
   /** An A001 flood on one ASID (memory store, default session limits): RSS before and after, MiB. */
   flood?: {
@@ -422,6 +442,7 @@ async function main(): Promise<number> {
       nginx: nginxVersion() ?? 'not installed',
     },
     build: '',
+    bridgeNodeFlags: productNodeFlags(ROOT),
     source: sourceState(),
     config: CONFIG,
     targets: [],
@@ -463,7 +484,8 @@ async function main(): Promise<number> {
     for (const k of ['ERS_BRIDGE_SESSION_STORE', 'ERS_BRIDGE_RULES', 'PORT', 'ERS_BRIDGE_WORKERS', 'NODE_OPTIONS']) {
       delete bridgeEnv[k];
     }
-    // BENCH_BRIDGE_NODE_OPTIONS: Node options for every ers-bridge the bench starts (e.g. V8 heap settings to try).
+    // BENCH_BRIDGE_NODE_OPTIONS: Node options for every ers-bridge the bench starts (e.g. V8 heap settings to try;
+    // not the flags of bin/ers-bridge.js's shebang, which its command line carries: BENCH_BRIDGE_NODE_ARGS for those).
     if (process.env['BENCH_BRIDGE_NODE_OPTIONS']) bridgeEnv['NODE_OPTIONS'] = process.env['BENCH_BRIDGE_NODE_OPTIONS'];
     Object.assign(bridgeEnv, {
       BENCH_API_KEY: apiKey,
@@ -697,76 +719,96 @@ async function main(): Promise<number> {
       }
     }
 
-    // 8. RSS with 10k and 100k live sessions (memory store).
+    // 8. RSS with 10k and 100k live sessions (memory store), ers-bridge as launched; then the same once more with
+    // V8's default young generation, for comparison (not judged).
     if (runs('rss')) {
       const rules = writeRules(ctx, 'rss', rulesYaml({ ...base, maxSessions: CONFIG.sessionsLarge + 10_000 }));
-      const b = await startBridge(ctx, 'ers-bridge-rss', rules, { logLevel: 'warn', gcOnSignal: true });
-      const pool = new Pool(b.url, { connections: 32, pipelining: 1 });
-      try {
-        const key = await openSession(b.url);
-        const res = await request(`${b.url}${A005_LEGACY}`, { headers: legacyHeaders(key) });
-        await res.body.dump();
-        let errors = 0;
-        const heap = async (): Promise<HeapFigures> => {
-          const text = await getText(`${b.opsUrl}/metrics`);
-          const v = (name: string) => (metricValues(text, name)[''] ?? Number.NaN) / 1024 ** 2;
-          return {
-            heapUsedMiB: v('ers_bridge_nodejs_heap_size_used_bytes'),
-            heapTotalMiB: v('ers_bridge_nodejs_heap_size_total_bytes'),
-            externalMiB: v('ers_bridge_nodejs_external_memory_bytes'),
+      /** A fresh ers-bridge: 1 session, then sessionsSmall, then sessionsLarge, with a checkpoint at each. */
+      const fill = async (name: string, extraNodeArgs: string[], countLive: boolean) => {
+        const began = performance.now();
+        const b = await startBridge(ctx, name, rules, { logLevel: 'warn', gcOnSignal: true, extraNodeArgs });
+        const pool = new Pool(b.url, { connections: 32, pipelining: 1 });
+        try {
+          const key = await openSession(b.url);
+          const res = await request(`${b.url}${A005_LEGACY}`, { headers: legacyHeaders(key) });
+          await res.body.dump();
+          let errors = 0;
+          const heap = async (): Promise<HeapFigures> => {
+            const text = await getText(`${b.opsUrl}/metrics`);
+            const v = (metric: string) => (metricValues(text, metric)[''] ?? Number.NaN) / 1024 ** 2;
+            return {
+              heapUsedMiB: v('ers_bridge_nodejs_heap_size_used_bytes'),
+              heapTotalMiB: v('ers_bridge_nodejs_heap_size_total_bytes'),
+              externalMiB: v('ers_bridge_nodejs_external_memory_bytes'),
+            };
           };
-        };
-        /** RSS as it is after a 2 s settle (what an operator sees), then after a full GC (what the sessions hold). */
-        const checkpoint = async () => {
-          await sleep(2000);
-          const rss = rssMiB(b.proc.pid);
-          const h = await heap();
-          b.proc.child.kill('SIGUSR2');
-          await sleep(1000);
-          return { rss, heap: h, rssAfterGc: rssMiB(b.proc.pid), heapAfterGc: await heap() };
-        };
-        const create = (from: number, to: number) =>
-          runPool(to - from, 32, async (i) => {
-            try {
-              await openSession(b.url, (from + i) % 2 === 0, pool);
-            } catch {
-              errors++;
-            }
-          });
-        const start = await checkpoint();
-        log(`RSS: creating ${CONFIG.sessionsSmall} sessions (A001, A002 for half)`);
-        const t0 = performance.now();
-        await create(1, CONFIG.sessionsSmall);
-        let createMs = performance.now() - t0;
-        const small = await checkpoint();
-        log(`RSS: ${small.rss.toFixed(1)} MiB at ${CONFIG.sessionsSmall}; creating up to ${CONFIG.sessionsLarge}`);
-        const t1 = performance.now();
-        await create(CONFIG.sessionsSmall, CONFIG.sessionsLarge);
-        createMs += performance.now() - t1;
-        const large = await checkpoint();
-        // The live-sessions gauge is a count at most 15 s old: wait that long, so the next scrape counts anew.
-        await sleep(LIVE_SESSIONS_MAX_AGE_MS);
-        const live = metricValues(await getText(`${b.opsUrl}/metrics`), 'ers_bridge_sessions_live');
-        results.rss = {
-          startMiB: start.rss,
-          afterSmallMiB: small.rss,
-          afterLargeMiB: large.rss,
-          afterGcMiB: { start: start.rssAfterGc, small: small.rssAfterGc, large: large.rssAfterGc },
-          small: CONFIG.sessionsSmall,
-          large: CONFIG.sessionsLarge,
-          ...(live[''] !== undefined ? { liveSessions: live[''] } : {}),
-          heap: { start: start.heap, small: small.heap, large: large.heap },
-          heapAfterGc: { start: start.heapAfterGc, small: small.heapAfterGc, large: large.heapAfterGc },
-          createRatePerS: (CONFIG.sessionsLarge * 1.5) / (createMs / 1000),
-          sessionErrors: errors,
-        };
-        log(
-          `RSS: ${large.rss.toFixed(1)} MiB at ${CONFIG.sessionsLarge} (${large.rssAfterGc.toFixed(1)} after a full GC; live ${live[''] ?? '?'}, errors ${errors})`,
-        );
-      } finally {
-        await pool.close().catch(() => undefined);
-        await b.proc.stop();
-      }
+          /** RSS as it is after a 2 s settle (what an operator sees), then after a full GC (what the sessions hold). */
+          const checkpoint = async () => {
+            await sleep(2000);
+            const rss = rssMiB(b.proc.pid);
+            const h = await heap();
+            b.proc.child.kill('SIGUSR2');
+            await sleep(1000);
+            return { rss, heap: h, rssAfterGc: rssMiB(b.proc.pid), heapAfterGc: await heap() };
+          };
+          const create = (from: number, to: number) =>
+            runPool(to - from, 32, async (i) => {
+              try {
+                await openSession(b.url, (from + i) % 2 === 0, pool);
+              } catch {
+                errors++;
+              }
+            });
+          const start = await checkpoint();
+          log(`RSS, ${name}: creating ${CONFIG.sessionsSmall} sessions (A001, A002 for half)`);
+          const t0 = performance.now();
+          await create(1, CONFIG.sessionsSmall);
+          let createMs = performance.now() - t0;
+          const small = await checkpoint();
+          log(`RSS, ${name}: ${small.rss.toFixed(1)} MiB at ${CONFIG.sessionsSmall}; creating up to ${CONFIG.sessionsLarge}`);
+          const t1 = performance.now();
+          await create(CONFIG.sessionsSmall, CONFIG.sessionsLarge);
+          createMs += performance.now() - t1;
+          const large = await checkpoint();
+          let live: number | undefined;
+          if (countLive) {
+            // The live-sessions gauge is a count at most 15 s old: wait that long, so the next scrape counts anew.
+            await sleep(LIVE_SESSIONS_MAX_AGE_MS);
+            live = metricValues(await getText(`${b.opsUrl}/metrics`), 'ers_bridge_sessions_live')[''];
+          }
+          log(
+            `RSS, ${name}: ${large.rss.toFixed(1)} MiB at ${CONFIG.sessionsLarge} (${large.rssAfterGc.toFixed(1)} after a full GC; ` +
+              `${countLive ? `live ${live ?? '?'}, ` : ''}errors ${errors}; ${((performance.now() - began) / 1000).toFixed(0)} s)`,
+          );
+          return { start, small, large, createMs, errors, live };
+        } finally {
+          await pool.close().catch(() => undefined);
+          await b.proc.stop();
+        }
+      };
+      const { start, small, large, createMs, errors, live } = await fill('ers-bridge-rss', [], true);
+      results.rss = {
+        startMiB: start.rss,
+        afterSmallMiB: small.rss,
+        afterLargeMiB: large.rss,
+        afterGcMiB: { start: start.rssAfterGc, small: small.rssAfterGc, large: large.rssAfterGc },
+        small: CONFIG.sessionsSmall,
+        large: CONFIG.sessionsLarge,
+        ...(live !== undefined ? { liveSessions: live } : {}),
+        heap: { start: start.heap, small: small.heap, large: large.heap },
+        heapAfterGc: { start: start.heapAfterGc, small: small.heapAfterGc, large: large.heapAfterGc },
+        createRatePerS: (CONFIG.sessionsLarge * 1.5) / (createMs / 1000),
+        sessionErrors: errors,
+      };
+      // The same with V8's default young generation: what the product's node flags save.
+      const d = await fill('ers-bridge-rss-default-young', [DEFAULT_YOUNG_GENERATION], false);
+      results.rss.defaultYoungGeneration = {
+        nodeArg: DEFAULT_YOUNG_GENERATION,
+        startMiB: d.start.rss,
+        afterLargeMiB: d.large.rss,
+        afterGcMiB: d.large.rssAfterGc,
+        sessionErrors: d.errors,
+      };
     }
 
     // 8b. An A001 flood on one ASID: 20 000 A001s with 8 KB tokens, the memory store with the default session

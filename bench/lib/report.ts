@@ -140,7 +140,13 @@ function sideFigures(r: Results): string[] {
         `V8 heap used ${x.heap.large.heapUsedMiB.toFixed(1)} → ${x.heapAfterGc.large.heapUsedMiB.toFixed(1)} MiB at ${int(x.large)} ` +
         `(${x.heapAfterGc.start.heapUsedMiB.toFixed(1)} MiB with 1 session after GC: ` +
         `≈ ${(((x.heapAfterGc.large.heapUsedMiB - x.heapAfterGc.start.heapUsedMiB) * 1024 * 1024) / x.large).toFixed(0)} B of live heap per session); ` +
-        `heap total ${x.heapAfterGc.large.heapTotalMiB.toFixed(1)} MiB after GC; ${int(x.createRatePerS)} session calls/s; ${x.sessionErrors} errors`,
+        `heap total ${x.heapAfterGc.large.heapTotalMiB.toFixed(1)} MiB after GC; ${int(x.createRatePerS)} session calls/s; ${x.sessionErrors} errors` +
+        (x.defaultYoungGeneration
+          ? `; with V8's default young generation (${x.defaultYoungGeneration.nodeArg}): ` +
+            `${x.defaultYoungGeneration.startMiB.toFixed(1)} MiB with 1 session, ` +
+            `${x.defaultYoungGeneration.afterLargeMiB.toFixed(1)} MiB as is → ${x.defaultYoungGeneration.afterGcMiB.toFixed(1)} MiB after a full GC with ${int(x.large)}` +
+            (x.defaultYoungGeneration.sessionErrors ? ` (${x.defaultYoungGeneration.sessionErrors} errors)` : '')
+          : ''),
     );
   }
   if (r.flood) {
@@ -230,7 +236,7 @@ const PACKAGE_HEAD = ['package', 'ers-bridge µs/req', '@fastify/http-proxy µs/
 export function renderTerminal(r: Results): string {
   const parts = [
     '',
-    `ers-bridge benchmark — ${r.machine['nproc']} × ${r.machine['cpu']}, Node ${r.machine['node']}, ${r.build}, source ${r.source}`,
+    `ers-bridge benchmark — ${r.machine['nproc']} × ${r.machine['cpu']}, Node ${r.machine['node']}, ${r.build}, source ${r.source}; ers-bridge launched as ${launch(r)}`,
     '',
     `Throughput: ${r.config.connections} connections, ${r.config.rounds} interleaved rounds × ${r.config.roundS} s per target (after ${r.config.warmupS} s warm-up), A005 with a selected session, token cached`,
     textTable(THROUGHPUT_HEAD, throughputRows(r)),
@@ -303,6 +309,11 @@ function reading(r: Results): string[] {
   return out;
 }
 
+/** How the bench launched ers-bridge: node with the flags of bin/ers-bridge.js's shebang. */
+function launch(r: Results): string {
+  return ['node', ...(r.bridgeNodeFlags ?? []), 'bin/ers-bridge.js'].join(' ');
+}
+
 export function renderMarkdown(r: Results, elapsedS: number): string {
   const m = r.machine;
   const c = r.config;
@@ -327,7 +338,7 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
           'other load when the run started',
           `${m['otherLoadAtStartPct']}% of the CPUs (steal ${m['stealAtStartPct']}%)`,
         ],
-        ['ers-bridge', `${r.versions['ers-bridge']} — ${r.build}; source ${r.source}`],
+        ['ers-bridge', `${r.versions['ers-bridge']} — ${r.build}; source ${r.source}; launched as \`${launch(r)}\``],
         [
           'versions',
           Object.entries(r.versions)
@@ -347,8 +358,9 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     '- **Each component in its own process**: the fake APIM upstream (`bench/upstream.ts`, node:http, keep-alive) ' +
       'answers the NHS A005 example (`Unbooked.json`, 6.2 kB, `_baseUrl_` set to its own base, ' +
       '`application/fhir+json`), and refuses a call without a bearer token or with a legacy header left in; ' +
-      'ers-bridge runs as `node bin/ers-bridge.js serve --rules <generated> --port 0` with stdout (its log) to a ' +
-      'file; `@fastify/http-proxy` (`bench/fastify-proxy.ts`) does only the prefix rewrite, a static ' +
+      `ers-bridge runs as \`${launch(r)} serve --rules <generated> --port 0\` (the node flags of its bin script's ` +
+      "shebang, which the Docker image's ENTRYPOINT gives too: ers-bridge as it is launched) with stdout (its log) " +
+      'to a file; `@fastify/http-proxy` (`bench/fastify-proxy.ts`) does only the prefix rewrite, a static ' +
       '`authorization` and removes `xapi_asid`/`http_x_session_key` (undici, 64 keep-alive connections, like ' +
       "ers-bridge's `apim.connections`); nginx gets a generated config (`rewrite`, `proxy_set_header`, upstream " +
       '`keepalive 64`, `worker_processes 1`, `access_log off`). The OAuth token endpoint is the APIM stand-in ' +
@@ -374,11 +386,14 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       'absolute numbers understate every proxy; compare the ratios, measured in the same run.',
     `- **Token stampede**: a fresh ers-bridge, one session (A001+A002), then ${c.tokenBatch} A005 at once ` +
       `(undici, up to ${c.tokenBatch} connections) before any token exists.`,
-    `- **Memory**: a fresh ers-bridge (memory store, maxSessions and maxPerAsid ${c.sessionsLarge + 10_000}, the A001 rate raised, idle timeout 24 h); ` +
+    `- **Memory**: a fresh ers-bridge (memory store, maxSessions and maxPerAsid ${c.sessionsLarge + 10_000}, the A001 rate raised, idle timeout 24 h), ` +
+      `run as \`${launch(r)} …\`, the node flags of its bin script and Docker image; ` +
       `VmRSS from /proc/<pid>/status 2 s after creating ${c.sessionsSmall} and ${c.sessionsLarge} sessions ` +
       '(A001 for all, A002 for half; 32 connections) — the figure the target is judged on — then again after a ' +
       'full GC (that process alone is started with `--expose-gc --require bench/gc-on-signal.cjs`, and SIGUSR2 ' +
-      'runs `gc()`), with V8 heap figures from its /metrics.',
+      'runs `gc()`), with V8 heap figures from its /metrics. Then the same in a second fresh ers-bridge given ' +
+      `\`${r.rss?.defaultYoungGeneration?.nodeArg ?? '--max-semi-space-size=16'}\` after those flags (the last one wins): ` +
+      "V8's default young generation on 64-bit, to show what the flags save; reported beside the figure, not judged.",
     `- **A001 flood**: a fresh ers-bridge (memory store, the default session limits: maxPerAsid 20,000, maxRecordBytes 32 KB; ` +
       `the A001 rate raised so the flood reaches the store); ${c.floodA001} A001 with ${c.floodTokenBytes}-byte tokens on one ASID ` +
       '(32 connections); VmRSS 2 s before and after — the figure the target is judged on — and again after a full GC.',

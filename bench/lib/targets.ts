@@ -1,9 +1,10 @@
 /**
- * Starting the things under test: ers-bridge (`bin/ers-bridge.js serve`, compiled build or sources), the fake
- * upstreams, @fastify/http-proxy and nginx — each in its own process — plus the legacy client calls (A001/A002).
+ * Starting the things under test: ers-bridge (`bin/ers-bridge.js serve` with its node flags, compiled build or
+ * sources), the fake upstreams, @fastify/http-proxy and nginx — each in its own process — plus the legacy client
+ * calls (A001/A002).
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { freePort } from '../../test/helpers/free-port.js';
 import { join } from 'node:path';
 import { type Pool, request } from 'undici';
@@ -57,6 +58,8 @@ export interface BridgeOptions {
   cpuProfDir?: string;
   /** Preload bench/gc-on-signal.cjs (with --expose-gc): SIGUSR2 then runs a full GC in ers-bridge. */
   gcOnSignal?: boolean;
+  /** Node flags after the product's and the bench's (before BENCH_BRIDGE_NODE_ARGS), e.g. to measure another. */
+  extraNodeArgs?: string[];
 }
 
 export interface Bridge {
@@ -67,7 +70,23 @@ export interface Bridge {
   logFile: string;
 }
 
-/** `node bin/ers-bridge.js serve --rules <file>`; resolves once every process says it is serving. */
+/**
+ * The node flags ers-bridge runs with, from the shebang of bin/ers-bridge.js (`#!/usr/bin/env -S node <flags>`), the
+ * one place they are written (the Dockerfile's ENTRYPOINT repeats them; test/unit/launch-flags.test.ts checks).
+ */
+export function productNodeFlags(root: string): string[] {
+  const first = readFileSync(join(root, 'bin', 'ers-bridge.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env (?:node|-S node (.+))$/.exec(first.trimEnd());
+  if (!m) throw new Error(`bin/ers-bridge.js: expected a "#!/usr/bin/env -S node <flags>" first line, got ${first}`);
+  return (m[1] ?? '').split(/\s+/).filter(Boolean);
+}
+
+/**
+ * `node <productNodeFlags> bin/ers-bridge.js serve --rules <file>`, as the bin script and the image launch it (the
+ * cluster workers of `--workers` inherit the flags: cluster.fork uses process.execArgv); the bench's own flags come
+ * after them, so `extraNodeArgs` and BENCH_BRIDGE_NODE_ARGS override them (on node's command line the last wins).
+ * Resolves once every process says it is serving.
+ */
 export async function startBridge(
   ctx: BenchContext,
   name: string,
@@ -78,8 +97,10 @@ export async function startBridge(
   const port = workers > 1 ? await freePort() : 0;
   const opsPort = workers > 1 ? await freePort() : 0;
   const nodeArgs = [
+    ...productNodeFlags(ctx.root),
     ...(options.cpuProfDir ? cpuProfArgs(options.cpuProfDir) : []),
     ...(options.gcOnSignal ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs')] : []),
+    ...(options.extraNodeArgs ?? []),
     ...(ctx.bridgeNodeArgs ?? []),
   ];
   const args = [
