@@ -28,6 +28,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ENDPOINTS } from '../legacy/endpoints.js';
+import { copyWith } from '../runtime/copy-with.js';
 import {
   applyEntities,
   COARSE_MS,
@@ -391,7 +392,9 @@ export class ComparisonStore implements ComparisonReader {
   add(record: ComparisonRecord): void {
     let r: ComparisonRecord;
     try {
-      r = redactRecord(this.replica && record.replica === undefined ? { ...record, replica: this.replica } : record);
+      r = redactRecord(
+        this.replica && record.replica === undefined ? copyWith(record, 'replica', this.replica) : record,
+      );
     } catch {
       // A malformed record (not from compareAnswers) is not counted, and never breaks the caller.
       this.rejected++;

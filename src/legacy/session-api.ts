@@ -236,13 +236,11 @@ export async function createSession(
   }
   refuseWrongA001Secret(caller, token);
   const { absoluteTimeoutSeconds } = deps;
-  const kept = deps.keepLegacyToken ? { legacyToken: token } : {};
   let session: Session;
   if (caller.config.accessMode === 'application-restricted') {
     session = {
       asid: caller.asid,
       accessMode: 'application-restricted',
-      ...kept,
       user: sharedApplicationUser(caller.config, caller.asid),
       permission: null,
       createdAt: now,
@@ -253,7 +251,6 @@ export async function createSession(
     session = {
       asid: caller.asid,
       accessMode: 'user-restricted',
-      ...kept,
       user: testUser(deps, caller, token.trim().slice(TEST_USER_TOKEN_PREFIX.length)),
       permission: null,
       // No APIM tokens: an open-access APIM takes none (the token step sends none under apim.auth none).
@@ -267,7 +264,6 @@ export async function createSession(
     session = {
       asid: caller.asid,
       accessMode: 'user-restricted',
-      ...kept,
       user: grant.user,
       permission: null,
       apim: grant.tokens,
@@ -278,6 +274,9 @@ export async function createSession(
       expiresAt: now + absoluteTimeoutSeconds * 1000,
     };
   }
+  // Set on the literal rather than spread into it: a spread before further properties leaves V8's fast path
+  // (src/runtime/copy-with.ts).
+  if (deps.keepLegacyToken) session.legacyToken = token;
   const key = newSessionKey();
   await deps.store.create(key, session);
   // The legacy API echoed the client's token: the request's, whether or not the session keeps it.

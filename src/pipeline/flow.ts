@@ -12,6 +12,7 @@ import type { EndpointDef } from '../legacy/endpoints.js';
 import { type Identified, identify } from '../legacy/identify.js';
 import { createSession, deleteSession, readSessionBody, type SessionDeps, selectRole } from '../legacy/session-api.js';
 import type { Caller } from '../runtime/caller.js';
+import { copyWith } from '../runtime/copy-with.js';
 import { BoundedPer, OncePer } from '../runtime/once-per.js';
 import { grantTargetOf, type Runtime } from '../runtime/runtime.js';
 import { sessionKeyTag } from '../sessions/session.js';
@@ -111,7 +112,7 @@ export async function runLegacyCall(rt: Runtime, req: LegacyRequest, log?: Logge
     if (!('plan' in shadow)) return { answer: kept.answer, record: seen };
     // upstream, after the answer: the copy to the other side, compared
     launchShadow(shadowSinks(rt, log), shadowJob(rt, shadow.plan, kept.captured, callSide, endpoint, urls, seen));
-    return { answer: kept.answer, record: { ...seen, shadow: 'sent' } };
+    return { answer: kept.answer, record: copyWith(seen, 'shadow', 'sent' as const) };
   } catch (e) {
     // The fault table: whatever a step threw, as the legacy answer a client gets.
     return faultOutcome(e, seen, log);
@@ -148,7 +149,7 @@ async function sessionCall(
   const body = result.body === undefined ? undefined : Buffer.from(JSON.stringify(result.body));
   return {
     answer: { status: result.status, headers, body },
-    record: { ...seen, session: sessionKeyTag(result.sessionKey) },
+    record: copyWith(seen, 'session', sessionKeyTag(result.sessionKey)),
   };
 }
 
@@ -281,7 +282,7 @@ function faultOutcome(e: unknown, seen: CallRecord, log: Logger | undefined): Ca
   const error = known ?? faultFor(e);
   const answer = renderOutcome(error, { correlationId: seen.correlationId });
   answer.headers['X_ERS_TRANSACTION_ID'] = newTransactionId();
-  return { answer, record: { ...seen, reason: error.logAs } };
+  return { answer, record: copyWith(seen, 'reason', error.logAs) };
 }
 
 /** A legacy transaction id for answers ers-bridge makes itself (APIM's own carry X-Request-ID). */

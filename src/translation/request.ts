@@ -10,6 +10,7 @@ import { isFhirJsonRequestType } from '../http/media-type.js';
 import type { EndpointDef } from '../legacy/endpoints.js';
 import { LegacyError } from '../legacy/errors.js';
 import { apimPathFor } from '../legacy/identify.js';
+import { copyWith } from '../runtime/copy-with.js';
 
 /** Standard headers passed through unchanged (lower-case). */
 const PASS_THROUGH = ['accept-language', 'user-agent', 'if-none-match'] as const;
@@ -150,7 +151,7 @@ export function buildApimRequest(input: ApimRequestInput): ApimRequestPlan {
 
 /** The request with the bearer token added (the APIM side's bearer-token wrapper adds it per attempt). */
 export function withBearer(plan: ApimRequestPlan, token: string): ApimRequestPlan {
-  return { ...plan, headers: { ...plan.headers, authorization: `Bearer ${token}` } };
+  return { ...plan, headers: copyWith(plan.headers, 'authorization', `Bearer ${token}`) };
 }
 
 /**

@@ -3,6 +3,7 @@
  * once and the call sent once more (its body replayed). A 401 to the fresh token is not retried again: it is
  * FreshTokenRefused, a configuration problem at APIM.
  */
+import { copyWith } from '../../runtime/copy-with.js';
 import { withBearer } from '../../translation/request.js';
 import type { ApimCall, ApimDispatch, ApimResult, ApimWrapper } from '../dispatch.js';
 import { FreshTokenRefused } from '../errors.js';
@@ -47,5 +48,5 @@ async function renewedOnce(
     await second.response.body.dump();
     throw new FreshTokenRefused();
   }
-  return { ...second, tokenRenewed: true };
+  return copyWith(second, 'tokenRenewed', true);
 }
