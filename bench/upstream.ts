@@ -26,7 +26,8 @@ const FIXTURE = readFileSync(
   'utf8',
 );
 const UBRN_PATH = 'ReferralRequest/000000070000';
-const stats = { served: 0, unauthorised: 0, leakedLegacyHeaders: 0, notFound: 0, sessions: 0 };
+/** `connections`: TCP connections accepted (a keep-alive client opens a few and reuses them). */
+const stats = { served: 0, unauthorised: 0, leakedLegacyHeaders: 0, notFound: 0, sessions: 0, connections: 0 };
 let body = Buffer.alloc(0);
 let dataPath = '';
 let txn = 0;
@@ -128,6 +129,9 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     });
 });
 server.headersTimeout = 66_000;
+server.on('connection', () => {
+  stats.connections++;
+});
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;

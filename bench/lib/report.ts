@@ -173,7 +173,7 @@ function sideFigures(r: Results): string[] {
         `${s.compare?.topFields.length ? `; fields: ${s.compare.topFields.join(', ')}` : ''}); ` +
         `shadow ers-bridge CPU ${int(s.shadow.throughput?.serverCpuUsPerRequest)} vs ${int(s.translate.throughput?.serverCpuUsPerRequest)} µs/req` +
         `${perCopy(s) !== undefined ? ` (≈ ${int(perCopy(s))} µs of ers-bridge CPU per copy sent)` : ''}` +
-        `${s.legacySeen ? `; legacy fake served ${s.legacySeen['served'] ?? '?'} A005 (both shadow runs), ${s.legacySeen['sessions'] ?? '?'} A001` : ''}`,
+        `${s.legacySeen ? `; legacy fake served ${s.legacySeen['served'] ?? '?'} A005 (both shadow runs), ${s.legacySeen['sessions'] ?? '?'} A001 on ${s.legacySeen['connections'] ?? '?'} connections` : ''}`,
     );
   }
   if (r.workers) {
@@ -190,7 +190,8 @@ function sideFigures(r: Results): string[] {
   if (r.upstream) {
     out.push(
       `Upstream check: served ${int(r.upstream['served'])}, refused without bearer ${r.upstream['unauthorised']}, ` +
-        `refused with a legacy header ${r.upstream['leakedLegacyHeaders']}, unknown path ${r.upstream['notFound']}`,
+        `refused with a legacy header ${r.upstream['leakedLegacyHeaders']}, unknown path ${r.upstream['notFound']}; ` +
+        `${int(r.upstream['connections'])} connections accepted (keep-alive: every client reuses a few)`,
     );
   }
   return out;
