@@ -18,7 +18,8 @@
  * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only; it cannot change a flag ers-bridge is
  * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
  * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
- * per target, default 6), BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a
+ * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, in the same
+ * interleaved rounds: an A/B of a V8 setting), BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a
  * --trace-gc output).
  */
 import { spawnSync } from 'node:child_process';
@@ -592,6 +593,27 @@ async function main(): Promise<number> {
           pid: info.proc.pid,
         });
       }
+      // BENCH_VARIANT_NODE_ARGS: one more ers-bridge (translate, warn) given these node flags after its own, measured
+      // in the same interleaved rounds: an A/B of a V8 setting that two separate runs could not tell apart.
+      const variantArgs = process.env['BENCH_VARIANT_NODE_ARGS']?.split(' ').filter(Boolean);
+      if (variantArgs && variantArgs.length > 0) {
+        const variant = await startBridge(ctx, 'ers-bridge-variant', translateRules, {
+          logLevel: 'warn',
+          extraNodeArgs: variantArgs,
+        });
+        const key = await openSession(variant.url);
+        const url = `${variant.url}${A005_LEGACY}`;
+        const name = `ers-bridge (${variantArgs.join(' ')})`;
+        await verifyTarget(name, url, legacyHeaders(key), bridgeLink(variant.url));
+        cands.push({
+          name,
+          what: `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ')} after its own`,
+          url,
+          headers: legacyHeaders(key),
+          light: true,
+          pid: variant.proc.pid,
+        });
+      }
       const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
       // Shadow at sampleRate 1 (what a copy costs) and 0.1 (what a team runs: sampling must cost in proportion).
       const shadowBridges: Array<{ rate: number; name: string; bridge: Bridge }> = [];
@@ -623,7 +645,12 @@ async function main(): Promise<number> {
         const m = measured.get(name);
         if (m) results.targets.push(m);
       }
-      results.targets.sort((x, y) => order.indexOf(x.name) - order.indexOf(y.name));
+      // A BENCH_VARIANT_NODE_ARGS bridge goes last in the tables (the shadow bridges are reported on their own).
+      for (const [name, m] of measured) {
+        if (!order.includes(name) && !name.startsWith('ers-bridge shadow')) results.targets.push(m);
+      }
+      const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+      results.targets.sort((x, y) => rank(x.name) - rank(y.name));
 
       const infoResult = measured.get('ers-bridge (info)')!;
       const logText = readFileSync(info.logFile, 'utf8');
