@@ -5,6 +5,7 @@
  * ≈ 40 B of table a session, all of it traced by every major GC; this costs 47 B a row and 4–8 B a bucket, none of it
  * traced (issue 15). Rows are the store's: it hands the index a row number with each hash.
  */
+import { grownTo } from './number-slab.js';
 
 /** The length of a session key hash: 32 bytes of SHA-256 in unpadded base64url. */
 export const KEY_HASH_LENGTH = 43;
@@ -127,14 +128,8 @@ export class KeyIndex {
 
   private ensureRow(row: number): void {
     if (row < this.chain.length) return;
-    let rows = Math.max(1, this.chain.length);
-    while (rows <= row) rows *= 2;
-    const chars = new Uint8Array(rows * KEY_HASH_LENGTH);
-    chars.set(this.chars);
-    this.chars = chars;
-    const chain = new Int32Array(rows);
-    chain.set(this.chain);
-    this.chain = chain;
+    this.chain = grownTo(this.chain, row + 1);
+    this.chars = grownTo(this.chars, this.chain.length * KEY_HASH_LENGTH);
   }
 }
 

@@ -105,7 +105,7 @@ export class MemorySessionStore implements SessionStore {
       if (now - n.get(row, MOVED_AT) <= this.idleMs) return;
       // Used lately but not moved since (within the move interval): it goes to the end now, and the walk goes on.
       // It counts as used now for eviction order, which keeps the list in order of the counter.
-      n.set(row, USED_SEQ, ++this.seq);
+      this.rows.markUsed(row, n.get(row, USED_AT), ++this.seq);
       this.move(own, row, now);
       row = next;
     }
@@ -145,17 +145,13 @@ export class MemorySessionStore implements SessionStore {
 
   /** Marks a session used now; it moves to the end of its ASID's list once its last move is old enough. */
   private touch(row: number, now: number): void {
-    const n = this.rows.numbers;
-    n.set(row, USED_AT, now);
-    n.set(row, USED_SEQ, ++this.seq);
-    if (now - n.get(row, MOVED_AT) < this.moveEveryMs) return;
+    this.rows.markUsed(row, now, ++this.seq);
+    if (now - this.rows.numbers.get(row, MOVED_AT) < this.moveEveryMs) return;
     this.move(this.rows.group(row), row, now);
   }
 
   private move(own: AsidSessions, row: number, now: number): void {
-    const n = this.rows.numbers;
-    n.set(row, MOVED_AT, now);
-    n.set(row, MOVED_SEQ, n.get(row, USED_SEQ));
+    this.rows.markMoved(row, now);
     this.rows.unlink(own, row);
     this.rows.append(own, row);
   }
@@ -184,12 +180,8 @@ export class MemorySessionStore implements SessionStore {
       this.byAsid.set(session.asid, own);
     }
     const row = this.rows.take(own, session);
-    const n = this.rows.numbers;
-    n.set(row, USED_AT, now);
-    n.set(row, MOVED_AT, now);
-    const seq = ++this.seq;
-    n.set(row, USED_SEQ, seq);
-    n.set(row, MOVED_SEQ, seq);
+    this.rows.markUsed(row, now, ++this.seq);
+    this.rows.markMoved(row, now);
     this.cache.add(hash, row);
     this.rows.append(own, row);
   }

@@ -3,6 +3,15 @@
  * kept in an object's field is a separate 16-byte box in V8 when it is not a small integer (epoch milliseconds, a
  * counter past 2³¹), and a box for the collector to trace; here a number costs 8 B, outside the heap (issue 15).
  */
+/** A copy of `array` at least `length` long (doubling), for the typed arrays that grow with the rows they hold. */
+export function grownTo<T extends Float64Array | Int32Array | Uint8Array>(array: T, length: number): T {
+  let size = Math.max(1, array.length);
+  while (size < length) size *= 2;
+  const grown = new (array.constructor as new (n: number) => T)(size);
+  grown.set(array);
+  return grown;
+}
+
 export class NumberSlab {
   private numbers: Float64Array;
   /** Rows given back, reused before the slab grows. */
@@ -22,9 +31,7 @@ export class NumberSlab {
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
     if ((this.used + 1) * this.fields > this.numbers.length) {
-      const grown = new Float64Array(this.numbers.length * 2);
-      grown.set(this.numbers);
-      this.numbers = grown;
+      this.numbers = grownTo(this.numbers, (this.used + 1) * this.fields);
     }
     return this.used++;
   }

@@ -10,7 +10,7 @@
  * So 100,000 application-restricted sessions are a few large arrays the collector traces in one go, where they
  * were 100,000 records, strings and Map entries (≈ 270 B and three objects a session).
  */
-import { NumberSlab } from './number-slab.js';
+import { grownTo, NumberSlab } from './number-slab.js';
 import type { AccessMode, ProfessionalPermission, ProfessionalUser, Session, SessionApimTokens } from './session.js';
 
 /** No row (the end of an order). */
@@ -65,11 +65,7 @@ export class SessionRows {
   /** A row for a new session of `group`'s ASID, holding the session's own fields (not yet its times). */
   take(group: AsidSessions, session: Session): number {
     const row = this.numbers.take();
-    if (row * 2 >= this.links.length) {
-      const grown = new Int32Array(Math.max(2, this.links.length * 2));
-      grown.set(this.links);
-      this.links = grown;
-    }
+    if (row * 2 >= this.links.length) this.links = grownTo(this.links, row * 2 + 2);
     if (row === this.groups.length) {
       // A new row past the end: the arrays grow by one, staying packed (freed rows are reused before this).
       this.groups.push(group);
@@ -93,6 +89,18 @@ export class SessionRows {
     this.numbers.set(row, CREATED_AT, session.createdAt);
     this.numbers.set(row, LAST_USED_AT, session.lastUsedAt);
     this.numbers.set(row, EXPIRES_AT, session.expiresAt);
+  }
+
+  /** The session was used now: idle expiry runs from `now`, eviction orders uses by `seq`. */
+  markUsed(row: number, now: number, seq: number): void {
+    this.numbers.set(row, USED_AT, now);
+    this.numbers.set(row, USED_SEQ, seq);
+  }
+
+  /** The session moved to the end of its ASID's order now, as of its last use. */
+  markMoved(row: number, now: number): void {
+    this.numbers.set(row, MOVED_AT, now);
+    this.numbers.set(row, MOVED_SEQ, this.numbers.get(row, USED_SEQ));
   }
 
   /** Gives a row back (unlinked already); what it pointed at is let go. */
