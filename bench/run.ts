@@ -12,7 +12,7 @@
  * Writes docs/benchmarks.md and bench/results/latest.json. Knobs (environment): BENCH_QUICK=1 (short runs, to try
  * the harness), BENCH_FROM_SOURCE=1 (ers-bridge from src/ through tsx instead of the compiled dist/),
  * BENCH_CONNECTIONS, BENCH_DURATION, BENCH_REDIS (default redis://127.0.0.1:6379), BENCH_ONLY (a comma-separated list
- * of parts — compare, tokens, rss, flood, workers, profile — to run only those: the figures are printed, and neither
+ * of parts — compare, tokens, rss, flood, workers, profile, instructions — to run only those: the figures are printed, and neither
  * docs/benchmarks.md nor latest.json is written, since a part-run is not the whole page), BENCH_PROFILE_SHADOW
  * (a sampleRate: the profile part profiles ers-bridge in shadow mode at that rate instead of translate),
  * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only; it cannot change a flag ers-bridge is
@@ -46,6 +46,7 @@ import { publicJwkFromPrivatePem } from '../src/auth/keys.js';
 import { LIVE_SESSIONS_MAX_AGE_MS } from '../src/ops/live-sessions.js';
 import { parseRules } from '../src/rules/load.js';
 import { cpuSnapshot, foreignCpuPct, pidsNamed } from './lib/cpu.js';
+import { callgrindWrapper, countPerCall, type InstructionCount, valgrindVersion } from './lib/instructions.js';
 import { combine, type LoadResult, type LoadRun, runLoad } from './lib/load.js';
 import { childPids, type Proc, rssMiB, sleep, stopAll } from './lib/procs.js';
 import { type ProfileSummary, summariseProfile } from './lib/profile.js';
@@ -67,6 +68,7 @@ import {
   startNginx,
   startScript,
   verifyTarget,
+  type Wrapper,
 } from './lib/targets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -205,6 +207,15 @@ export interface Results {
   profile?: ProfiledRun;
   /** The same profile of @fastify/http-proxy, to compare per request. */
   profileBaseline?: ProfiledRun;
+  /** Instructions per call under callgrind (bench/lib/instructions.ts), one server at a time. */
+  instructions?: {
+    valgrind?: string;
+    skipped?: string;
+    connections: number;
+    warmup: number;
+    requests: number;
+    targets: Array<{ name: string } & InstructionCount>;
+  };
   targetsMet: Array<{ target: string; figure: string; met: boolean | undefined }>;
   errors: string[];
 }
@@ -1048,6 +1059,64 @@ async function main(): Promise<number> {
         // Kept beside ers-bridge's, to compare the two call trees (e.g. who calls the native writes in each).
         copyFileSync(baseline.source, join(ROOT, 'bench', 'results', 'fastify-http-proxy.cpuprofile.tmp'));
         results.profileBaseline = { ...baseline, file: 'bench/results/fastify-http-proxy.cpuprofile.tmp' };
+      }
+    }
+
+    // 8. Instructions per call under callgrind: the cost of a call that host noise cannot move (see instructions.ts).
+    if (runs('instructions')) {
+      const valgrind = valgrindVersion();
+      if (!valgrind) {
+        const line = 'instructions: SKIPPED — valgrind is not installed (apt-get install -y valgrind to include it)';
+        log(line);
+        results.instructions = { skipped: line, connections: 0, warmup: 0, requests: 0, targets: [] };
+      } else {
+        const setting = { connections: 8, warmup: QUICK ? 500 : 3000, requests: QUICK ? 300 : 2000 };
+        const counted: NonNullable<Results['instructions']>['targets'] = [];
+        const legacy = await startScript(ctx, 'legacy-fake-instructions', 'upstream.ts', ['legacy']);
+        const count = async (
+          name: string,
+          start: (wrapper: Wrapper) => Promise<{ proc: Proc; url: string; headers: Record<string, string> }>,
+        ) => {
+          const outFile = join(tmp, `callgrind-${name.replace(/[^a-z0-9]+/gi, '_')}.out`);
+          log(`instructions ${name}: under callgrind, ${setting.requests} calls at ${setting.connections} connections`);
+          const t = await start(callgrindWrapper(outFile));
+          try {
+            const c = await countPerCall({ pid: t.proc.pid, outFile, url: t.url, headers: t.headers, ...setting });
+            counted.push({ name, ...c });
+            log(`instructions ${name}: ${Math.round(c.perCall)} per call (${c.requests} calls, non-2xx ${c.non2xx})`);
+          } catch (e) {
+            results.errors.push(`instructions ${name}: ${(e as Error).message}`);
+          } finally {
+            await t.proc.stop(15_000);
+          }
+        };
+        const bridgeUnder = (rules: string, name: string) => async (wrapper: Wrapper) => {
+          const b = await startBridge(ctx, name, rules, { logLevel: 'warn', wrapper });
+          const key = await openSession(b.url);
+          return { proc: b.proc, url: `${b.url}${A005_LEGACY}`, headers: legacyHeaders(key) };
+        };
+        await count('ers-bridge', bridgeUnder(translateRules, 'ers-bridge-callgrind'));
+        await count('@fastify/http-proxy', async (wrapper) => {
+          const fp = await startScript(
+            ctx,
+            'fastify-http-proxy-callgrind',
+            'fastify-proxy.ts',
+            [upstream.url, staticToken],
+            [],
+            wrapper,
+          );
+          return { proc: fp.proc, url: `${fp.url}${A005_LEGACY}`, headers: legacyHeaders('static-session-key') };
+        });
+        for (const rate of [0.1, 1]) {
+          const rules = writeRules(
+            ctx,
+            `callgrind-shadow-${rate}`,
+            rulesYaml({ ...base, legacyBase: `${legacy.url}/ers-api`, shadow: rate }),
+          );
+          await count(`ers-bridge shadow ${rate}`, bridgeUnder(rules, `ers-bridge-shadow-${rate}-callgrind`));
+        }
+        await legacy.proc.stop();
+        results.instructions = { valgrind, ...setting, targets: counted };
       }
     }
   } catch (e) {

@@ -83,6 +83,47 @@ export function treeCpuMs(rootPid: number): number {
   return (ticks * 1000) / TICKS_PER_S;
 }
 
+/** User and system CPU (ms) of one process's main thread and of all its other threads (V8's and libuv's). */
+export interface ThreadSplitMs {
+  mainUser: number;
+  mainSys: number;
+  otherUser: number;
+  otherSys: number;
+}
+
+/**
+ * Node 20 gives its threads no names (every /proc/<pid>/task/<tid>/comm is "node"), so the split is the one thing
+ * /proc can tell: the main thread (tid = pid: JavaScript, the event loop) against the rest (GC helpers, libuv's pool).
+ */
+export function threadSplitMs(pid: number): ThreadSplitMs {
+  const out: ThreadSplitMs = { mainUser: 0, mainSys: 0, otherUser: 0, otherSys: 0 };
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat = '';
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const user = (Number(f[11]) * 1000) / TICKS_PER_S;
+    const sys = (Number(f[12]) * 1000) / TICKS_PER_S;
+    if (Number(tid) === pid) {
+      out.mainUser += user;
+      out.mainSys += sys;
+    } else {
+      out.otherUser += user;
+      out.otherSys += sys;
+    }
+  }
+  return out;
+}
+
 /** Processes whose command name (/proc/<pid>/comm) is `name`. */
 export function pidsNamed(name: string): number[] {
   const out: number[] = [];

@@ -4,7 +4,7 @@
  * also collected here and the percentiles are computed exactly from those samples.
  */
 import autocannon from 'autocannon';
-import { cpuSnapshot, foreignCpuPct, treeCpuMs } from './cpu.js';
+import { cpuSnapshot, foreignCpuPct, type ThreadSplitMs, threadSplitMs, treeCpuMs } from './cpu.js';
 
 export interface LoadResult {
   connections: number;
@@ -31,6 +31,8 @@ export interface LoadResult {
   roundsCpuUs?: number[];
   /** CPU time of the extra processes (e.g. redis-server) per request, in µs. */
   extraCpuUsPerRequest?: number;
+  /** The server process's own CPU per request (µs), split: main thread user/system, other threads user/system. */
+  serverThreadsUs?: ThreadSplitMs;
 }
 
 export interface LoadRun {
@@ -44,6 +46,7 @@ export interface LoadRun {
   timeouts: number;
   foreignPct: number;
   serverCpuMs?: number;
+  serverThreadsMs?: ThreadSplitMs;
   extraCpuMs?: number;
 }
 
@@ -88,6 +91,7 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
   const before = cpuSnapshot(extra);
   const extraBefore = extra.reduce((n, pid) => n + treeCpuMs(pid), 0);
   const serverBefore = options.serverPid !== undefined ? treeCpuMs(options.serverPid) : undefined;
+  const threadsBefore = options.serverPid !== undefined ? threadSplitMs(options.serverPid) : undefined;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -106,8 +110,19 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
           serverBefore !== undefined && options.serverPid !== undefined
             ? treeCpuMs(options.serverPid) - serverBefore
             : undefined;
+        const threadsAfter = options.serverPid !== undefined ? threadSplitMs(options.serverPid) : undefined;
+        const serverThreadsMs =
+          threadsBefore && threadsAfter
+            ? {
+                mainUser: threadsAfter.mainUser - threadsBefore.mainUser,
+                mainSys: threadsAfter.mainSys - threadsBefore.mainSys,
+                otherUser: threadsAfter.otherUser - threadsBefore.otherUser,
+                otherSys: threadsAfter.otherSys - threadsBefore.otherSys,
+              }
+            : undefined;
         resolve({
           ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
+          ...(serverThreadsMs ? { serverThreadsMs } : {}),
           ...(extraCpuMs !== undefined ? { extraCpuMs } : {}),
           connections: options.connections,
           durationS: result.duration,
@@ -162,6 +177,16 @@ export function combine(runs: LoadRun[]): LoadResult {
       ? {
           serverCpuUsPerRequest: (1000 * runs.reduce((n, r) => n + r.serverCpuMs!, 0)) / requests,
           roundsCpuUs: runs.map((r) => (r.requests > 0 ? (1000 * r.serverCpuMs!) / r.requests : Number.NaN)),
+        }
+      : {}),
+    ...(runs.every((r) => r.serverThreadsMs !== undefined) && requests > 0
+      ? {
+          serverThreadsUs: {
+            mainUser: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.mainUser, 0)) / requests,
+            mainSys: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.mainSys, 0)) / requests,
+            otherUser: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.otherUser, 0)) / requests,
+            otherSys: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.otherSys, 0)) / requests,
+          },
         }
       : {}),
     ...(runs.every((r) => r.extraCpuMs !== undefined) && requests > 0

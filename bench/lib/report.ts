@@ -112,8 +112,54 @@ function perCopy(s: NonNullable<Results['shadow']>): number | undefined {
   return (a - b) / (count('sent') / all);
 }
 
+/** Instructions per call under callgrind, each against @fastify/http-proxy and against ers-bridge (translate). */
+function instructionRows(r: Results): string[][] {
+  const x = r.instructions;
+  if (!x || x.skipped) return [];
+  const of = (name: string) => x.targets.find((t) => t.name === name)?.perCall;
+  const fp = of('@fastify/http-proxy');
+  const b = of('ers-bridge');
+  return x.targets.map((t) => [
+    t.name,
+    int(t.perCall),
+    ratio(t.perCall, fp),
+    ratio(t.perCall, b),
+    `${int(t.requests)} / ${t.non2xx}`,
+  ]);
+}
+const INSTRUCTIONS_HEAD = ['server', 'instructions per call', '÷ @fastify/http-proxy', '÷ ers-bridge', 'calls / non-2xx'];
+
+function instructionsTitle(r: Results): string | undefined {
+  const x = r.instructions;
+  if (!x) return undefined;
+  if (x.skipped) return x.skipped;
+  return (
+    `Instructions per call (${x.valgrind} --tool=callgrind, user space, every thread of the server; ` +
+    `${int(x.requests)} counted calls at ${x.connections} connections after ${int(x.warmup)} uncounted)`
+  );
+}
+
+/** Where each Node proxy's CPU per call goes (50 connections): its main thread against V8's and libuv's threads. */
+function threadSplit(r: Results): string | undefined {
+  const parts: string[] = [];
+  const shadows = [r.shadowSampled?.shadow, r.shadow?.shadow].filter((t): t is TargetResult => t !== undefined);
+  for (const t of [...r.targets, ...shadows]) {
+    const s = t.throughput?.serverThreadsUs;
+    if (!s || t.name === 'direct' || t.name === 'nginx') continue;
+    const other = s.otherUser + s.otherSys;
+    const all = s.mainUser + s.mainSys + other;
+    parts.push(
+      `${t.name} main thread ${int(s.mainUser)} user + ${int(s.mainSys)} system, other threads ${int(s.otherUser)} + ${int(s.otherSys)}` +
+        ` (${all > 0 ? ((100 * other) / all).toFixed(0) : '–'}% outside the main thread)`,
+    );
+  }
+  return parts.length ? `CPU per call by thread (µs/req, 50 connections, /proc/<pid>/task): ${parts.join('; ')}` : undefined;
+}
+
 function sideFigures(r: Results): string[] {
   const out: string[] = [];
+  const split = threadSplit(r);
+  if (split) out.push(split);
   if (r.logInfo) {
     const info = r.targets.find((t) => t.name === 'ers-bridge (info)')?.throughput;
     const b = bridgeOf(r)?.throughput;
@@ -250,6 +296,11 @@ export function renderTerminal(r: Results): string {
     'Targets:',
     textTable(['target', 'figure', 'result'], targetRows(r)),
   ];
+  const cgTitle = instructionsTitle(r);
+  if (cgTitle) {
+    parts.push('', cgTitle);
+    if (!r.instructions?.skipped) parts.push(textTable(INSTRUCTIONS_HEAD, instructionRows(r)));
+  }
   if (r.profile) {
     parts.push(
       '',
@@ -429,8 +480,23 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     '',
     mdTable(['target', 'figure', 'result'], targetRows(r)),
     '',
-    ...reading(r),
   );
+  const cgTitle = instructionsTitle(r);
+  if (cgTitle) {
+    lines.push('## Instructions per call (callgrind)', '', `${cgTitle}.`, '');
+    if (!r.instructions?.skipped) {
+      lines.push(
+        'CPU time per call on a shared VM moves by ±20% from round to round with the host\'s load; a count of the ' +
+          'instructions executed does not (valgrind gives the same count for the same program and calls), so a few ' +
+          "per cent between two servers can be told apart. It leaves out kernel time and each instruction's speed " +
+          '(cache misses); the servers run one at a time, about 50× slower than natively.',
+        '',
+        mdTable(INSTRUCTIONS_HEAD, instructionRows(r)),
+        '',
+      );
+    }
+  }
+  lines.push(...reading(r));
   if (r.profile) {
     const p = r.profile;
     lines.push(

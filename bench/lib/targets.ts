@@ -36,15 +36,25 @@ export async function startScript(
   script: string,
   args: string[],
   nodeArgs: string[] = [],
+  wrapper?: Wrapper,
 ) {
-  const proc = spawnProc(
-    name,
-    process.execPath,
-    [...nodeArgs, '--import', 'tsx', join(ctx.root, 'bench', script), ...args],
-    { cwd: ctx.root },
-  );
-  const m = await waitForOutput(proc, /READY (http:\/\/\S+)/, 30_000);
+  const [command, commandArgs] = wrapped(wrapper, [...nodeArgs, '--import', 'tsx', join(ctx.root, 'bench', script), ...args]);
+  const proc = spawnProc(name, command, commandArgs, { cwd: ctx.root });
+  const m = await waitForOutput(proc, /READY (http:\/\/\S+)/, wrapper?.readyTimeoutMs ?? 30_000);
   return { proc, url: m[1]! };
+}
+
+/** A program that runs node under it (e.g. valgrind), and how long node may then take to start. */
+export interface Wrapper {
+  command: string[];
+  readyTimeoutMs: number;
+}
+
+/** node with `nodeArgs`, or the wrapper's command running node with them. */
+function wrapped(wrapper: Wrapper | undefined, nodeArgs: string[]): [string, string[]] {
+  if (!wrapper) return [process.execPath, nodeArgs];
+  const [command, ...rest] = wrapper.command;
+  return [command!, [...rest, process.execPath, ...nodeArgs]];
 }
 
 /** node --cpu-prof into `dir`, sampling every 500 µs. */
@@ -60,6 +70,8 @@ export interface BridgeOptions {
   gcOnSignal?: boolean;
   /** Node flags after the product's and the bench's (before BENCH_BRIDGE_NODE_ARGS), e.g. to measure another. */
   extraNodeArgs?: string[];
+  /** Run node under this program (valgrind, for the instruction counts). */
+  wrapper?: Wrapper;
 }
 
 export interface Bridge {
@@ -119,17 +131,19 @@ export async function startBridge(
   if (ctx.fromSource) env['ERS_BRIDGE_FROM_SOURCE'] = '1';
   else delete env['ERS_BRIDGE_FROM_SOURCE'];
   const logFile = join(ctx.tmp, `${name.replace(/[^a-z0-9-]+/gi, '_')}.log`);
-  const proc = spawnProc(name, process.execPath, args, { env, stdoutFile: logFile, cwd: ctx.root });
+  const [command, commandArgs] = wrapped(options.wrapper, args);
+  const proc = spawnProc(name, command, commandArgs, { env, stdoutFile: logFile, cwd: ctx.root });
+  const readyMs = options.wrapper?.readyTimeoutMs ?? 40_000;
   const m = await waitForOutput(
     proc,
     /ers-bridge serving environment \S+ on (http:\/\/127\.0\.0\.1:\d+)/,
-    40_000,
+    readyMs,
     workers,
   );
   const ops = await waitForOutput(
     proc,
     /ers-bridge ops surface \(\/healthz, \/readyz, \/metrics\) on (http:\/\/127\.0\.0\.1:\d+)/,
-    40_000,
+    readyMs,
     workers,
   );
   return { proc, url: m[1]!, opsUrl: ops[1]!, logFile };
