@@ -1,9 +1,9 @@
 /**
  * The cost of one call in machine instructions, counted by valgrind's callgrind: unlike CPU time it does not depend
- * on what else the machine (or the host under a VM) is doing, so a 5% difference between two proxies can be told
- * apart in one run. It is a cross-check on the CPU µs/req column, not a replacement: it leaves out the kernel (the
- * socket writes) and how fast each instruction runs (cache misses), and under valgrind every process is about 50×
- * slower, so more calls are in flight per wake-up than at the same connections natively.
+ * on what else the machine (or the host under a VM) is doing. It still varies between runs (when V8's compiler and
+ * garbage collector run is not fixed), so it is a cross-check on the CPU µs/req column, not a replacement: it also
+ * leaves out the kernel (the socket writes) and how fast each instruction runs (cache misses), and under valgrind
+ * every process is about 50× slower, so more calls are in flight per wake-up than at the same connections natively.
  *
  * The server runs under `valgrind --tool=callgrind --instr-atstart=no` (near native speed until instrumentation is
  * switched on); after a warm-up, `callgrind_control` switches it on, zeroes the counters, the bench sends exactly

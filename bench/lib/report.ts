@@ -487,8 +487,9 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     if (!r.instructions?.skipped) {
       lines.push(
         'CPU time per call on a shared VM moves by ±20% from round to round with the host\'s load; a count of the ' +
-          'instructions executed does not (valgrind gives the same count for the same program and calls), so a few ' +
-          "per cent between two servers can be told apart. It leaves out kernel time and each instruction's speed " +
+          'instructions executed does not depend on the host. It is not exact either: when V8 compiles and collects ' +
+          'garbage (in threads of its own) varies from run to run, so two runs of the same build have differed by up ' +
+          "to 20% for ers-bridge (534k and 430k) and 5% for @fastify/http-proxy (566k and 541k). It leaves out kernel time and each instruction's speed " +
           '(cache misses); the servers run one at a time, about 50× slower than natively.',
         '',
         mdTable(INSTRUCTIONS_HEAD, instructionRows(r)),
