@@ -33,6 +33,35 @@ export const SecretRef = z
   .describe('A secret reference: env:NAME or file:/path. Literal secrets are refused.')
   .register(secretFields, { secret: true });
 
+/** `host:port` of a sentinel (an IPv6 address in brackets: `[::1]:26379`). */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+
+const RedisSentinelRules = z
+  .object({
+    sentinels: z
+      .array(
+        z.string().refine((a) => HOST_PORT.test(a) && Number(HOST_PORT.exec(a)![2]) <= 65_535, {
+          message: 'expected a sentinel as host:port (e.g. redis-sentinel-0:26379 or [::1]:26379)',
+        }),
+      )
+      .min(1, { message: 'expected at least one sentinel (three or more, on different machines, for a quorum)' })
+      .max(16)
+      .describe('A few of the sentinels (host:port); ers-bridge learns the others from them.'),
+    masterName: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'expected the master name the sentinels monitor (e.g. mymaster)' })
+      .describe('The name the sentinels monitor the primary by (sentinel monitor <name> …).'),
+    username: z.string().min(1).max(128).optional().describe("The Redis nodes' ACL user (default: the default user)."),
+    password: SecretRef.optional().describe("The Redis nodes' password (requirepass or the ACL user's)."),
+    sentinelUsername: z.string().min(1).max(128).optional().describe("The sentinels' ACL user."),
+    sentinelPassword: SecretRef.optional().describe("The sentinels' password, when they require one."),
+    tls: z
+      .boolean()
+      .default(false)
+      .describe('TLS to the sentinels and the Redis nodes, verified against the system CAs (and NODE_EXTRA_CA_CERTS).'),
+  })
+  .strict();
+
 const httpsOrLoopbackUrl = (what: string) =>
   z
     .string()
@@ -654,7 +683,12 @@ export const RulesSchema = z
                 message:
                   'expected a redis:// or rediss:// URL without a password, or a secret reference (env:NAME, file:/path) for one with a password',
               })
-              .register(secretFields, { secret: true }),
+              .register(secretFields, { secret: true })
+              .optional()
+              .describe('One Redis node. Either url or sentinel.'),
+            sentinel: RedisSentinelRules.optional().describe(
+              'Redis Sentinel: ers-bridge asks the sentinels for the primary and follows a failover without a restart. Either url or sentinel.',
+            ),
             keyPrefix: z
               .string()
               .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected a key prefix of letters, digits and : _ . -' })
@@ -662,6 +696,15 @@ export const RulesSchema = z
             timeoutMs: z.number().int().min(100).max(30_000).default(2_000),
           })
           .strict()
+          .superRefine((redis, ctx) => {
+            if ((redis.url === undefined) === (redis.sentinel === undefined)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: [],
+                message: 'expected either url (one Redis node) or sentinel (Redis Sentinel), not both and not neither',
+              });
+            }
+          })
           .optional(),
         encryption: z
           .object({
@@ -714,7 +757,11 @@ export const RulesSchema = z
       .superRefine((sessions, ctx) => {
         if (sessions.store !== 'redis') return;
         if (!sessions.redis) {
-          ctx.addIssue({ code: 'custom', path: ['redis'], message: 'expected redis.url because store is redis' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['redis'],
+            message: 'expected redis.url or redis.sentinel because store is redis',
+          });
         }
         if (!sessions.encryption) {
           ctx.addIssue({

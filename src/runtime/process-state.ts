@@ -17,7 +17,7 @@ import { SecretError, type SecretResolver } from '../rules/secrets.js';
 import { Keyring, KeyringError } from '../sessions/crypto.js';
 import { type EphemeralStore, MemoryEphemeralStore } from '../sessions/ephemeral-store.js';
 import { MemorySessionStore } from '../sessions/memory-store.js';
-import type { RedisConnection } from '../sessions/redis-store.js';
+import type { RedisConnection, RedisTarget } from '../sessions/redis-store.js';
 import {
   MemorySignInSlots,
   pendingStoreCapacity,
@@ -135,16 +135,13 @@ async function buildStores(
   const s = rules.sessions;
   const now = () => clock.now();
   const override = (choice.env ?? process.env)['ERS_BRIDGE_SESSION_STORE'];
-  let url: string | undefined;
-  if (override === 'memory') url = undefined;
-  else if (override && /^rediss?:\/\//.test(override)) url = override;
+  let target: RedisTarget | undefined;
+  if (override === 'memory') target = undefined;
+  else if (override && /^rediss?:\/\//.test(override)) target = override;
   else if (override) throw new RulesError('ERS_BRIDGE_SESSION_STORE', '', 'expected memory or a redis:// URL');
-  else if (s.store === 'redis') {
-    const ref = s.redis!.url;
-    url = /^(env|file):/.test(ref) ? await secret(choice.resolveSecret, file, 'sessions.redis.url', ref) : ref;
-  }
+  else if (s.store === 'redis') target = await redisTargetOf(s.redis!, file, choice);
   const limits = sessionLimitsOf(s);
-  if (!url) {
+  if (!target) {
     const asids = Object.keys(rules.asids).length;
     if (asids * s.maxPerAsid > s.maxSessions) {
       choice.logger?.warn(
@@ -183,10 +180,9 @@ async function buildStores(
   const timeoutMs = s.redis?.timeoutMs ?? 2_000;
   // ioredis is loaded only when Redis is used: a memory-store process does without its ≈ 5 MB (issue 15).
   const { connectRedis, RedisEphemeralStore, RedisSessionStore } = await import('../sessions/redis-store.js');
-  const redis = connectRedis(url, timeoutMs, choice.logger);
+  const redis = connectRedis(target, timeoutMs, choice.logger);
   return {
     store: new RedisSessionStore(redis, {
-      url,
       keyPrefix: prefix,
       keyring,
       idleTimeoutSeconds: s.idleTimeoutSeconds,
@@ -200,5 +196,32 @@ async function buildStores(
     signInSlots: new RedisSignInSlots(redis, `${prefix}signin-slots:`, clock),
     signInCodes: new RedisEphemeralStore<SignInGrant>(redis, `${prefix}code:`, keyring),
     redis: { connection: redis, keyPrefix: prefix },
+  };
+}
+
+/** The rules' `sessions.redis` as a connection target: the URL, or the Sentinel settings, secrets resolved. */
+export async function redisTargetOf(
+  r: NonNullable<Rules['sessions']['redis']>,
+  file: string,
+  choice: StoreChoice,
+): Promise<RedisTarget> {
+  if (r.url !== undefined) {
+    return /^(env|file):/.test(r.url) ? await secret(choice.resolveSecret, file, 'sessions.redis.url', r.url) : r.url;
+  }
+  const t = r.sentinel!;
+  const at = 'sessions.redis.sentinel';
+  return {
+    sentinels: t.sentinels.map((a) => {
+      const colon = a.lastIndexOf(':');
+      return { host: a.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(a.slice(colon + 1)) };
+    }),
+    masterName: t.masterName,
+    tls: t.tls,
+    ...(t.username ? { username: t.username } : {}),
+    ...(t.password ? { password: await secret(choice.resolveSecret, file, `${at}.password`, t.password) } : {}),
+    ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
+    ...(t.sentinelPassword
+      ? { sentinelPassword: await secret(choice.resolveSecret, file, `${at}.sentinelPassword`, t.sentinelPassword) }
+      : {}),
   };
 }

@@ -76,8 +76,21 @@ return n
 /** The longest absolute lifetime the rules allow (7 days): the index's bound when the store is not told its own. */
 const MAX_LIFETIME_MS = 7 * 86_400_000;
 
+/** A Redis primary found through Redis Sentinel (the rules' `sessions.redis.sentinel`, secrets resolved). */
+export interface SentinelTarget {
+  sentinels: Array<{ host: string; port: number }>;
+  masterName: string;
+  username?: string;
+  password?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  tls: boolean;
+}
+
+/** Where the store is: one node (a redis:// or rediss:// URL), or the primary Sentinel names. */
+export type RedisTarget = string | SentinelTarget;
+
 export interface RedisStoreOptions {
-  url: string;
   keyPrefix: string;
   keyring: Keyring;
   idleTimeoutSeconds: number;
@@ -101,10 +114,11 @@ export class RedisConnection {
   private readonly firstReady: Promise<void>;
 
   constructor(
-    url: string,
+    target: RedisTarget,
     readonly timeoutMs: number,
     logger?: Logger,
   ) {
+    const retry = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000);
     const options: RedisOptions = {
       lazyConnect: false,
       enableOfflineQueue: false, // fail fast while disconnected instead of queueing requests
@@ -112,10 +126,11 @@ export class RedisConnection {
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,
       enableReadyCheck: true,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 3000),
+      retryStrategy: retry,
       reconnectOnError: () => true,
     };
-    this.client = new Redis(url, options);
+    this.client =
+      typeof target === 'string' ? new Redis(target, options) : new Redis(sentinelOptions(target, options, retry));
     let lastWarn = 0;
     // Without an 'error' listener ioredis would raise unhandled errors; log, at most every 10 s.
     this.client.on('error', (e: Error) => {
@@ -131,7 +146,15 @@ export class RedisConnection {
     this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
     this.client.on('ready', () => {
       this.everReady = true;
-      logger?.info('session store (Redis) connected');
+      const stream = this.client.stream;
+      // Which node answers: after a Sentinel failover, ops see the new primary here.
+      logger?.info(
+        {
+          node: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : undefined,
+          ...(typeof target === 'string' ? {} : { sentinelMaster: target.masterName }),
+        },
+        'session store (Redis) connected',
+      );
     });
   }
 
@@ -158,9 +181,31 @@ export class RedisConnection {
   }
 }
 
+/**
+ * ioredis's Sentinel options: the sentinels are asked for the primary on every (re)connection, and the failover
+ * detector drops the connection as soon as a sentinel announces a new primary, so calls move to it within about a
+ * second instead of waiting for the old one to time out. The connection to the primary fails fast as for one node.
+ */
+function sentinelOptions(t: SentinelTarget, base: RedisOptions, retry: (times: number) => number): RedisOptions {
+  return {
+    ...base,
+    sentinels: t.sentinels,
+    name: t.masterName,
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: retry,
+    sentinelCommandTimeout: base.commandTimeout ?? 2000,
+    ...(t.username ? { username: t.username } : {}),
+    ...(t.password ? { password: t.password } : {}),
+    ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
+    ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
+    ...(t.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  };
+}
+
 /** Opens the process's Redis connection (see RedisConnection). */
-export function connectRedis(url: string, timeoutMs: number, logger?: Logger): RedisConnection {
-  return new RedisConnection(url, timeoutMs, logger);
+export function connectRedis(target: RedisTarget, timeoutMs: number, logger?: Logger): RedisConnection {
+  return new RedisConnection(target, timeoutMs, logger);
 }
 
 export class RedisSessionStore implements SessionStore {

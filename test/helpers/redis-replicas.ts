@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,25 +197,70 @@ export async function spawnBridge(
 export interface RedisServerProcess {
   port: number;
   url: string;
-  /** Its working directory (the append-only file lives here). */
+  /** Its working directory (the append-only file, a sentinel's config). */
   dir: string;
   output(): string;
   /** (Re)starts it with the same arguments; resolves when it accepts connections. */
   start(): Promise<void>;
   /** SIGTERM (Redis writes its AOF and exits), then waits for the exit. */
   stop(): Promise<void>;
-  /** Stops it and removes its directory. */
+  /** SIGKILL: the node dies at once, as a machine that fails. */
+  kill(): Promise<void>;
+  /** Ends it (SIGKILL: nothing of it is kept) and removes its directory. */
   destroy(): Promise<void>;
 }
 
+export interface DedicatedRedisOptions {
+  /** Extra redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6390']`. */
+  args?: string[];
+  /** Keep the data in an append-only file across a restart (default true). */
+  appendOnly?: boolean;
+  /** Run as a sentinel (`redis-server <conf> --sentinel`) monitoring this primary. */
+  sentinelOf?: { masterName: string; port: number; quorum: number };
+}
+
 /**
- * A dedicated redis-server on a free loopback port with an append-only file in a temporary directory, so that
- * data survives a stop and restart. Not started yet: call start().
+ * A redis-server of the test's own on a free loopback port (started by `start()`): a node to stop and restart, a
+ * primary or replica to kill, or a sentinel. Timings for sentinels are short so a failover takes seconds.
  */
-export async function dedicatedRedis(): Promise<RedisServerProcess> {
+export async function dedicatedRedis(options: DedicatedRedisOptions = {}): Promise<RedisServerProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ers-bridge-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir];
+  let args: string[];
+  if (options.sentinelOf) {
+    const { masterName, port: masterPort, quorum } = options.sentinelOf;
+    const conf = join(dir, 'sentinel.conf');
+    // Sentinel rewrites its config file as it learns replicas and other sentinels: it must be writable.
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} ${quorum}`,
+        `sentinel down-after-milliseconds ${masterName} 1000`,
+        `sentinel failover-timeout ${masterName} 5000`,
+        `sentinel parallel-syncs ${masterName} 1`,
+        '',
+      ].join('\n'),
+    );
+    args = [conf, '--sentinel'];
+  } else {
+    args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      options.appendOnly === false ? 'no' : 'yes',
+      '--dir',
+      dir,
+      ...(options.args ?? []),
+    ];
+  }
+  const what = options.sentinelOf ? `redis-server --sentinel on port ${port}` : `redis-server on port ${port}`;
   let child: ChildProcess | undefined;
   let text = '';
   const self: RedisServerProcess = {
@@ -238,8 +283,8 @@ export async function dedicatedRedis(): Promise<RedisServerProcess> {
         await waitForOutput(
           c,
           () => text.slice(mark),
-          /Ready to accept connections/,
-          `redis-server on port ${port}`,
+          options.sentinelOf ? /\+monitor master|Ready to accept connections/ : /Ready to accept connections/,
+          what,
           10_000,
         );
       } catch (e) {
@@ -254,8 +299,13 @@ export async function dedicatedRedis(): Promise<RedisServerProcess> {
     async stop() {
       if (child) await stopChild(child, 10_000);
     },
+    async kill() {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await waitForExit(child, 5_000);
+    },
     async destroy() {
-      await self.stop();
+      await self.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

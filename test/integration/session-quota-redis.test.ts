@@ -35,7 +35,6 @@ afterAll(async () => {
 
 function store(p: string, o: { maxPerAsid?: number; maxRecordBytes?: number; absoluteTimeoutSeconds?: number } = {}) {
   return new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
-    url: REDIS_URL,
     keyPrefix: p,
     keyring,
     idleTimeoutSeconds: 3600,

@@ -53,7 +53,6 @@ sessionStoreContract([
     name: 'redis',
     make: async () =>
       new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
-        url: REDIS_URL,
         keyPrefix: prefix,
         keyring,
         idleTimeoutSeconds: IDLE_S,
@@ -75,7 +74,6 @@ describe('redis store specifics', () => {
   let store: RedisSessionStore;
   beforeAll(async () => {
     store = new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
-      url: REDIS_URL,
       keyPrefix: prefix,
       keyring,
       idleTimeoutSeconds: IDLE_S,
@@ -144,14 +142,12 @@ describe('redis store specifics', () => {
     const k2 = randomBytes(32).toString('base64');
     const p = `${prefix}rot:`;
     const old = new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
-      url: REDIS_URL,
       keyPrefix: p,
       keyring: new Keyring({ k1 }, 'k1'),
       idleTimeoutSeconds: IDLE_S,
       now: () => clock.now,
     });
     const rotated = new RedisSessionStore(connectRedis(REDIS_URL, 2000), {
-      url: REDIS_URL,
       keyPrefix: p,
       keyring: new Keyring({ k1, k2 }, 'k2'),
       idleTimeoutSeconds: IDLE_S,

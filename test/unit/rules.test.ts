@@ -495,3 +495,56 @@ describe('secretReferences: every secret reference a rules file holds, where it 
     expect(secretReferences(parseRules(described, 'int.yaml')).map((r) => r.ref)).not.toContain('env:NOT_A_SECRET');
   });
 });
+
+describe('sessions.redis.sentinel: Redis Sentinel instead of one URL (issue 16)', () => {
+  const withRedis = (redisYaml: string) =>
+    replaceOnce(
+      INT,
+      'server:\n',
+      `sessions:\n  store: redis\n  redis:\n${redisYaml}  encryption: { current: k1, keys: { k1: env:SESSION_KEY_1 } }\nserver:\n`,
+    );
+  const SENTINEL =
+    '    sentinel:\n      sentinels: ["sentinel-0:26379", "sentinel-1:26379", "[fd00::2]:26379"]\n      masterName: ers-sessions\n';
+
+  it('takes sentinels, a master name and credentials as secret references; TLS off unless asked', () => {
+    const r = parseRules(
+      withRedis(
+        `${SENTINEL}      username: ers\n      password: env:REDIS_PASSWORD\n      sentinelPassword: file:/run/secrets/s\n`,
+      ),
+      'int.yaml',
+    );
+    expect(r.sessions.redis).toMatchObject({
+      sentinel: {
+        sentinels: ['sentinel-0:26379', 'sentinel-1:26379', '[fd00::2]:26379'],
+        masterName: 'ers-sessions',
+        username: 'ers',
+        password: 'env:REDIS_PASSWORD',
+        sentinelPassword: 'file:/run/secrets/s',
+        tls: false,
+      },
+      keyPrefix: 'ers-bridge:',
+    });
+    expect(r.sessions.redis?.url).toBeUndefined();
+    const paths = secretReferences(r).map((x) => x.path.join('.'));
+    expect(paths).toContain('sessions.redis.sentinel.password');
+    expect(paths).toContain('sessions.redis.sentinel.sentinelPassword');
+  });
+
+  it('refuses both url and sentinel, neither, a literal password, and a sentinel without a port', () => {
+    expect(() => parseRules(withRedis(`    url: redis://r:6379\n${SENTINEL}`), 'int.yaml')).toThrow(
+      'int.yaml: sessions.redis: expected either url (one Redis node) or sentinel (Redis Sentinel), not both and not neither',
+    );
+    expect(() => parseRules(withRedis('    keyPrefix: "x:"\n'), 'int.yaml')).toThrow(
+      'expected either url (one Redis node) or sentinel (Redis Sentinel), not both and not neither',
+    );
+    expect(() => parseRules(withRedis(`${SENTINEL}      password: hunter2\n`), 'int.yaml')).toThrow(
+      /sessions\.redis\.sentinel\.password: expected a secret reference "env:NAME" or "file:\/path"/,
+    );
+    expect(() =>
+      parseRules(withRedis('    sentinel:\n      sentinels: ["sentinel-0"]\n      masterName: m\n'), 'int.yaml'),
+    ).toThrow('expected a sentinel as host:port (e.g. redis-sentinel-0:26379 or [::1]:26379)');
+    expect(() =>
+      parseRules(withRedis('    sentinel:\n      sentinels: []\n      masterName: m\n'), 'int.yaml'),
+    ).toThrow('expected at least one sentinel (three or more, on different machines, for a quorum)');
+  });
+});
