@@ -1070,7 +1070,7 @@ async function main(): Promise<number> {
         log(line);
         results.instructions = { skipped: line, connections: 0, warmup: 0, requests: 0, targets: [] };
       } else {
-        // A long uncounted warm-up (near native speed): V8 should have compiled the hot path before counting starts.
+        // A long uncounted warm-up (near native speed), so that V8 has compiled the hot path before counting starts.
         const setting = { connections: 8, warmup: QUICK ? 500 : 10_000, requests: QUICK ? 300 : 2000 };
         const counted: NonNullable<Results['instructions']>['targets'] = [];
         const legacy = await startScript(ctx, 'legacy-fake-instructions', 'upstream.ts', ['legacy']);

@@ -1,7 +1,7 @@
 /**
  * The cost of one call in machine instructions, counted by valgrind's callgrind: unlike CPU time it does not depend
- * on what else the machine (or the host under a VM) is doing. It still varies between runs (when V8's compiler and
- * garbage collector run is not fixed), so it is a cross-check on the CPU µs/req column, not a replacement: it also
+ * on what else the machine (or the host under a VM) is doing. It still varies between runs by up to 25% (when V8's
+ * compiler and garbage collector run is not fixed), so it is a cross-check on the CPU µs/req column, not a replacement: it also
  * leaves out the kernel (the socket writes) and how fast each instruction runs (cache misses), and under valgrind
  * every process is about 50× slower, so more calls are in flight per wake-up than at the same connections natively.
  *

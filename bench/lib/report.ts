@@ -488,8 +488,9 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       lines.push(
         'CPU time per call on a shared VM moves by ±20% from round to round with the host\'s load; a count of the ' +
           'instructions executed does not depend on the host. It is not exact either: when V8 compiles and collects ' +
-          'garbage (in threads of its own) varies from run to run, so two runs of the same build have differed by up ' +
-          "to 20% for ers-bridge (534k and 430k) and 5% for @fastify/http-proxy (566k and 541k). It leaves out kernel time and each instruction's speed " +
+          'garbage (in threads of its own) varies from run to run: three runs of one build gave ers-bridge 430k to ' +
+          '534k and @fastify/http-proxy 480k to 566k, so only differences well beyond 25% can be read from one run. ' +
+          "It leaves out kernel time and each instruction's speed " +
           '(cache misses); the servers run one at a time, about 50× slower than natively.',
         '',
         mdTable(INSTRUCTIONS_HEAD, instructionRows(r)),
