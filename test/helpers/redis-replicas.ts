@@ -8,11 +8,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { request } from 'undici';
+import type { ApimStandIn } from '../../src/apim-standin/index.js';
+import { createLogger } from '../../src/logging.js';
+import { secretResolver } from '../../src/rules/secrets.js';
+import { buildRuntime } from '../../src/runtime/runtime.js';
+import type { ApimApp } from './apim-app.js';
 import { freePort } from './free-port.js';
-import { keepForScan, type LegacyResponse } from './harness.js';
+import { harnessRules, keepForScan, type LegacyResponse, listenBridge } from './harness.js';
+import { rulesFor } from './rules.js';
 
 export const TEST_REDIS_URL = process.env['ERS_BRIDGE_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
@@ -344,4 +352,77 @@ export function expectStatus(res: LegacyResponse, status: number, what: string):
     throw new Error(`${what}: expected ${status}, got ${res.status}: ${res.body.toString('utf8').slice(0, 2000)}`);
   }
   return res;
+}
+
+/** A001 then A002 (the first permission) for `asid` against a bridge base: a session key ready for data calls. */
+export async function openSelectedSession(base: string, asid: string): Promise<string> {
+  const a001 = expectStatus(
+    await callBridge(
+      base,
+      'POST',
+      SESSION_PATH,
+      { XAPI_ASID: asid, 'Content-Type': 'application/json' },
+      a001Body('legacy-ticket'),
+    ),
+    201,
+    'A001',
+  );
+  const session = a001.json();
+  expectStatus(
+    await callBridge(
+      base,
+      'PUT',
+      `${SESSION_PATH}/${session.id}`,
+      { XAPI_ASID: asid, HTTP_X_SESSION_KEY: session.id, 'Content-Type': 'application/json' },
+      JSON.stringify({ ...session, permission: session.user.permissions[0] }),
+    ),
+    200,
+    'A002',
+  );
+  return session.id as string;
+}
+
+/** An info-level ers-bridge logger whose lines (JSON, one each) are pushed onto `lines`, for a test to read. */
+export function loggerInto(lines: string[]): Logger {
+  return createLogger({
+    level: 'info',
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        cb();
+      },
+    }),
+  });
+}
+
+/**
+ * ers-bridge in this process on a Redis store of the test's own (`redis`: the rules' sessions.redis without its key
+ * prefix: a unique one is added), sessions encrypted with a fresh key, its log lines pushed onto `logs`; listening.
+ */
+export async function bridgeOnRedis(
+  standIn: ApimStandIn,
+  app: Pick<ApimApp, 'env'>,
+  redis: Record<string, unknown>,
+  file: string,
+  logs: string[],
+): Promise<Awaited<ReturnType<typeof listenBridge>>> {
+  const rules = rulesFor({
+    ...harnessRules(standIn, {
+      sessions: {
+        store: 'redis',
+        redis: { ...redis, keyPrefix: uniqueKeyPrefix(), timeoutMs: 1000 },
+        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
+      },
+    }),
+    file,
+  });
+  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
+  const runtime = await buildRuntime(file, rules, {
+    resolveSecret: secretResolver(env),
+    env: {}, // no ERS_BRIDGE_SESSION_STORE from the test run's environment
+    logger: loggerInto(logs),
+    tokenRetries: 1,
+    tokenBackoffMs: 20,
+  });
+  return listenBridge(runtime);
 }

@@ -1,29 +1,18 @@
-/**
- * Redis stopped mid-test: ers-bridge (in this process, logs captured) on a dedicated redis-server with an
- * append-only file. While Redis is down every call that needs a session answers a legacy 503 with Retry-After,
- * readiness says so, liveness does not, and nothing crashes; once Redis is back (same data), ers-bridge recovers
- * by itself: the old session works again and new ones can be made.
- */
-import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { createLogger } from '../../src/logging.js';
-import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime } from '../../src/runtime/runtime.js';
 import { newApimApp } from '../helpers/apim-app.js';
-import { APP_ASID, expectLegacyOutcome, harnessRules, listenBridge } from '../helpers/harness.js';
+import { APP_ASID, expectLegacyOutcome, type listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
   a001Body,
+  bridgeOnRedis,
   callBridge,
   dedicatedRedis,
   expectStatus,
+  openSelectedSession,
   type RedisServerProcess,
   SESSION_PATH,
-  uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
-import { rulesFor } from '../helpers/rules.js';
 
 let redis: RedisServerProcess | undefined;
 let standIn: ApimStandIn | undefined;
@@ -45,32 +34,7 @@ function dumpOnFailure(): void {
   });
 }
 
-async function openSession(): Promise<string> {
-  const a001 = expectStatus(
-    await callBridge(
-      base,
-      'POST',
-      SESSION_PATH,
-      { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-      a001Body('legacy-ticket'),
-    ),
-    201,
-    'A001',
-  );
-  const session = a001.json();
-  expectStatus(
-    await callBridge(
-      base,
-      'PUT',
-      `${SESSION_PATH}/${session.id}`,
-      { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: session.id, 'Content-Type': 'application/json' },
-      JSON.stringify({ ...session, permission: session.user.permissions[0] }),
-    ),
-    200,
-    'A002',
-  );
-  return session.id as string;
-}
+const openSession = () => openSelectedSession(base, APP_ASID);
 
 const a005 = (key: string) => callBridge(base, 'GET', A005_PATH, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
 
@@ -82,34 +46,7 @@ beforeAll(async () => {
 
   const app = await newApimApp({ asid: APP_ASID });
   standIn = await startApimStandIn({ apps: [app.standInApp] });
-  const rules = rulesFor({
-    ...harnessRules(standIn, {
-      sessions: {
-        store: 'redis',
-        redis: { url: redis.url, keyPrefix: uniqueKeyPrefix(), timeoutMs: 1000 },
-        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
-      },
-    }),
-    file: 'outage.yaml',
-  });
-  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
-  const logger = createLogger({
-    level: 'info',
-    destination: new Writable({
-      write(chunk, _enc, cb) {
-        runtimeLogs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        cb();
-      },
-    }),
-  });
-  const runtime = await buildRuntime('outage.yaml', rules, {
-    resolveSecret: secretResolver(env),
-    env: {}, // no ERS_BRIDGE_SESSION_STORE from the test run's environment
-    logger,
-    tokenRetries: 1,
-    tokenBackoffMs: 20,
-  });
-  bridge = await listenBridge(runtime);
+  bridge = await bridgeOnRedis(standIn, app, { url: redis.url }, 'outage.yaml', runtimeLogs);
   base = bridge.bridgeUrl;
   opsBase = bridge.opsUrl;
 }, 30_000);

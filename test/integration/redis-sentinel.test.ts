@@ -1,32 +1,18 @@
-/**
- * Sessions survive the loss of the Redis primary (issue 16): ers-bridge (in this process) on a Redis Sentinel group
- * of the test's own — a primary, one replica and three sentinels (`redis-server --sentinel`), all on loopback. With
- * 20 live sessions, the primary is killed (SIGKILL); the sentinels promote the replica and ers-bridge follows it
- * without a restart. Every call made meanwhile gets a success or a legacy 503 with Retry-After, never anything else,
- * and afterwards every session works. The figure (calls refused, seconds to recover) is printed.
- */
-import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
-import { createLogger } from '../../src/logging.js';
-import { secretResolver } from '../../src/rules/secrets.js';
-import { buildRuntime } from '../../src/runtime/runtime.js';
 import { newApimApp } from '../helpers/apim-app.js';
-import { APP_ASID, expectLegacyOutcome, harnessRules, type LegacyResponse, listenBridge } from '../helpers/harness.js';
+import { APP_ASID, expectLegacyOutcome, type LegacyResponse, type listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
-  a001Body,
+  bridgeOnRedis,
   callBridge,
   dedicatedRedis,
   expectStatus,
+  openSelectedSession,
   type RedisServerProcess,
-  SESSION_PATH,
   sleep,
-  uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
-import { rulesFor } from '../helpers/rules.js';
 
 const MASTER = 'ers-sessions';
 const SESSIONS = 20;
@@ -75,32 +61,7 @@ function infoField(info: string, field: string): string | undefined {
   return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 }
 
-async function openSession(): Promise<string> {
-  const a001 = expectStatus(
-    await callBridge(
-      base,
-      'POST',
-      SESSION_PATH,
-      { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-      a001Body('legacy-ticket'),
-    ),
-    201,
-    'A001',
-  );
-  const session = a001.json();
-  expectStatus(
-    await callBridge(
-      base,
-      'PUT',
-      `${SESSION_PATH}/${session.id}`,
-      { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: session.id, 'Content-Type': 'application/json' },
-      JSON.stringify({ ...session, permission: session.user.permissions[0] }),
-    ),
-    200,
-    'A002',
-  );
-  return session.id as string;
-}
+const openSession = () => openSelectedSession(base, APP_ASID);
 
 const a005 = (key: string) => callBridge(base, 'GET', A005_PATH, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
 
@@ -139,38 +100,13 @@ beforeAll(async () => {
 
   const app = await newApimApp({ asid: APP_ASID });
   standIn = await startApimStandIn({ apps: [app.standInApp] });
-  const rules = rulesFor({
-    ...harnessRules(standIn, {
-      sessions: {
-        store: 'redis',
-        redis: {
-          sentinel: { sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`), masterName: MASTER },
-          keyPrefix: uniqueKeyPrefix(),
-          timeoutMs: 1000,
-        },
-        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
-      },
-    }),
-    file: 'sentinel.yaml',
-  });
-  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
-  const logger = createLogger({
-    level: 'info',
-    destination: new Writable({
-      write(chunk, _enc, cb) {
-        runtimeLogs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        cb();
-      },
-    }),
-  });
-  const runtime = await buildRuntime('sentinel.yaml', rules, {
-    resolveSecret: secretResolver(env),
-    env: {},
-    logger,
-    tokenRetries: 1,
-    tokenBackoffMs: 20,
-  });
-  bridge = await listenBridge(runtime);
+  bridge = await bridgeOnRedis(
+    standIn,
+    app,
+    { sentinel: { sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`), masterName: MASTER } },
+    'sentinel.yaml',
+    runtimeLogs,
+  );
   base = bridge.bridgeUrl;
 }, 60_000);
 
