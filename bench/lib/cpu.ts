@@ -35,14 +35,20 @@ function descendants(pid: number, out: Set<number>): void {
   }
 }
 
-function processTicks(pid: number): number {
+/** utime and stime (fields 14 and 15) of a /proc stat file, in ticks; zeros when it is gone. */
+function statTicks(path: string): { user: number; sys: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    return { user: Number(f[11]), sys: Number(f[12]) };
   } catch {
-    return 0;
+    return { user: 0, sys: 0 };
   }
+}
+
+function processTicks(pid: number): number {
+  const t = statTicks(`/proc/${pid}/stat`);
+  return t.user + t.sys;
 }
 
 export interface CpuSnapshot {
@@ -104,15 +110,10 @@ export function threadSplitMs(pid: number): ThreadSplitMs {
     return out;
   }
   for (const tid of tids) {
-    let stat = '';
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const user = (Number(f[11]) * 1000) / TICKS_PER_S;
-    const sys = (Number(f[12]) * 1000) / TICKS_PER_S;
+    // A thread that ended meanwhile counts zero (its time is in neither snapshot's sum thereafter).
+    const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
+    const user = (t.user * 1000) / TICKS_PER_S;
+    const sys = (t.sys * 1000) / TICKS_PER_S;
     if (Number(tid) === pid) {
       out.mainUser += user;
       out.mainSys += sys;
@@ -122,6 +123,13 @@ export function threadSplitMs(pid: number): ThreadSplitMs {
     }
   }
   return out;
+}
+
+const SPLIT_FIELDS = ['mainUser', 'mainSys', 'otherUser', 'otherSys'] as const;
+
+/** `f` applied field by field to thread splits (a difference, a sum, a division). */
+export function mapSplit(f: (field: (typeof SPLIT_FIELDS)[number]) => number): ThreadSplitMs {
+  return Object.fromEntries(SPLIT_FIELDS.map((k) => [k, f(k)])) as unknown as ThreadSplitMs;
 }
 
 /** Processes whose command name (/proc/<pid>/comm) is `name`. */

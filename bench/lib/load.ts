@@ -4,7 +4,7 @@
  * also collected here and the percentiles are computed exactly from those samples.
  */
 import autocannon from 'autocannon';
-import { cpuSnapshot, foreignCpuPct, type ThreadSplitMs, threadSplitMs, treeCpuMs } from './cpu.js';
+import { cpuSnapshot, foreignCpuPct, mapSplit, type ThreadSplitMs, threadSplitMs, treeCpuMs } from './cpu.js';
 
 export interface LoadResult {
   connections: number;
@@ -112,14 +112,7 @@ export function runLoad(options: LoadOptions): Promise<LoadRun> {
             : undefined;
         const threadsAfter = options.serverPid !== undefined ? threadSplitMs(options.serverPid) : undefined;
         const serverThreadsMs =
-          threadsBefore && threadsAfter
-            ? {
-                mainUser: threadsAfter.mainUser - threadsBefore.mainUser,
-                mainSys: threadsAfter.mainSys - threadsBefore.mainSys,
-                otherUser: threadsAfter.otherUser - threadsBefore.otherUser,
-                otherSys: threadsAfter.otherSys - threadsBefore.otherSys,
-              }
-            : undefined;
+          threadsBefore && threadsAfter ? mapSplit((k) => threadsAfter[k] - threadsBefore[k]) : undefined;
         resolve({
           ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
           ...(serverThreadsMs ? { serverThreadsMs } : {}),
@@ -180,14 +173,7 @@ export function combine(runs: LoadRun[]): LoadResult {
         }
       : {}),
     ...(runs.every((r) => r.serverThreadsMs !== undefined) && requests > 0
-      ? {
-          serverThreadsUs: {
-            mainUser: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.mainUser, 0)) / requests,
-            mainSys: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.mainSys, 0)) / requests,
-            otherUser: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.otherUser, 0)) / requests,
-            otherSys: (1000 * runs.reduce((n, r) => n + r.serverThreadsMs!.otherSys, 0)) / requests,
-          },
-        }
+      ? { serverThreadsUs: mapSplit((k) => (1000 * runs.reduce((n, r) => n + r.serverThreadsMs![k], 0)) / requests) }
       : {}),
     ...(runs.every((r) => r.extraCpuMs !== undefined) && requests > 0
       ? { extraCpuUsPerRequest: (1000 * runs.reduce((n, r) => n + r.extraCpuMs!, 0)) / requests }

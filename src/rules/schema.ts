@@ -34,13 +34,21 @@ export const SecretRef = z
   .register(secretFields, { secret: true });
 
 /** `host:port` of a sentinel (an IPv6 address in brackets: `[::1]:26379`). */
-const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]{1,253})):(\d{1,5})$/;
+
+/** A `host:port` as host (IPv6 without its brackets) and port, or undefined when it is not one. */
+export function parseHostPort(address: string): { host: string; port: number } | undefined {
+  const m = HOST_PORT.exec(address);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port <= 65_535 ? { host: m[1] ?? m[2]!, port } : undefined;
+}
 
 const RedisSentinelRules = z
   .object({
     sentinels: z
       .array(
-        z.string().refine((a) => HOST_PORT.test(a) && Number(HOST_PORT.exec(a)![2]) <= 65_535, {
+        z.string().refine((a) => parseHostPort(a) !== undefined, {
           message: 'expected a sentinel as host:port (e.g. redis-sentinel-0:26379 or [::1]:26379)',
         }),
       )

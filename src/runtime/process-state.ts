@@ -12,7 +12,7 @@ import type { SignInGrant } from '../auth/sign-in-grant.js';
 import type { TrafficRecorder } from '../comparison/recorder.js';
 import type { ComparisonStore } from '../comparison/store.js';
 import { RulesError } from '../rules/load.js';
-import type { Rules } from '../rules/schema.js';
+import { parseHostPort, type Rules } from '../rules/schema.js';
 import { SecretError, type SecretResolver } from '../rules/secrets.js';
 import { Keyring, KeyringError } from '../sessions/crypto.js';
 import { type EphemeralStore, MemoryEphemeralStore } from '../sessions/ephemeral-store.js';
@@ -211,10 +211,7 @@ export async function redisTargetOf(
   const t = r.sentinel!;
   const at = 'sessions.redis.sentinel';
   return {
-    sentinels: t.sentinels.map((a) => {
-      const colon = a.lastIndexOf(':');
-      return { host: a.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(a.slice(colon + 1)) };
-    }),
+    sentinels: t.sentinels.map((a) => parseHostPort(a)!), // the schema accepted only host:port
     masterName: t.masterName,
     tls: t.tls,
     ...(t.username ? { username: t.username } : {}),

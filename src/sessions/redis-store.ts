@@ -194,7 +194,7 @@ function sentinelOptions(t: SentinelTarget, base: RedisOptions, retry: (times: n
     role: 'master',
     failoverDetector: true,
     sentinelRetryStrategy: retry,
-    sentinelCommandTimeout: base.commandTimeout ?? 2000,
+    sentinelCommandTimeout: base.commandTimeout,
     ...(t.username ? { username: t.username } : {}),
     ...(t.password ? { password: t.password } : {}),
     ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
