@@ -19,8 +19,9 @@
  * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
  * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
  * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, in the same
- * interleaved rounds: an A/B of a V8 setting), BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a
- * --trace-gc output).
+ * interleaved rounds: an A/B of a V8 setting), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1";
+ * a rate given twice gets two bridges, to see how far two processes of the same code differ), BENCH_KEEP_TMP=1 (keep
+ * the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -78,6 +79,8 @@ const QUICK = process.env['BENCH_QUICK'] === '1';
 const ONLY = process.env['BENCH_ONLY']?.split(',').map((p) => p.trim()) ?? undefined;
 /** Whether this part of the bench runs (all of them unless BENCH_ONLY names some). */
 const runs = (part: string) => ONLY === undefined || ONLY.includes(part);
+/** The shadow bridges' sampleRates: 1 and 0.1 are the page's; a part-run may try others (0: shadow mode, no copies). */
+const SHADOW_RATES = (process.env['BENCH_SHADOW_RATES'] ?? '1,0.1').split(',').map(Number);
 export const CONFIG = {
   connections: Number(process.env['BENCH_CONNECTIONS'] ?? 50),
   /**
@@ -628,14 +631,18 @@ async function main(): Promise<number> {
       const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
       // Shadow at sampleRate 1 (what a copy costs) and 0.1 (what a team runs: sampling must cost in proportion).
       const shadowBridges: Array<{ rate: number; name: string; bridge: Bridge }> = [];
-      for (const rate of [1, 0.1]) {
-        const name = rate === 1 ? 'ers-bridge shadow' : `ers-bridge shadow ${rate}`;
+      for (const [i, rate] of SHADOW_RATES.entries()) {
+        // A rate given twice gets two bridges (#0, #1…): two processes of the same code show how far they differ.
+        const twice = SHADOW_RATES.indexOf(rate) !== SHADOW_RATES.lastIndexOf(rate);
+        const name = `${rate === 1 ? 'ers-bridge shadow' : `ers-bridge shadow ${rate}`}${twice ? ` #${i}` : ''}`;
         const file = writeRules(
           ctx,
           `shadow-${rate}`,
           rulesYaml({ ...base, legacyBase: `${legacy.url}/ers-api`, shadow: rate }),
         );
-        const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}`, file, { logLevel: 'warn' });
+        const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}${twice ? `-${i}` : ''}`, file, {
+          logLevel: 'warn',
+        });
         const key = await openSession(bridge.url);
         const url = `${bridge.url}${A005_LEGACY}`;
         await verifyTarget(name, url, legacyHeaders(key), bridgeLink(bridge.url));
@@ -708,8 +715,12 @@ async function main(): Promise<number> {
             : {}),
           shadowCopies: metricValues(await getText(`${bridge.opsUrl}/metrics`), 'ers_bridge_shadow_copies_total'),
         };
+        log(
+          `${name}: ${shadow.throughput!.serverCpuUsPerRequest?.toFixed(0)} vs ${t.throughput!.serverCpuUsPerRequest?.toFixed(0)} µs/req ` +
+            `(translate), rps ×${result.rpsRatio.toFixed(2)}, copies ${JSON.stringify(result.shadowCopies)}`,
+        );
         if (rate === 1) results.shadow = result;
-        else results.shadowSampled = result;
+        else if (rate === 0.1) results.shadowSampled = result;
       }
       const legacySeen = await getJson<Record<string, number>>(`${legacy.url}/__stats`);
       if (results.shadow) results.shadow.legacySeen = legacySeen;
