@@ -1,7 +1,7 @@
 /**
  * The ops surface, on a listener of its own (server.opsHost, server.opsPort; 8081 by default), apart from the legacy
- * port: `/healthz` (the process is alive), `/readyz` (rules loaded, session store reachable, a token held or
- * obtainable for each APIM application) and `/metrics` (Prometheus). Kept off the legacy port so that whoever may
+ * port: `/healthz` (the process is alive), `/readyz` (rules loaded, session store reached — see storeReadiness —, a
+ * token held or obtainable for each APIM application) and `/metrics` (Prometheus). Kept off the legacy port so that whoever may
  * call the legacy API cannot read the operational detail, and whoever may scrape cannot call the API: each port gets
  * its own network rule. Reads the current runtime per request; anything else is a plain JSON 404, not a legacy
  * answer (nothing here is e-RS).
@@ -48,15 +48,16 @@ export async function buildOpsServer(holder: RuntimeHolder, options: OpsServerOp
 
   app.get('/readyz', async (_req, reply) => {
     const rt = holder.current;
-    const [store, tokens] = await Promise.all([rt.shared.store.ping(), tokenReadiness(rt)]);
-    const ready = store && tokens.every((t) => t.ok);
+    const [reachable, tokens] = await Promise.all([rt.shared.store.ping(), tokenReadiness(rt)]);
+    const store = storeReadiness(reachable, rt.shared.store.everReached?.() ?? true, rt.rules.server);
+    const ready = store.ready && tokens.every((t) => t.ok);
     // What is unready, by name; nothing of the machine (no file paths, no addresses).
     const body = {
-      status: ready ? 'ready' : 'unready',
+      status: !ready ? 'unready' : reachable ? 'ready' : 'degraded',
       environment: rt.rules.environment,
       checks: {
         rules: 'loaded',
-        sessionStore: store ? 'reachable' : 'unreachable',
+        sessionStore: store.check,
         apimTokens: tokens.map((t) => ({ application: t.application, status: t.ok ? 'ok' : 'unobtainable' })),
       },
     };
@@ -67,6 +68,23 @@ export async function buildOpsServer(holder: RuntimeHolder, options: OpsServerOp
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   return app;
+}
+
+/**
+ * The session store's part in readiness. Every replica shares the store, so its outage is not this replica's fault
+ * and another replica would do no better: staying ready keeps clients getting the legacy 503 + Retry-After they
+ * understand, where pulling every replica at once would leave them refused connections. A store never reached since
+ * start is another matter (a wrong address or password in a new replica): unready, so a rolling update with such a
+ * setting stops instead of replacing working replicas. `readyDuringStoreOutage: false` makes any outage unready.
+ */
+export function storeReadiness(
+  reachable: boolean,
+  everReached: boolean,
+  server: { readyDuringStoreOutage: boolean },
+): { ready: boolean; check: 'reachable' | 'unreachable' | 'never reached' } {
+  if (reachable) return { ready: true, check: 'reachable' };
+  if (!everReached) return { ready: false, check: 'never reached' };
+  return { ready: server.readyDuringStoreOutage, check: 'unreachable' };
 }
 
 /** Whether each APIM application's token is held or can be had now (bounded wait; failures are remembered briefly). */

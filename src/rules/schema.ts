@@ -547,6 +547,12 @@ export const RulesSchema = z
           .max(65535)
           .default(8081)
           .describe('The port of /healthz, /readyz and /metrics, apart from the legacy port (env OPS_PORT overrides).'),
+        readyDuringStoreOutage: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Whether /readyz stays 200 ("degraded") while a session store reached before is unreachable: every replica shares the store, so pulling them all would turn legacy 503 + Retry-After answers into refused connections (deploy/README.md). A store never reached since start is always unready. false: unready during any store outage.',
+          ),
         allowedHosts: z
           .array(Hostname)
           .min(1)

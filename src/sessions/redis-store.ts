@@ -113,6 +113,11 @@ export class RedisConnection {
   private everReady = false;
   private readonly firstReady: Promise<void>;
 
+  /** Whether Redis has been ready at least once since this connection was opened. */
+  get everConnected(): boolean {
+    return this.everReady;
+  }
+
   constructor(
     target: RedisTarget,
     readonly timeoutMs: number,
@@ -338,6 +343,10 @@ export class RedisSessionStore implements SessionStore {
     return async () => {
       await this.conn.run((r) => r.eval(RELEASE_LOCK, 1, id, owner)).catch(() => undefined);
     };
+  }
+
+  everReached(): boolean {
+    return this.conn.everConnected;
   }
 
   async ping(): Promise<boolean> {

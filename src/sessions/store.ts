@@ -23,6 +23,11 @@ export interface SessionStore {
   lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
   /** Whether the store answers (readiness). Never throws. */
   ping(): Promise<boolean>;
+  /**
+   * Whether the store has answered at least once since the process started (readiness tells a store lost from one
+   * never reached: a new replica with a wrong address or password). Absent: a store in this process, always reached.
+   */
+  everReached?(): boolean;
   /** Live sessions held (approximate for shared stores); cheap: never a walk over every session. */
   size(): Promise<number>;
   /** New limits from a reloaded rules file (they apply to the next write). */

@@ -405,6 +405,8 @@ export async function bridgeOnRedis(
   redis: Record<string, unknown>,
   file: string,
   logs: string[],
+  /** Changes to the rules before the runtime is built (e.g. `server.readyDuringStoreOutage`). */
+  edit?: (rules: ReturnType<typeof rulesFor>) => void,
 ): Promise<Awaited<ReturnType<typeof listenBridge>>> {
   const rules = rulesFor({
     ...harnessRules(standIn, {
@@ -416,6 +418,7 @@ export async function bridgeOnRedis(
     }),
     file,
   });
+  edit?.(rules);
   const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
   const runtime = await buildRuntime(file, rules, {
     resolveSecret: secretResolver(env),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import { newApimApp } from '../helpers/apim-app.js';
+import { freePort } from '../helpers/free-port.js';
 import { APP_ASID, expectLegacyOutcome, type listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
@@ -26,6 +27,8 @@ const crashes: Array<[string, unknown]> = [];
 const onRejection = (e: unknown) => crashes.push(['unhandledRejection', e]);
 const onException = (e: unknown) => crashes.push(['uncaughtException', e]);
 let sessionKey: string;
+/** A second bridge on the same Redis with `server.readyDuringStoreOutage: false`. */
+let strict: Awaited<ReturnType<typeof listenBridge>> | undefined;
 
 function dumpOnFailure(): void {
   onTestFailed(() => {
@@ -49,12 +52,16 @@ beforeAll(async () => {
   bridge = await bridgeOnRedis(standIn, app, { url: redis.url }, 'outage.yaml', runtimeLogs);
   base = bridge.bridgeUrl;
   opsBase = bridge.opsUrl;
+  strict = await bridgeOnRedis(standIn, app, { url: redis.url }, 'outage-strict.yaml', [], (rules) => {
+    rules.server.readyDuringStoreOutage = false;
+  });
 }, 30_000);
 
 afterAll(async () => {
   process.off('unhandledRejection', onRejection);
   process.off('uncaughtException', onException);
   await bridge?.close();
+  await strict?.close();
   await standIn?.close();
   await redis?.destroy();
 }, 30_000);
@@ -65,7 +72,10 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     sessionKey = await openSession();
     const res = expectStatus(await a005(sessionKey), 200, 'A005');
     expect(res.json()).toMatchObject({ resourceType: 'ReferralRequest', id: '000000070000' });
-    expect((await callBridge(opsBase, 'GET', '/readyz')).status).toBe(200);
+    const ready = await callBridge(opsBase, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ready', checks: { sessionStore: 'reachable' } });
+    expect((await callBridge(strict!.opsUrl, 'GET', '/readyz')).status).toBe(200);
   });
 
   it('answers 503 STORE_UNAVAILABLE with Retry-After while Redis is down, and keeps serving', async () => {
@@ -86,10 +96,15 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     expectLegacyOutcome(a001, 503, 'STORE_UNAVAILABLE');
     expect(a001.headers['retry-after']).toMatch(/^\d+$/);
 
+    // Redis is every replica's: this replica stays in service (degraded), so clients keep getting the legacy 503.
     const ready = await callBridge(opsBase, 'GET', '/readyz');
-    expect(ready.status).toBe(503);
-    expect(ready.json().checks).toMatchObject({ sessionStore: 'unreachable' });
+    expect(ready.status).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'degraded', checks: { sessionStore: 'unreachable' } });
     expect((await callBridge(opsBase, 'GET', '/healthz')).status).toBe(200);
+    // …unless the rules say otherwise.
+    const strictReady = await callBridge(strict!.opsUrl, 'GET', '/readyz');
+    expect(strictReady.status).toBe(503);
+    expect(strictReady.json()).toMatchObject({ status: 'unready', checks: { sessionStore: 'unreachable' } });
 
     // Calls that need no session are unaffected; the same call again is again a clean 503.
     expectLegacyOutcome(
@@ -116,10 +131,12 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     await redis!.start(); // same arguments: the append-only file brings the data back
 
     await vi.waitFor(
-      async () =>
-        expect((await callBridge(opsBase, 'GET', '/readyz')).status, '/readyz within 10 s of Redis restarting').toBe(
-          200,
-        ),
+      async () => {
+        expect((await callBridge(opsBase, 'GET', '/readyz')).json().status, 'ready within 10 s of Redis restarting').toBe(
+          'ready',
+        );
+        expect((await callBridge(strict!.opsUrl, 'GET', '/readyz')).status).toBe(200);
+      },
       { timeout: 10_000, interval: 200 },
     );
 
@@ -131,4 +148,34 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     // Connected at start, and again after the restart.
     expect(runtimeLogs.filter((l) => JSON.parse(l).msg === 'session store (Redis) connected').length).toBe(2);
   });
+});
+
+describe('a replica that has never reached its Redis (a wrong address or password)', () => {
+  it('is unready, so a rolling update stops there, and answers calls with the legacy 503', async () => {
+    const app = await newApimApp({ asid: APP_ASID });
+    const lonelyStandIn = await startApimStandIn({ apps: [app.standInApp] });
+    // A loopback port nothing listens on.
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    const logs: string[] = [];
+    const lonely = await bridgeOnRedis(lonelyStandIn, app, { url: nowhere }, 'never.yaml', logs);
+    try {
+      const ready = await callBridge(lonely.opsUrl, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json()).toMatchObject({ status: 'unready', checks: { sessionStore: 'never reached' } });
+      // Nothing of the machine in what readiness says.
+      expect(ready.body.toString('utf8')).not.toContain('127.0.0.1');
+      const a001 = await callBridge(
+        lonely.bridgeUrl,
+        'POST',
+        SESSION_PATH,
+        { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
+        a001Body('legacy-ticket'),
+      );
+      expectLegacyOutcome(a001, 503, 'STORE_UNAVAILABLE');
+      expect(a001.headers['retry-after']).toMatch(/^\d+$/);
+    } finally {
+      await lonely.close();
+      await lonelyStandIn.close();
+    }
+  }, 30_000);
 });
