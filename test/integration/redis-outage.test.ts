@@ -132,9 +132,10 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
 
     await vi.waitFor(
       async () => {
-        expect((await callBridge(opsBase, 'GET', '/readyz')).json().status, 'ready within 10 s of Redis restarting').toBe(
-          'ready',
-        );
+        expect(
+          (await callBridge(opsBase, 'GET', '/readyz')).json().status,
+          'ready within 10 s of Redis restarting',
+        ).toBe('ready');
         expect((await callBridge(strict!.opsUrl, 'GET', '/readyz')).status).toBe(200);
       },
       { timeout: 10_000, interval: 200 },
