@@ -19,9 +19,9 @@
  * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
  * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
  * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, in the same
- * interleaved rounds: an A/B of a V8 setting), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1";
- * a rate given twice gets two bridges, to see how far two processes of the same code differ), BENCH_KEEP_TMP=1 (keep
- * the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
+ * interleaved rounds: an A/B of a V8 setting), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1"),
+ * BENCH_PROCESSES (processes per judged target, default 3: their rounds rotate over them, see Candidate.replicas),
+ * BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -90,6 +90,8 @@ export const CONFIG = {
    */
   rounds: Number(process.env['BENCH_ROUNDS'] ?? (QUICK ? 2 : 6)),
   roundS: Number(process.env['BENCH_DURATION'] ?? (QUICK ? 2 : 3)),
+  /** Processes per judged target (ers-bridge, @fastify/http-proxy, the shadow bridges): see Candidate.replicas. */
+  processes: Math.max(1, Number(process.env['BENCH_PROCESSES'] ?? (QUICK ? 1 : 3))),
   warmupS: QUICK ? 1 : 3,
   lightRoundS: QUICK ? 1 : 1.5,
   lightWarmupS: 1,
@@ -353,6 +355,49 @@ export interface Candidate {
   /** The server process (tree) whose CPU time per request is reported. */
   pid: number;
   extraPids?: number[];
+  /**
+   * More processes of the same server (same code, same rules). Round r of the candidate runs on process r mod n, so
+   * one process's luck is averaged out instead of taken for the target's: two processes of the same code differ by
+   * up to ±25% in CPU per call for their whole life on these machines (V8's compile decisions, memory layout; issue
+   * 15), where one process's rounds agree within a few per cent.
+   */
+  replicas?: Member[];
+}
+
+/** One process of a candidate: where its load goes and whose CPU is counted. */
+export interface Member {
+  url: string;
+  headers: Record<string, string>;
+  pid: number;
+}
+
+/** CONFIG.processes processes of one server, started one after the other. */
+async function startMembers<T extends Member>(start: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < CONFIG.processes; i++) out.push(await start(i));
+  return out;
+}
+
+/** A candidate's url, headers and pid (its first process) and its replicas (the others). */
+function asCandidate(members: Member[]): Member & { replicas: Member[] } {
+  const [first, ...rest] = members;
+  return { url: first!.url, headers: first!.headers, pid: first!.pid, replicas: rest };
+}
+
+/** The name suffix of a candidate's process i: none for the first, -2, -3… for the others. */
+function suffix(i: number): string {
+  return i === 0 ? '' : `-${i + 1}`;
+}
+
+/** The process of a candidate that serves round `r`. */
+function memberOf(c: Candidate, r: number): Member {
+  const all: Member[] = [c, ...(c.replicas ?? [])];
+  return all[r % all.length]!;
+}
+
+/** Every process of a candidate. */
+function membersOf(c: Candidate): Member[] {
+  return [c, ...(c.replicas ?? [])];
 }
 
 /**
@@ -362,19 +407,22 @@ export interface Candidate {
 async function measureInterleaved(cands: Candidate[]): Promise<Map<string, TargetResult>> {
   const n = cands.length;
   for (const c of cands) {
-    log(`${c.name}: warm-up ${CONFIG.warmupS}s × ${CONFIG.connections} connections`);
-    await runLoad({ url: c.url, headers: c.headers, connections: CONFIG.connections, durationS: CONFIG.warmupS });
+    log(`${c.name}: warm-up ${CONFIG.warmupS}s × ${CONFIG.connections} connections (${membersOf(c).length} process(es))`);
+    for (const m of membersOf(c)) {
+      await runLoad({ url: m.url, headers: m.headers, connections: CONFIG.connections, durationS: CONFIG.warmupS });
+    }
   }
   const heavy = new Map<string, LoadRun[]>(cands.map((c) => [c.name, []]));
   for (let r = 0; r < CONFIG.rounds; r++) {
     for (let k = 0; k < n; k++) {
       const c = cands[(k + r) % n]!;
+      const m = memberOf(c, r);
       const run = await runLoad({
-        url: c.url,
-        headers: c.headers,
+        url: m.url,
+        headers: m.headers,
         connections: CONFIG.connections,
         durationS: CONFIG.roundS,
-        serverPid: c.pid,
+        serverPid: m.pid,
         ...(c.extraPids ? { extraPids: c.extraPids } : {}),
       });
       heavy.get(c.name)!.push(run);
@@ -387,18 +435,21 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
   const lightCands = cands.filter((c) => c.light);
   const light = new Map<string, LoadRun[]>(lightCands.map((c) => [c.name, []]));
   for (const c of lightCands) {
-    await runLoad({ url: c.url, headers: c.headers, connections: 1, durationS: CONFIG.lightWarmupS });
+    for (const m of membersOf(c)) {
+      await runLoad({ url: m.url, headers: m.headers, connections: 1, durationS: CONFIG.lightWarmupS });
+    }
   }
   for (let r = 0; r < CONFIG.rounds; r++) {
     for (let k = 0; k < lightCands.length; k++) {
       const c = lightCands[(k + r) % lightCands.length]!;
+      const m = memberOf(c, r);
       light.get(c.name)!.push(
         await runLoad({
-          url: c.url,
-          headers: c.headers,
+          url: m.url,
+          headers: m.headers,
           connections: 1,
           durationS: CONFIG.lightRoundS,
-          serverPid: c.pid,
+          serverPid: m.pid,
         }),
       );
     }
@@ -413,6 +464,52 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
         (result.light ? `; 1 connection p50 ${(result.light.p50 * 1000).toFixed(0)} µs` : ''),
     );
     out.set(c.name, result);
+  }
+  return out;
+}
+
+/** A005's comparison figures, added up over a shadow candidate's processes (each compares its own copies). */
+async function compareFigures(
+  bridges: Bridge[],
+  name: string,
+  errors: string[],
+): Promise<{ compared: number; different: number; statusMismatches: number; secondaryErrors: number; topFields: Array<{ path: string }> } | undefined> {
+  let sum: Awaited<ReturnType<typeof compareFigures>>;
+  for (const bridge of bridges) {
+    const summary = await getJson<{
+      codes: Array<{
+        aCode: string;
+        compared: number;
+        different: number;
+        statusMismatches: number;
+        secondaryErrors: number;
+        topFields: Array<{ path: string }>;
+      }>;
+    }>(`${bridge.url}/admin/compare`).catch((e: Error) => {
+      errors.push(`${name}: /admin/compare: ${e.message}`);
+      return undefined;
+    });
+    const a005 = summary?.codes.find((c) => c.aCode === 'A005');
+    if (!a005) continue;
+    sum = sum
+      ? {
+          compared: sum.compared + a005.compared,
+          different: sum.different + a005.different,
+          statusMismatches: sum.statusMismatches + a005.statusMismatches,
+          secondaryErrors: sum.secondaryErrors + a005.secondaryErrors,
+          topFields: [...sum.topFields, ...a005.topFields.filter((f) => !sum!.topFields.some((g) => g.path === f.path))],
+        }
+      : a005;
+  }
+  return sum;
+}
+
+/** The shadow-copies counter, by outcome, added up over a shadow candidate's processes. */
+async function copiesOf(bridges: Bridge[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const bridge of bridges) {
+    const one = metricValues(await getText(`${bridge.opsUrl}/metrics`), 'ers_bridge_shadow_copies_total');
+    for (const [k, v] of Object.entries(one)) out[k] = (out[k] ?? 0) + v;
   }
   return out;
 }
@@ -547,32 +644,38 @@ async function main(): Promise<number> {
           pid: upstream.proc.pid,
         });
       }
-      const warn = await startBridge(ctx, 'ers-bridge', translateRules, { logLevel: 'warn' });
+      // The judged targets run as CONFIG.processes processes each (see Candidate.replicas).
       {
-        const key = await openSession(warn.url);
-        const url = `${warn.url}${A005_LEGACY}`;
-        await verifyTarget('ers-bridge', url, legacyHeaders(key), bridgeLink(warn.url));
+        const members = await startMembers(async (i) => {
+          const bridge = await startBridge(ctx, `ers-bridge${suffix(i)}`, translateRules, { logLevel: 'warn' });
+          const key = await openSession(bridge.url);
+          const url = `${bridge.url}${A005_LEGACY}`;
+          await verifyTarget('ers-bridge', url, legacyHeaders(key), bridgeLink(bridge.url));
+          return { url, headers: legacyHeaders(key), pid: bridge.proc.pid };
+        });
         cands.push({
           name: 'ers-bridge',
           what: 'ers-bridge translate, LOG_LEVEL=warn',
-          url,
-          headers: legacyHeaders(key),
           light: true,
-          pid: warn.proc.pid,
+          ...asCandidate(members),
         });
       }
       {
-        const fp = await startScript(ctx, 'fastify-http-proxy', 'fastify-proxy.ts', [upstream.url, staticToken]);
-        const url = `${fp.url}${A005_LEGACY}`;
-        const headers = legacyHeaders('static-session-key');
-        await verifyTarget('@fastify/http-proxy', url, headers, apimLink);
+        const members = await startMembers(async (i) => {
+          const fp = await startScript(ctx, `fastify-http-proxy${suffix(i)}`, 'fastify-proxy.ts', [
+            upstream.url,
+            staticToken,
+          ]);
+          const url = `${fp.url}${A005_LEGACY}`;
+          const headers = legacyHeaders('static-session-key');
+          await verifyTarget('@fastify/http-proxy', url, headers, apimLink);
+          return { url, headers, pid: fp.proc.pid };
+        });
         cands.push({
           name: '@fastify/http-proxy',
           what: 'prefix rewrite + static bearer token, legacy headers removed; no sessions, no link rewriting',
-          url,
-          headers,
           light: true,
-          pid: fp.proc.pid,
+          ...asCandidate(members),
         });
       }
       if (results.versions['nginx'] === 'not installed') {
@@ -630,31 +733,30 @@ async function main(): Promise<number> {
       }
       const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
       // Shadow at sampleRate 1 (what a copy costs) and 0.1 (what a team runs: sampling must cost in proportion).
-      const shadowBridges: Array<{ rate: number; name: string; bridge: Bridge }> = [];
-      for (const [i, rate] of SHADOW_RATES.entries()) {
-        // A rate given twice gets two bridges (#0, #1…): two processes of the same code show how far they differ.
-        const twice = SHADOW_RATES.indexOf(rate) !== SHADOW_RATES.lastIndexOf(rate);
-        const name = `${rate === 1 ? 'ers-bridge shadow' : `ers-bridge shadow ${rate}`}${twice ? ` #${i}` : ''}`;
+      const shadowBridges: Array<{ rate: number; name: string; bridges: Bridge[] }> = [];
+      for (const rate of SHADOW_RATES) {
+        const name = rate === 1 ? 'ers-bridge shadow' : `ers-bridge shadow ${rate}`;
         const file = writeRules(
           ctx,
           `shadow-${rate}`,
           rulesYaml({ ...base, legacyBase: `${legacy.url}/ers-api`, shadow: rate }),
         );
-        const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}${twice ? `-${i}` : ''}`, file, {
-          logLevel: 'warn',
+        const bridges: Bridge[] = [];
+        const members = await startMembers(async (i) => {
+          const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}${suffix(i)}`, file, { logLevel: 'warn' });
+          bridges.push(bridge);
+          const key = await openSession(bridge.url);
+          const url = `${bridge.url}${A005_LEGACY}`;
+          await verifyTarget(name, url, legacyHeaders(key), bridgeLink(bridge.url));
+          return { url, headers: legacyHeaders(key), pid: bridge.proc.pid };
         });
-        const key = await openSession(bridge.url);
-        const url = `${bridge.url}${A005_LEGACY}`;
-        await verifyTarget(name, url, legacyHeaders(key), bridgeLink(bridge.url));
         cands.push({
           name,
           what: `modes.default shadow, primary apim, sampleRate ${rate}; legacy fake in its own process`,
-          url,
-          headers: legacyHeaders(key),
           light: true,
-          pid: bridge.proc.pid,
+          ...asCandidate(members),
         });
-        shadowBridges.push({ rate, name, bridge });
+        shadowBridges.push({ rate, name, bridges });
       }
 
       const measured = await measureInterleaved(cands);
@@ -679,22 +781,9 @@ async function main(): Promise<number> {
       };
 
       const t = measured.get('ers-bridge')!;
-      for (const { rate, name, bridge } of shadowBridges) {
+      for (const { rate, name, bridges } of shadowBridges) {
         const shadow = measured.get(name)!;
-        const summary = await getJson<{
-          codes: Array<{
-            aCode: string;
-            compared: number;
-            different: number;
-            statusMismatches: number;
-            secondaryErrors: number;
-            topFields: Array<{ path: string }>;
-          }>;
-        }>(`${bridge.url}/admin/compare`).catch((e: Error) => {
-          results.errors.push(`${name}: /admin/compare: ${e.message}`);
-          return undefined;
-        });
-        const a005 = summary?.codes.find((c) => c.aCode === 'A005');
+        const a005 = await compareFigures(bridges, name, results.errors);
         const result: NonNullable<Results['shadow']> = {
           sampleRate: rate,
           translate: t,
@@ -713,7 +802,7 @@ async function main(): Promise<number> {
                 },
               }
             : {}),
-          shadowCopies: metricValues(await getText(`${bridge.opsUrl}/metrics`), 'ers_bridge_shadow_copies_total'),
+          shadowCopies: await copiesOf(bridges),
         };
         log(
           `${name}: ${shadow.throughput!.serverCpuUsPerRequest?.toFixed(0)} vs ${t.throughput!.serverCpuUsPerRequest?.toFixed(0)} µs/req ` +

@@ -427,6 +427,10 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       `machine hits every target alike; then the same with ${c.rounds} × ${c.lightRoundS} s on 1 connection ` +
       '(light load). req/s is over all rounds (each round shown); percentiles are computed exactly from every ' +
       'response time autocannon reports (its own histogram has 1 ms resolution).',
+    `- **Processes**: ers-bridge, @fastify/http-proxy and each shadow bridge run as ${c.processes ?? 1} process(es) of ` +
+      'the same code and rules; round r of a target goes to its process r mod n, and its figures are over all its ' +
+      'rounds. Two processes of the same code can differ by ±25% in CPU per call for their whole life (V8 compiles ' +
+      'and lays out memory differently in each), so one process would make its luck the target\'s figure.',
     '- **Server CPU µs/req**: CPU time (user + system, /proc/<pid>/stat) of the server under test — the proxy ' +
       "process (with nginx's and the cluster's worker processes); for direct, the upstream — divided by the " +
       'requests it answered. Unlike req/s it hardly depends on what else competes for the CPUs: it is the cost ' +
