@@ -5,7 +5,9 @@
  * Refresh tokens are single-use, so a session is renewed by one request at a time: one flight per session inside a
  * process, and across replicas a short store lock. Whoever does not get the lock waits for the holder's result.
  * The store is always read again first: a renewal that already happened is used, never repeated with the spent
- * refresh token. When the refresh window has ended or a refresh fails, the session ends and the client is told to
+ * refresh token. Before a refresh token is sent, the session is marked as spending it, and that mark is held by the
+ * store's replicas (sessions.redis.acknowledgement): a renewal cut off by a restart or a failover leaves the mark,
+ * and a marked session is ended, never renewed with a token that may be spent. When the refresh window has ended or a refresh fails, the session ends and the client is told to
  * sign in to CIS2 again.
  */
 import { TokenUnavailableError } from '../auth/apim-oauth.js';
@@ -14,7 +16,7 @@ import { LegacyError } from '../legacy/errors.js';
 import type { Clock } from '../runtime/clock.js';
 import { withSessionLock } from '../sessions/locking.js';
 import { type Session, sessionKeyHash, sessionWith } from '../sessions/session.js';
-import type { SessionStore } from '../sessions/store.js';
+import { type SessionStore, StoreUnavailableError } from '../sessions/store.js';
 
 /** Renew this long before the access token expires (APIM issues them for 599 s). */
 const RENEW_MARGIN_MS = 30_000;
@@ -108,12 +110,30 @@ async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<stri
     throw signInAgain('The CIS2 sign-in behind this session has reached the end of its 12-hour refresh window.');
   }
   if (!who.userTokens) throw signInAgain('This ASID has no APIM application for user tokens.');
+  if (c.refreshSpending) {
+    // A renewal stopped half-way (a restart, a store failover): its refresh token may be spent. Never send it twice.
+    await store.delete(who.key);
+    throw signInAgain(
+      "This session's token renewal was cut off half-way, after its single-use refresh token may have been spent.",
+    );
+  }
+  // The mark goes first, held by the store's replicas: after a failover a spent token is known to be spent.
+  const marked = await store.updateHeld(who.key, sessionWith(current, { apim: { ...c, refreshSpending: true } }));
+  if (marked === 'gone') throw signInAgain('The session ended while its token was being renewed.');
+  if (marked === 'not-held') {
+    // Not spent: the session stays as it was (best effort: the store may be down), and the client retries.
+    await store.update(who.key, current).catch(() => undefined);
+    throw new StoreUnavailableError("no replica held the session's renewal mark in time");
+  }
   let fresh: Awaited<ReturnType<ApimUserTokens['refresh']>>;
   try {
     fresh = await who.userTokens.refresh(c.refreshToken);
   } catch (e) {
-    // The refresh token never left ers-bridge: the session survives; the client may retry (the fault table says so).
-    if (e instanceof TokenUnavailableError && e.notSent) throw e;
+    // The refresh token never left ers-bridge: the session survives unmarked; the client may retry.
+    if (e instanceof TokenUnavailableError && e.notSent) {
+      await store.update(who.key, current).catch(() => undefined);
+      throw e;
+    }
     await store.delete(who.key);
     throw signInAgain('APIM did not renew the access token of this session.');
   }

@@ -708,9 +708,26 @@ export const RulesSchema = z
               .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected a key prefix of letters, digits and : _ . -' })
               .default('ers-bridge:'),
             timeoutMs: z.number().int().min(100).max(30_000).default(2_000),
+            acknowledgement: z
+              .object({
+                replicas: z.number().int().min(0).max(16).default(1),
+                timeoutMs: z.number().int().min(10).max(5_000).default(500),
+              })
+              .strict()
+              .optional()
+              .describe(
+                "Writes that must survive a failover wait (Redis WAIT) until this many replicas hold them, at most timeoutMs: before a CIS2 user's single-use refresh token is spent, its 'being spent' mark. No acknowledgement in time: the refresh token is not sent and the call gets the legacy 503 with Retry-After. Absent or replicas 0: no wait (one node).",
+              ),
           })
           .strict()
           .superRefine((redis, ctx) => {
+            if (redis.acknowledgement && redis.acknowledgement.timeoutMs >= redis.timeoutMs) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['acknowledgement', 'timeoutMs'],
+                message: `expected less than sessions.redis.timeoutMs (${redis.timeoutMs}), which bounds every Redis command`,
+              });
+            }
             if ((redis.url === undefined) === (redis.sentinel === undefined)) {
               ctx.addIssue({
                 code: 'custom',

@@ -180,7 +180,8 @@ async function buildStores(
   const timeoutMs = s.redis?.timeoutMs ?? 2_000;
   // ioredis is loaded only when Redis is used: a memory-store process does without its ≈ 5 MB (issue 15).
   const { connectRedis, RedisEphemeralStore, RedisSessionStore } = await import('../sessions/redis-store.js');
-  const redis = connectRedis(target, timeoutMs, choice.logger);
+  const acknowledgement = s.redis?.acknowledgement;
+  const redis = connectRedis(target, timeoutMs, choice.logger, { heldWrites: (acknowledgement?.replicas ?? 0) > 0 });
   return {
     store: new RedisSessionStore(redis, {
       keyPrefix: prefix,
@@ -189,6 +190,7 @@ async function buildStores(
       absoluteTimeoutSeconds: s.absoluteTimeoutSeconds,
       limits,
       timeoutMs,
+      acknowledgement,
       ...(choice.logger ? { logger: choice.logger } : {}),
       now,
     }),

@@ -26,6 +26,7 @@ import { AsidSessions, EXPIRES_AT, MOVED_AT, MOVED_SEQ, NONE, SessionRows, USED_
 import {
   checkRecordSize,
   DEFAULT_SESSION_LIMITS,
+  type HeldWrite,
   type SessionLimits,
   type SessionStore,
   SessionStoreFull,
@@ -209,6 +210,11 @@ export class MemorySessionStore implements SessionStore {
     this.rows.hold(row, session);
     this.touch(row, now);
     return true;
+  }
+
+  /** A store in this process has no replica: a write is held as soon as it is made. */
+  async updateHeld(key: string, session: Session): Promise<HeldWrite> {
+    return (await this.update(key, session)) ? 'held' : 'gone';
   }
 
   async delete(key: string): Promise<boolean> {

@@ -28,6 +28,7 @@ import { type Session, sessionKeyHash } from './session.js';
 import {
   checkRecordSize,
   DEFAULT_SESSION_LIMITS,
+  type HeldWrite,
   type SessionLimits,
   type SessionStore,
   StoreUnavailableError,
@@ -102,29 +103,27 @@ export interface RedisStoreOptions {
   now?: () => number;
   /** Milliseconds to wait for a connection or an answer before failing a call (default 2000). */
   timeoutMs?: number;
+  /** Replicas that must hold a write that has to survive a failover, and how long to wait for them (WAIT). */
+  acknowledgement?: { replicas: number; timeoutMs: number } | undefined;
 }
 
 /**
  * One connection per process, shared by the session store and the ephemeral stores. Until it has connected once,
  * calls wait for it (bounded by the timeout); after that a call during an outage fails at once rather than queue.
+ * With `heldWrites`, a second connection carries the writes that wait for replicas (WAIT blocks its connection).
  */
 export class RedisConnection {
-  readonly client: Redis;
-  private everReady = false;
-  private readonly firstReady: Promise<void>;
-
-  /** Whether Redis has been ready at least once since this connection was opened. */
-  get everConnected(): boolean {
-    return this.everReady;
-  }
+  private readonly main: RedisLink;
+  private readonly held: RedisLink | undefined;
 
   constructor(
     target: RedisTarget,
     readonly timeoutMs: number,
     logger?: Logger,
+    options: { heldWrites?: boolean } = {},
   ) {
     const retry = (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 3000);
-    const options: RedisOptions = {
+    const base: RedisOptions = {
       lazyConnect: false,
       enableOfflineQueue: false, // fail fast while disconnected instead of queueing requests
       maxRetriesPerRequest: 1,
@@ -134,36 +133,75 @@ export class RedisConnection {
       retryStrategy: retry,
       reconnectOnError: () => true,
     };
-    this.client =
-      typeof target === 'string' ? new Redis(target, options) : new Redis(sentinelOptions(target, options, retry));
+    const open = () =>
+      typeof target === 'string' ? new Redis(target, base) : new Redis(sentinelOptions(target, base, retry));
+    const sentinelMaster = typeof target === 'string' ? undefined : target.masterName;
+    this.main = new RedisLink(open(), timeoutMs, logger, sentinelMaster, 'session store (Redis)');
+    this.held = options.heldWrites
+      ? new RedisLink(open(), timeoutMs, logger, sentinelMaster, 'session store (Redis, writes held by replicas)')
+      : undefined;
+  }
+
+  get client(): Redis {
+    return this.main.client;
+  }
+
+  /** Whether Redis has been ready at least once since this connection was opened. */
+  get everConnected(): boolean {
+    return this.main.everReady;
+  }
+
+  /** Runs a command; StoreUnavailableError when Redis cannot answer. */
+  run<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+    return this.main.run(f);
+  }
+
+  /** Runs a command on the connection for held writes (the shared one when there is none). */
+  runHeld<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+    return (this.held ?? this.main).run(f);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.main.close(), this.held?.close()]);
+  }
+}
+
+/** One ioredis client: its outage warnings (at most one per 10 s), its "connected" line, its first-ready wait. */
+class RedisLink {
+  everReady = false;
+  private readonly firstReady: Promise<void>;
+
+  constructor(
+    readonly client: Redis,
+    private readonly timeoutMs: number,
+    logger: Logger | undefined,
+    sentinelMaster: string | undefined,
+    what: string,
+  ) {
     let lastWarn = 0;
     // Without an 'error' listener ioredis would raise unhandled errors; log, at most every 10 s.
-    this.client.on('error', (e: Error) => {
+    client.on('error', (e: Error) => {
       const now = Date.now();
       if (now - lastWarn > 10_000) {
         lastWarn = now;
-        logger?.warn(
-          { err: { message: e.message, code: (e as NodeJS.ErrnoException).code } },
-          'session store (Redis) unavailable',
-        );
+        logger?.warn({ err: { message: e.message, code: (e as NodeJS.ErrnoException).code } }, `${what} unavailable`);
       }
     });
-    this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
-    this.client.on('ready', () => {
+    this.firstReady = new Promise((resolve) => client.once('ready', () => resolve()));
+    client.on('ready', () => {
       this.everReady = true;
-      const stream = this.client.stream;
+      const stream = client.stream;
       // Which node answers: after a Sentinel failover, ops see the new primary here.
       logger?.info(
         {
           node: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : undefined,
-          ...(typeof target === 'string' ? {} : { sentinelMaster: target.masterName }),
+          ...(sentinelMaster !== undefined ? { sentinelMaster } : {}),
         },
-        'session store (Redis) connected',
+        `${what} connected`,
       );
     });
   }
 
-  /** Runs a command; StoreUnavailableError when Redis cannot answer. */
   async run<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
     if (!this.everReady) {
       let timer: NodeJS.Timeout | undefined;
@@ -209,9 +247,18 @@ function sentinelOptions(t: SentinelTarget, base: RedisOptions, retry: (times: n
 }
 
 /** Opens the process's Redis connection (see RedisConnection). */
-export function connectRedis(target: RedisTarget, timeoutMs: number, logger?: Logger): RedisConnection {
-  return new RedisConnection(target, timeoutMs, logger);
+export function connectRedis(
+  target: RedisTarget,
+  timeoutMs: number,
+  logger?: Logger,
+  options: { heldWrites?: boolean } = {},
+): RedisConnection {
+  return new RedisConnection(target, timeoutMs, logger, options);
 }
+
+/** Held writes (updateHeld) waiting at once: per ASID, and in all. */
+const HELD_PER_ASID = 4;
+const HELD_IN_ALL = 64;
 
 export class RedisSessionStore implements SessionStore {
   private readonly now: () => number;
@@ -315,6 +362,40 @@ export class RedisSessionStore implements SessionStore {
     const r = await this.conn.run((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'));
     return r === 'OK';
   }
+
+  /**
+   * `update`, then WAIT for the replicas the rules ask for. Both go on a connection of their own: WAIT blocks the
+   * connection it is sent on until the replicas hold that connection's writes, and the shared one carries every
+   * other call. At most HELD_PER_ASID of these per ASID and HELD_IN_ALL in all wait at once (each up to the
+   * acknowledgement's timeout), so one caller's renewals cannot hold up another's; beyond that, 'not-held'.
+   */
+  async updateHeld(key: string, session: Session): Promise<HeldWrite> {
+    const want = this.options.acknowledgement;
+    if (!want || want.replicas === 0) return (await this.update(key, session)) ? 'held' : 'gone';
+    const asid = session.asid;
+    const mine = this.heldInFlight.get(asid) ?? 0;
+    if (mine >= HELD_PER_ASID || this.heldInAll >= HELD_IN_ALL) return 'not-held';
+    this.heldInFlight.set(asid, mine + 1);
+    this.heldInAll++;
+    try {
+      const id = this.keyOf(key);
+      const sealed = this.seal(id, session);
+      const written = await this.conn.runHeld((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'));
+      if (written !== 'OK') return 'gone';
+      const replicas = await this.conn.runHeld((r) => r.call('WAIT', want.replicas, want.timeoutMs));
+      return Number(replicas) >= want.replicas ? 'held' : 'not-held';
+    } catch {
+      return 'not-held';
+    } finally {
+      const left = (this.heldInFlight.get(asid) ?? 1) - 1;
+      if (left === 0) this.heldInFlight.delete(asid);
+      else this.heldInFlight.set(asid, left);
+      this.heldInAll--;
+    }
+  }
+
+  private readonly heldInFlight = new Map<string, number>();
+  private heldInAll = 0;
 
   async delete(key: string): Promise<boolean> {
     const id = this.keyOf(key);

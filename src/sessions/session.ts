@@ -29,6 +29,12 @@ export interface SessionApimTokens {
   accessExpiresAt: number;
   refreshToken: string;
   refreshExpiresAt: number;
+  /**
+   * Set, and acknowledged by the store's replicas, before `refreshToken` is sent to APIM; cleared with the renewed
+   * tokens. A session read with it set lost its renewal half-way (a restart, a store failover): its refresh token
+   * may have been spent, so it is never sent again (user-token.ts).
+   */
+  refreshSpending?: true;
 }
 
 export interface Session {

@@ -24,6 +24,13 @@ export interface SessionStore {
   /** Whether the store answers (readiness). Never throws. */
   ping(): Promise<boolean>;
   /**
+   * Replaces a live session like `update`, and says whether the write is held where a failover cannot undo it: by
+   * the replicas the rules ask for (Redis WAIT, bounded by its timeout), or at once where none are asked for.
+   * 'gone': the session no longer exists. 'not-held': it may or may not have been written, and may not survive a
+   * failover. Never throws for the store being down ('not-held').
+   */
+  updateHeld(key: string, session: Session): Promise<HeldWrite>;
+  /**
    * Whether the store has answered at least once since the process started (readiness tells a store lost from one
    * never reached: a new replica with a wrong address or password). Absent: a store in this process, always reached.
    */
@@ -68,6 +75,9 @@ export interface SessionTimeouts {
 }
 
 /** The store cannot be reached: callers answer 503 with Retry-After, and nothing is lost. */
+/** What `updateHeld` could promise about a write. */
+export type HeldWrite = 'held' | 'not-held' | 'gone';
+
 export class StoreUnavailableError extends Error {
   constructor(detail: string) {
     super(`session store unavailable: ${detail}`);

@@ -547,4 +547,23 @@ describe('sessions.redis.sentinel: Redis Sentinel instead of one URL (issue 16)'
       parseRules(withRedis('    sentinel:\n      sentinels: []\n      masterName: m\n'), 'int.yaml'),
     ).toThrow('expected at least one sentinel (three or more, on different machines, for a quorum)');
   });
+
+  it('acknowledgement: one replica within 500 ms by default, and shorter than the command timeout', () => {
+    const r = parseRules(withRedis('    url: redis://r:6379\n    acknowledgement: {}\n'), 'int.yaml');
+    expect(r.sessions.redis?.acknowledgement).toEqual({ replicas: 1, timeoutMs: 500 });
+    expect(
+      parseRules(withRedis('    url: redis://r:6379\n'), 'int.yaml').sessions.redis?.acknowledgement,
+    ).toBeUndefined();
+    expect(() =>
+      parseRules(
+        withRedis('    url: redis://r:6379\n    timeoutMs: 1000\n    acknowledgement: { timeoutMs: 1000 }\n'),
+        'int.yaml',
+      ),
+    ).toThrow(
+      'int.yaml: sessions.redis.acknowledgement.timeoutMs: expected less than sessions.redis.timeoutMs (1000), which bounds every Redis command',
+    );
+    expect(() =>
+      parseRules(withRedis('    url: redis://r:6379\n    acknowledgement: { replicas: 17 }\n'), 'int.yaml'),
+    ).toThrow(/sessions\.redis\.acknowledgement\.replicas/);
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { TokenUnavailableError } from '../../../src/auth/apim-oauth.js';
 import type { ApimUserTokens, UserTokenSet } from '../../../src/auth/user-token.js';
+import { knownFault } from '../../../src/pipeline/faults.js';
 import { obtainUserToken, type UserTokenDeps, type UserTokenSubject } from '../../../src/pipeline/user-token.js';
 import type { Session } from '../../../src/sessions/session.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
@@ -165,5 +166,57 @@ describe('obtainUserToken', () => {
     expect(refresh).not.toHaveBeenCalled();
     expect(await store.get(KEY)).toBeDefined();
     expect(deps.renewals.size).toBe(0);
+  });
+});
+
+describe('obtainUserToken: a single-use refresh token is never sent twice', () => {
+  it('the session is marked as spending its refresh token, held by the store, before the token is sent', async () => {
+    const { deps, who, refresh, store, clock } = await setup(0);
+    const held = vi.spyOn(store, 'updateHeld');
+    refresh.mockImplementationOnce(async (token: string) => {
+      // At the moment the token leaves ers-bridge, the store already says it is being spent.
+      expect((await store.get(KEY))!.apim).toMatchObject({ refreshToken: token, refreshSpending: true });
+      return tokenSet(2, clock.now());
+    });
+    expect(await obtainUserToken(deps, who)).toBe('access-2');
+    expect(held).toHaveBeenCalledTimes(1);
+    expect(held.mock.calls[0]![1].apim).toMatchObject({ refreshToken: 'refresh-1', refreshSpending: true });
+    // The renewed tokens replace the mark.
+    expect((await store.get(KEY))!.apim).toEqual(tokenSet(2, clock.now()));
+  });
+
+  it('a session still marked (a renewal cut off by a restart or a failover): ended, its token not sent again', async () => {
+    const base = userSession(START).apim!;
+    const { deps, who, refresh, store } = await setup(0, {
+      apim: { ...base, accessExpiresAt: START, refreshSpending: true },
+    });
+    const e = await legacyRejection(obtainUserToken(deps, who));
+    expect(e.reason).toBe('SESSION_SIGN_IN_AGAIN');
+    expect(e.diagnostics).toContain('cut off half-way');
+    expect(refresh).not.toHaveBeenCalled();
+    expect(await store.get(KEY)).toBeUndefined();
+  });
+
+  it('a mark the replicas did not hold in time: the token is not sent, the session kept unmarked, 503 to retry', async () => {
+    const { deps, who, refresh, store } = await setup(0);
+    vi.spyOn(store, 'updateHeld').mockImplementationOnce(async (key, s) => {
+      await store.update(key, s); // written on the primary, not confirmed by a replica
+      return 'not-held';
+    });
+    const e = await rejectionOf(obtainUserToken(deps, who));
+    expect(knownFault(e)).toMatchObject({ reason: 'STORE_UNAVAILABLE', status: 503 });
+    expect(refresh).not.toHaveBeenCalled();
+    const kept = (await store.get(KEY))!.apim!;
+    expect(kept.refreshToken).toBe('refresh-1');
+    expect(kept.refreshSpending).toBeUndefined();
+    // The next call renews normally.
+    expect(await obtainUserToken(deps, who)).toBe('access-2');
+  });
+
+  it('a refresh that never left ers-bridge clears the mark again', async () => {
+    const { deps, who, refresh, store } = await setup(0);
+    refresh.mockRejectedValueOnce(new TokenUnavailableError('ECONNREFUSED', true));
+    await rejectionOf(obtainUserToken(deps, who));
+    expect((await store.get(KEY))!.apim!.refreshSpending).toBeUndefined();
   });
 });
