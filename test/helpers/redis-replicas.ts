@@ -342,6 +342,24 @@ export async function callBridge(
   };
 }
 
+/** A short-lived connection to one node: the test's own view of it, not ers-bridge's. */
+export async function adminOn<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await f(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
 export function a001Body(token: string): string {
   return JSON.stringify({ typeInfo: 'uk.nhs.ers.xapi.dto.v1.session.ProfessionalSession', token });
 }

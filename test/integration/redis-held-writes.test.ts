@@ -5,7 +5,6 @@
  * refresh token that is then sent a second time.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ApimUserTokens, UserTokenSet } from '../../src/auth/user-token.js';
 import { knownFault } from '../../src/pipeline/faults.js';
@@ -13,7 +12,7 @@ import { obtainUserToken } from '../../src/pipeline/user-token.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import { Keyring } from '../../src/sessions/crypto.js';
 import { connectRedis, type RedisConnection, RedisSessionStore } from '../../src/sessions/redis-store.js';
-import { dedicatedRedis, type RedisServerProcess, uniqueKeyPrefix } from '../helpers/redis-replicas.js';
+import { adminOn, dedicatedRedis, type RedisServerProcess, uniqueKeyPrefix } from '../helpers/redis-replicas.js';
 import { userSession } from '../unit/pipeline/fakes.js';
 
 const KEY = 'pro-api-session:11111111-2222-3333-4444-555555555555';
@@ -28,22 +27,7 @@ afterEach(async () => {
   for (const p of started.splice(0)) await p.destroy();
 });
 
-async function admin<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return await f(r);
-  } finally {
-    r.disconnect();
-  }
-}
+const admin = adminOn;
 
 /** A primary and a replica in sync. */
 async function pair(): Promise<{ primary: RedisServerProcess; replica: RedisServerProcess }> {

@@ -39,6 +39,15 @@ function dumpOnFailure(): void {
 
 const openSession = () => openSelectedSession(base, APP_ASID);
 
+const a001 = (at: string) =>
+  callBridge(
+    at,
+    'POST',
+    SESSION_PATH,
+    { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
+    a001Body('legacy-ticket'),
+  );
+
 const a005 = (key: string) => callBridge(base, 'GET', A005_PATH, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
 
 beforeAll(async () => {
@@ -86,15 +95,9 @@ describe('Redis stopped and restarted under a running ers-bridge', () => {
     expectLegacyOutcome(data, 503, 'STORE_UNAVAILABLE');
     expect(data.headers['retry-after']).toMatch(/^\d+$/);
 
-    const a001 = await callBridge(
-      base,
-      'POST',
-      SESSION_PATH,
-      { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-      a001Body('legacy-ticket'),
-    );
-    expectLegacyOutcome(a001, 503, 'STORE_UNAVAILABLE');
-    expect(a001.headers['retry-after']).toMatch(/^\d+$/);
+    const refused = await a001(base);
+    expectLegacyOutcome(refused, 503, 'STORE_UNAVAILABLE');
+    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
 
     // Redis is every replica's: this replica stays in service (degraded), so clients keep getting the legacy 503.
     const ready = await callBridge(opsBase, 'GET', '/readyz');
@@ -165,15 +168,9 @@ describe('a replica that has never reached its Redis (a wrong address or passwor
       expect(ready.json()).toMatchObject({ status: 'unready', checks: { sessionStore: 'never reached' } });
       // Nothing of the machine in what readiness says.
       expect(ready.body.toString('utf8')).not.toContain('127.0.0.1');
-      const a001 = await callBridge(
-        lonely.bridgeUrl,
-        'POST',
-        SESSION_PATH,
-        { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-        a001Body('legacy-ticket'),
-      );
-      expectLegacyOutcome(a001, 503, 'STORE_UNAVAILABLE');
-      expect(a001.headers['retry-after']).toMatch(/^\d+$/);
+      const refused = await a001(lonely.bridgeUrl);
+      expectLegacyOutcome(refused, 503, 'STORE_UNAVAILABLE');
+      expect(refused.headers['retry-after']).toMatch(/^\d+$/);
     } finally {
       await lonely.close();
       await lonelyStandIn.close();

@@ -1,10 +1,10 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from 'vitest';
 import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import { newApimApp } from '../helpers/apim-app.js';
 import { APP_ASID, expectLegacyOutcome, type LegacyResponse, type listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
+  adminOn,
   bridgeOnRedis,
   callBridge,
   dedicatedRedis,
@@ -39,23 +39,7 @@ function dumpOnFailure(): void {
   });
 }
 
-/** A short-lived admin connection to one node (the test's own view, not ers-bridge's). */
-async function admin<T>(port: number, f: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return await f(r);
-  } finally {
-    r.disconnect();
-  }
-}
+const admin = adminOn;
 
 function infoField(info: string, field: string): string | undefined {
   return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
