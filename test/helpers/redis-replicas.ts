@@ -372,19 +372,20 @@ export function expectStatus(res: LegacyResponse, status: number, what: string):
   return res;
 }
 
+/** A001 (create session) for `asid` against a bridge base, with a legacy ticket as its token; the answer as it is. */
+export function a001At(base: string, asid: string): Promise<LegacyResponse> {
+  return callBridge(
+    base,
+    'POST',
+    SESSION_PATH,
+    { XAPI_ASID: asid, 'Content-Type': 'application/json' },
+    a001Body('legacy-ticket'),
+  );
+}
+
 /** A001 then A002 (the first permission) for `asid` against a bridge base: a session key ready for data calls. */
 export async function openSelectedSession(base: string, asid: string): Promise<string> {
-  const a001 = expectStatus(
-    await callBridge(
-      base,
-      'POST',
-      SESSION_PATH,
-      { XAPI_ASID: asid, 'Content-Type': 'application/json' },
-      a001Body('legacy-ticket'),
-    ),
-    201,
-    'A001',
-  );
+  const a001 = expectStatus(await a001At(base, asid), 201, 'A001');
   const session = a001.json();
   expectStatus(
     await callBridge(

@@ -5,14 +5,13 @@ import { freePort } from '../helpers/free-port.js';
 import { APP_ASID, expectLegacyOutcome, type listenBridge } from '../helpers/harness.js';
 import {
   A005_PATH,
-  a001Body,
+  a001At,
   bridgeOnRedis,
   callBridge,
   dedicatedRedis,
   expectStatus,
   openSelectedSession,
   type RedisServerProcess,
-  SESSION_PATH,
 } from '../helpers/redis-replicas.js';
 
 let redis: RedisServerProcess | undefined;
@@ -39,14 +38,7 @@ function dumpOnFailure(): void {
 
 const openSession = () => openSelectedSession(base, APP_ASID);
 
-const a001 = (at: string) =>
-  callBridge(
-    at,
-    'POST',
-    SESSION_PATH,
-    { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-    a001Body('legacy-ticket'),
-  );
+const a001 = (at: string) => a001At(at, APP_ASID);
 
 const a005 = (key: string) => callBridge(base, 'GET', A005_PATH, { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key });
 

@@ -17,6 +17,7 @@ import { type Cis2StandIn, startCis2 } from '../helpers/cis2.js';
 import { expectLegacyOutcome } from '../helpers/harness.js';
 import {
   A005_PATH,
+  a001At,
   a001Body,
   type BridgeProcess,
   callBridge,
@@ -180,17 +181,7 @@ afterAll(async () => {
 describe('two ers-bridge replicas sharing Redis', () => {
   it('a session made on replica 1 gets its role, data and deletion across both replicas', async () => {
     dumpOnFailure();
-    const a001 = expectStatus(
-      await callBridge(
-        p1.url,
-        'POST',
-        SESSION_PATH,
-        { XAPI_ASID: APP_ASID, 'Content-Type': 'application/json' },
-        a001Body('legacy-ticket'),
-      ),
-      201,
-      'A001 on replica 1',
-    );
+    const a001 = expectStatus(await a001At(p1.url, APP_ASID), 201, 'A001 on replica 1');
     const session = a001.json();
     const key = session.id as string;
     sessionKeys.push(key);
