@@ -357,10 +357,18 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async update(key: string, session: Session): Promise<boolean> {
+    return this.replace(key, session, (f) => this.conn.run(f));
+  }
+
+  /** Replaces a live session's record (SET … XX) over the given connection; false when it no longer exists. */
+  private async replace(
+    key: string,
+    session: Session,
+    via: (f: (redis: Redis) => Promise<unknown>) => Promise<unknown>,
+  ): Promise<boolean> {
     const id = this.keyOf(key);
     const sealed = this.seal(id, session);
-    const r = await this.conn.run((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'));
-    return r === 'OK';
+    return (await via((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'))) === 'OK';
   }
 
   /**
@@ -378,10 +386,7 @@ export class RedisSessionStore implements SessionStore {
     this.heldInFlight.set(asid, mine + 1);
     this.heldInAll++;
     try {
-      const id = this.keyOf(key);
-      const sealed = this.seal(id, session);
-      const written = await this.conn.runHeld((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'));
-      if (written !== 'OK') return 'gone';
+      if (!(await this.replace(key, session, (f) => this.conn.runHeld(f)))) return 'gone';
       const replicas = await this.conn.runHeld((r) => r.call('WAIT', want.replicas, want.timeoutMs));
       return Number(replicas) >= want.replicas ? 'held' : 'not-held';
     } catch {

@@ -27,7 +27,8 @@ export interface SessionStore {
    * Replaces a live session like `update`, and says whether the write is held where a failover cannot undo it: by
    * the replicas the rules ask for (Redis WAIT, bounded by its timeout), or at once where none are asked for.
    * 'gone': the session no longer exists. 'not-held': it may or may not have been written, and may not survive a
-   * failover. Never throws for the store being down ('not-held').
+   * failover (no replica confirmed in time, or the store failed while it waited). Where no replica is asked for it
+   * is `update`, and fails as `update` does.
    */
   updateHeld(key: string, session: Session): Promise<HeldWrite>;
   /**
