@@ -27,6 +27,7 @@ import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { LRUCache } from 'lru-cache';
 import { ENDPOINTS } from '../legacy/endpoints.js';
 import { copyWith } from '../runtime/copy-with.js';
 import {
@@ -174,7 +175,26 @@ const RECORD_KEYS = new Set([
 /** Fields a newer record type may carry beyond the known ones: kept, deep-redacted. */
 function extras(o: object, known: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (!known.has(k)) out[k] = redactJson(v);
+  // for…in with an own-property check: the same keys as Object.entries, without an array of pairs per record.
+  for (const k in o) {
+    if (!known.has(k) && Object.hasOwn(o, k)) out[k] = redactJson((o as Record<string, unknown>)[k]);
+  }
+  return out;
+}
+
+/**
+ * `redactText` of the fields that take few values (A-code, route template, ASID, replica name): every record
+ * carries them, so each value is redacted once rather than on every record (issue 15). Bounded: at most 512 values
+ * of at most 256 characters are remembered (least recently used dropped); longer ones are redacted each time.
+ */
+const FEW_VALUED = new LRUCache<string, string>({ max: 512 });
+function redactFewValued(s: string): string {
+  if (s.length > 256) return redactText(s);
+  let out = FEW_VALUED.get(s);
+  if (out === undefined) {
+    out = redactText(s);
+    FEW_VALUED.set(s, out);
+  }
   return out;
 }
 
@@ -211,10 +231,10 @@ export function redactRecord(r: ComparisonRecord, maxDifferences = DEFAULT_MAX_D
   const out: ComparisonRecord = {
     ...extras(r, RECORD_KEYS),
     at: r.at,
-    aCode: redactText(r.aCode),
-    route: redactText(r.route),
+    aCode: redactFewValued(r.aCode),
+    route: redactFewValued(r.route),
     method: r.method,
-    asid: redactText(r.asid),
+    asid: redactFewValued(r.asid),
     mode: r.mode,
     primary: r.primary,
     secondary: r.secondary,
@@ -224,7 +244,7 @@ export function redactRecord(r: ComparisonRecord, maxDifferences = DEFAULT_MAX_D
   };
   if (r.secondaryError !== undefined) out.secondaryError = redactText(r.secondaryError);
   if (r.correlationId !== undefined) out.correlationId = redactText(r.correlationId);
-  if (r.replica !== undefined) out.replica = redactText(String(r.replica));
+  if (r.replica !== undefined) out.replica = redactFewValued(String(r.replica));
   return out;
 }
 

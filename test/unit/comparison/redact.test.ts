@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flatten } from '../../../src/comparison/paths.js';
-import { redactJson, redactText, redactValue } from '../../../src/comparison/redact.js';
+import { redactJson, redactText, redactTextByRules, redactValue } from '../../../src/comparison/redact.js';
 import { EXAMPLES, exampleFiles, NHS_NUMBER_PATTERN, PATIENT_SECRETS, patient } from './support.js';
 
 const FILES = exampleFiles('.json');
@@ -268,5 +269,36 @@ describe('redactValue (by path)', () => {
       expect(redactValue(path, once), path).toEqual(once);
       expect(redactValue(path, flatten(whole).get(path)), path).toEqual(flatten(whole).get(path));
     }
+  });
+});
+
+describe('redactText: the shortcut for a lone UUID', () => {
+  // Correlation and transaction ids: the shortcut returns them untouched, which must be what the rules would do.
+  const digitHeavy = [
+    '00000000-0000-0000-0000-000000000000',
+    '07700900-1234-4123-8123-012345678901',
+    '94347659-1943-4765-9194-347659194347',
+    'ab12cd34-ab12-ab12-ab12-ab12cd34ef56',
+    'AB12CD34-AB12-4B12-AB12-AB12CD34EF56',
+  ];
+  const random = Array.from({ length: 300 }, (_, i) => {
+    const u = randomUUID();
+    return i % 3 === 0 ? u.toUpperCase() : i % 3 === 1 ? `${u}-${i}` : u;
+  });
+
+  it('gives what every rule gives, for random and digit-heavy UUIDs in either case, with or without a suffix', () => {
+    for (const u of [...digitHeavy, ...digitHeavy.map((x) => `${x}-1`), ...random]) {
+      expect(redactTextByRules(u), u).toBe(u);
+      expect(redactText(u), u).toBe(u);
+    }
+  });
+
+  it('is taken only for a whole UUID: anything around one is redacted by the rules', () => {
+    const u = '9b2c1a10-8a43-4f55-9ef0-5e7c4d7b7c11';
+    expect(redactText(`${u} 9434765919`)).toBe(`${u} [redacted:nhs-number]`);
+    expect(redactText(`9434765919${u}`)).toBe(redactTextByRules(`9434765919${u}`));
+    expect(redactText(`pro-api-session:${u}`)).toBe('[redacted:session-key]');
+    expect(redactText(`${u}-1234`)).toBe(redactTextByRules(`${u}-1234`));
+    expect(redactText(`${u}\n`)).toBe(redactTextByRules(`${u}\n`));
   });
 });

@@ -334,6 +334,25 @@ describe('ComparisonStore redaction', () => {
     expect(fields).toContain('contained[3].identifier[0].value');
   });
 
+  it('redacts the few-valued fields on every record, not only the first that carried a value', () => {
+    // A-code, route, ASID and replica are redacted once per value and remembered: the remembered form is the
+    // redacted one, for long values too (which are not remembered).
+    const route = '/STU3/v1/Patient/9434765919/contact/jo.bloggs@nhs.net';
+    const long = `${'x'.repeat(300)} 9434765919`;
+    const records = [0, 1, 2].map(() =>
+      redactRecord(record({ route, asid: 'Bearer abc.def', replica: long } as Partial<ComparisonRecord>)),
+    );
+    for (const r of records) {
+      expect(r.route).toBe('/STU3/v1/Patient/[redacted:nhs-number]/contact/[redacted:email]');
+      expect(r.asid).toBe('Bearer [redacted:token]');
+      expect(r.replica).toBe(`${'x'.repeat(300)} [redacted:nhs-number]`);
+    }
+    // A value that needs nothing is kept as it is.
+    expect(redactRecord(record({ route: '/ers-api/STU3/v1/ReferralRequest/{ubrn}' })).route).toBe(
+      '/ers-api/STU3/v1/ReferralRequest/{ubrn}',
+    );
+  });
+
   it('keeps digests, sizes and statuses, and redacting twice changes nothing', () => {
     const r = record({
       result: result({
