@@ -3,6 +3,7 @@
  * exchange, refresh and per-user roles, and ers-bridge with a user-restricted ASID — all on loopback, keys and
  * secrets generated at test time.
  */
+import type { Logger } from 'pino';
 import { Metrics } from '../../src/admin/metrics.js';
 import { type ApimStandIn, type StandInOptions, startApimStandIn } from '../../src/apim-standin/index.js';
 import { secretResolver } from '../../src/rules/secrets.js';
@@ -43,6 +44,11 @@ export interface UserHarnessOptions {
   standIn?: Pick<StandInOptions, 'retire' | 'failWith'>;
   /** Rules besides the harness's `apim` block (e.g. `{ successors: { A021: 'gone' } }`). */
   apim?: Record<string, unknown>;
+  /** Rules besides the harness's `sessions` block (e.g. a Redis store), with the secrets they reference. */
+  sessions?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** Where the runtime logs (default: nowhere). */
+  logger?: Logger;
 }
 
 export async function startUserHarness(options: UserHarnessOptions = {}): Promise<UserHarness> {
@@ -80,13 +86,13 @@ export async function startUserHarness(options: UserHarnessOptions = {}): Promis
       returnTo: [RETURN_TO],
       organisationNames: { R68: 'REFERRING PRACTICE', R69: 'PROVIDER TRUST' },
     },
-    sessions: { idleTimeoutSeconds: 86400, absoluteTimeoutSeconds: 172800 },
+    sessions: { idleTimeoutSeconds: 86400, absoluteTimeoutSeconds: 172800, ...options.sessions },
     asids: {
       [USER_ASID]: { accessMode: 'user-restricted', apim: app.apim },
       [OTHER_USER_ASID]: { accessMode: 'user-restricted', apim: app.apim },
     },
   });
-  const env = { CIS2_SECRET: cis2.clientSecret, ...app.env };
+  const env = { CIS2_SECRET: cis2.clientSecret, ...app.env, ...options.env };
   const runtime = await buildRuntime('test-users.yaml', rules, {
     resolveSecret: secretResolver(env),
     tokenRetries: 1,
@@ -94,6 +100,9 @@ export async function startUserHarness(options: UserHarnessOptions = {}): Promis
     // The process's metrics, served on the harness's ops port (user token exchanges and refreshes are counted there).
     metrics: new Metrics({ processMetrics: false }),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    // A store chosen here is not overridden by ERS_BRIDGE_SESSION_STORE from the test run's environment.
+    ...(options.sessions ? { env: {} } : {}),
   });
   const bridge = await listenBridge(runtime);
   const address = bridge.bridgeUrl;
