@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApimStandIn, startApimStandIn } from '../../src/apim-standin/index.js';
 import type { ApimUserTokens } from '../../src/auth/user-token.js';
 import { comparisonKeyPrefix, RedisComparisons } from '../../src/comparison/redis-comparisons.js';
 import { ComparisonStore } from '../../src/comparison/store.js';
@@ -25,12 +26,19 @@ import {
 import { newSessionKey, type Session } from '../../src/sessions/session.js';
 import { RedisSignInSlots } from '../../src/sessions/signin-slots.js';
 import { type SessionStore, StoreUnavailableError } from '../../src/sessions/store.js';
-import { captureLogs } from '../helpers/harness.js';
+import { newApimApp } from '../helpers/apim-app.js';
+import { APP_ASID, captureLogs, expectLegacyOutcome, OTHER_ASID } from '../helpers/harness.js';
 import {
+  A005_PATH,
   adminOn,
+  bridgeOnRedis,
+  callBridge,
   dedicatedRedisCluster,
+  expectStatus,
   keysUnder,
+  openSelectedSession,
   type RedisClusterProcesses,
+  SESSION_PATH,
   sleep,
 } from '../helpers/redis-replicas.js';
 import { clock, IDLE_S, session, sessionStoreContract } from '../helpers/session-store-contract.js';
@@ -137,6 +145,35 @@ sessionStoreContract([
     },
   },
 ]);
+
+describe('ers-bridge on Redis Cluster: A001, A002, a data call, A003', () => {
+  let standIn: ApimStandIn | undefined;
+  let bridge: Awaited<ReturnType<typeof bridgeOnRedis>> | undefined;
+  const runtimeLogs: string[] = [];
+
+  afterAll(async () => {
+    await bridge?.close();
+    await standIn?.close();
+  });
+
+  it('every call that names a session finds it under the calling ASID; another ASID’s call does not', async () => {
+    const app = await newApimApp({ asid: APP_ASID });
+    standIn = await startApimStandIn({ apps: [app.standInApp] });
+    const nodes = cluster.seeds.slice(0, 2).map((n) => `${n.host}:${n.port}`);
+    bridge = await bridgeOnRedis(standIn, app, { cluster: { nodes } }, 'cluster.yaml', runtimeLogs);
+    const base = bridge.bridgeUrl;
+    const key = await openSelectedSession(base, APP_ASID);
+    const headers = { XAPI_ASID: APP_ASID, HTTP_X_SESSION_KEY: key };
+    expectStatus(await callBridge(base, 'GET', A005_PATH, headers), 200, 'A005');
+    const foreign = await callBridge(base, 'GET', A005_PATH, { XAPI_ASID: OTHER_ASID, HTTP_X_SESSION_KEY: key });
+    expectLegacyOutcome(foreign, 403, 'SESSION_UNKNOWN');
+    expectStatus(await callBridge(base, 'DELETE', `${SESSION_PATH}/${key}`, headers), 204, 'A003');
+    expectLegacyOutcome(await callBridge(base, 'GET', A005_PATH, headers), 403, 'SESSION_UNKNOWN');
+    const lines = [...runtimeLogs, ...bridge.logs].map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect([...runtimeLogs, ...bridge.logs].join('\n')).not.toContain(key);
+  });
+});
 
 describe('the session store on Redis Cluster', () => {
   let conn: RedisConnection;
