@@ -13,6 +13,10 @@
  *   meta                      hash: since (the first record after the last reset), resetAt
  *   reset-token:<sha256>      a reset confirmation, single-use (GETDEL), 10 minutes
  *
+ * On Redis Cluster the prefix is `<sessions.redis.keyPrefix>{cmp}:`: one hash tag for them all, so each pipeline
+ * and transaction below (several keys at once) is in one slot, on one node. Their traffic is small (counts written
+ * once a second, reads by the admin pages), so one slot for them is no hot spot.
+ *
  * Plain JSON, not sealed as sessions are: everything here has been redacted by the comparison store first (no NHS
  * number, name, date of birth, address, token or session key), exactly what the comparison file holds on disk, and
  * an operator may read it with redis-cli. Sessions are sealed because they hold APIM tokens and user names.
@@ -58,6 +62,11 @@ export interface RedisComparisonsOptions {
   logger?: Logger;
   /** How often coalesced call counts are written (default 1000 ms). */
   flushMs?: number;
+}
+
+/** The comparisons' key prefix under the session store's (one hash tag on a cluster, see above). */
+export function comparisonKeyPrefix(sessionsKeyPrefix: string, cluster: boolean): string {
+  return cluster ? `${sessionsKeyPrefix}{cmp}:` : `${sessionsKeyPrefix}cmp:`;
 }
 
 function globEscape(s: string): string {
@@ -330,12 +339,15 @@ export class RedisComparisons implements ComparisonReader, ComparisonMirror {
   async reset(): Promise<void> {
     await this.flush();
     const match = `${globEscape(this.o.keyPrefix)}*`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.conn.run((r) => r.scan(cursor, 'MATCH', match, 'COUNT', 500));
-      cursor = next;
-      if (keys.length > 0) await this.conn.run((r) => r.unlink(...keys));
-    } while (cursor !== '0');
+    // SCAN walks one node: on a cluster, every primary's (the keys are all on one, whichever owns the tag's slot).
+    for (const node of this.conn.primaries()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.conn.run(() => node.scan(cursor, 'MATCH', match, 'COUNT', 500));
+        cursor = next;
+        if (keys.length > 0) await this.conn.run((r) => r.unlink(...keys));
+      } while (cursor !== '0');
+    }
     const at = new Date(this.now()).toISOString();
     await this.conn.run((r) =>
       r.multi().hset(this.key('meta'), 'resetAt', at, 'since', at).pexpire(this.key('meta'), this.o.retentionMs).exec(),

@@ -212,7 +212,7 @@ export async function replayCalls(
     replayed++;
   }
   options.onProgress?.(calls.length, calls.length, '');
-  for (const key of sessions.values()) await rt.shared.store.delete(key);
+  for (const [asid, key] of sessions) await rt.shared.store.delete(key, asid);
   return { total: calls.length, replayed, skipped, store };
 }
 

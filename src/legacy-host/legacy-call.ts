@@ -154,11 +154,17 @@ export async function legacySessionKey(
 ): Promise<string> {
   if (session.legacySession?.key) return session.legacySession.key;
   let opened: string | undefined;
-  const updated = await updateLocked(store, key, async (current) => {
-    if (current.legacySession?.key) return current;
-    opened = await openLegacySession(host, current, correlationId);
-    return sessionWith(current, { legacySession: { key: opened } });
-  });
+  const updated = await updateLocked(
+    store,
+    key,
+    async (current) => {
+      if (current.legacySession?.key) return current;
+      opened = await openLegacySession(host, current, correlationId);
+      return sessionWith(current, { legacySession: { key: opened } });
+    },
+    undefined,
+    session.asid,
+  );
   const legacyKey = updated?.legacySession?.key ?? opened;
   if (!legacyKey) throw new SessionEnded('its legacy session was being opened');
   return legacyKey;

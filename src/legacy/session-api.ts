@@ -339,6 +339,7 @@ export async function selectRole(
         lastUsedAt: deps.clock.now(),
       }),
     deps.clock,
+    session.asid,
   );
   if (!updated) throw new SessionEnded('the role was being selected');
   // The token echoed: the A002 body's (both shapes real clients send carry one), else the kept one, else "".
@@ -354,7 +355,7 @@ export async function deleteSession(
   keyInPath: string,
 ): Promise<SessionCallResult> {
   const { key, session } = await pathSession(deps, caller, headers, keyInPath);
-  await deps.store.delete(key);
+  await deps.store.delete(key, session.asid);
   // The session ers-bridge opened at the legacy host (passthrough, canary, shadow) ends with it.
   await closeLegacySession(deps.legacy, session);
   return { status: 204, sessionKey: key };

@@ -122,9 +122,10 @@ export async function loadSession(
   // once here: the store indexes by the hash and the record's tag is cut from it.
   const stored = key.length <= 200 ? key : key.slice(0, 200);
   const hash = sessionKeyHash(stored);
-  const session = await store.get(stored, hash);
+  const session = await store.get(stored, hash, lookup.asid);
   // Another ASID's session is answered exactly as an unknown one, so a key's existence never leaks across ASIDs;
-  // the log and metrics still tell the two apart.
+  // the log and metrics still tell the two apart (not on Redis Cluster, which looks only under the calling ASID: there
+  // another ASID's session is simply not found, SESSION_UNKNOWN in the log too).
   if (!session || session.asid !== lookup.asid) {
     throw new LegacyError(
       'SESSION_UNKNOWN',

@@ -65,23 +65,24 @@ export async function obtainUserToken(deps: UserTokenDeps, who: UserTokenSubject
 }
 
 /** The stored token, when another request or replica has renewed it already. */
-async function renewedMeanwhile(deps: UserTokenDeps, key: string, bad: string): Promise<string | undefined> {
-  const current = await deps.store.get(key);
+async function renewedMeanwhile(deps: UserTokenDeps, who: UserTokenSubject, bad: string): Promise<string | undefined> {
+  const current = await deps.store.get(who.key, undefined, who.asid);
   if (!current?.apim) throw signInAgain('The session has ended.');
   const c = current.apim;
   return c.accessToken !== bad && deps.clock.now() < c.accessExpiresAt - RENEW_MARGIN_MS ? c.accessToken : undefined;
 }
 
 async function renewOnce(deps: UserTokenDeps, who: UserTokenSubject, bad: string): Promise<string> {
-  const already = await renewedMeanwhile(deps, who.key, bad);
+  const already = await renewedMeanwhile(deps, who, bad);
   if (already) return already;
   const wait = {
     lockMs: LOCK_MS,
     waitMs: WAIT_MS,
     pollMs: POLL_MS,
     clock: deps.clock,
+    asid: who.asid,
     // Another replica is renewing this session: wait for its result rather than spend the token twice.
-    whileWaiting: () => renewedMeanwhile(deps, who.key, bad),
+    whileWaiting: () => renewedMeanwhile(deps, who, bad),
     onTimeout: () =>
       new LegacyError(
         'TOKEN_ENDPOINT_UNAVAILABLE',
@@ -96,23 +97,23 @@ async function renewOnce(deps: UserTokenDeps, who: UserTokenSubject, bad: string
     deps.store,
     who.key,
     wait,
-    async () => (await renewedMeanwhile(deps, who.key, bad)) ?? (await refresh(deps, who)),
+    async () => (await renewedMeanwhile(deps, who, bad)) ?? (await refresh(deps, who)),
   );
 }
 
 async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<string> {
   const { store } = deps;
-  const current = await store.get(who.key);
+  const current = await store.get(who.key, undefined, who.asid);
   if (!current?.apim) throw signInAgain('The session has ended.');
   const c = current.apim;
   if (deps.clock.now() >= c.refreshExpiresAt) {
-    await store.delete(who.key);
+    await store.delete(who.key, who.asid);
     throw signInAgain('The CIS2 sign-in behind this session has reached the end of its 12-hour refresh window.');
   }
   if (!who.userTokens) throw signInAgain('This ASID has no APIM application for user tokens.');
   if (c.refreshSpending) {
     // A renewal stopped half-way (a restart, a store failover): its refresh token may be spent. Never send it twice.
-    await store.delete(who.key);
+    await store.delete(who.key, who.asid);
     throw signInAgain(
       "This session's token renewal was cut off half-way, after its single-use refresh token may have been spent.",
     );
@@ -134,7 +135,7 @@ async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<stri
       await store.update(who.key, current).catch(() => undefined);
       throw e;
     }
-    await store.delete(who.key);
+    await store.delete(who.key, who.asid);
     throw signInAgain('APIM did not renew the access token of this session.');
   }
   const updated: Session = sessionWith(current, { apim: fresh });

@@ -70,6 +70,34 @@ const RedisSentinelRules = z
   })
   .strict();
 
+/** Redis Cluster: a few seed nodes; ers-bridge learns the others and the slot map from them (CLUSTER SLOTS). */
+const RedisClusterRules = z
+  .object({
+    nodes: z
+      .array(
+        z.string().refine((a) => parseHostPort(a) !== undefined, {
+          message: 'expected a cluster node as host:port (e.g. redis-0:6379 or [::1]:6379)',
+        }),
+      )
+      .min(1, { message: 'expected at least one seed node (a few, on different machines, so one down is no matter)' })
+      .max(64)
+      .describe(
+        'A few of the cluster nodes (host:port), primaries or replicas; ers-bridge learns the others from them.',
+      ),
+    username: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("The cluster nodes' ACL user (default: the default user)."),
+    password: SecretRef.optional().describe("The cluster nodes' password (requirepass or the ACL user's, AUTH)."),
+    tls: z
+      .boolean()
+      .default(false)
+      .describe('TLS to every cluster node, verified against the system CAs (and NODE_EXTRA_CA_CERTS).'),
+  })
+  .strict();
+
 const httpsOrLoopbackUrl = (what: string) =>
   z
     .string()
@@ -699,9 +727,12 @@ export const RulesSchema = z
               })
               .register(secretFields, { secret: true })
               .optional()
-              .describe('One Redis node. Either url or sentinel.'),
+              .describe('One Redis node. One of url, sentinel or cluster.'),
             sentinel: RedisSentinelRules.optional().describe(
-              'Redis Sentinel: ers-bridge asks the sentinels for the primary and follows a failover without a restart. Either url or sentinel.',
+              'Redis Sentinel: ers-bridge asks the sentinels for the primary and follows a failover without a restart. One of url, sentinel or cluster.',
+            ),
+            cluster: RedisClusterRules.optional().describe(
+              "Redis Cluster (e.g. a managed Redis in cluster mode): ers-bridge follows the slot map and a primary's failover to its replica. The keys of one ASID share a hash slot (README, sessions). One of url, sentinel or cluster.",
             ),
             keyPrefix: z
               .string()
@@ -728,11 +759,20 @@ export const RulesSchema = z
                 message: `expected less than sessions.redis.timeoutMs (${redis.timeoutMs}), which bounds every Redis command`,
               });
             }
-            if ((redis.url === undefined) === (redis.sentinel === undefined)) {
+            if (redis.cluster !== undefined) {
+              if (redis.url !== undefined || redis.sentinel !== undefined) {
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [],
+                  message: 'expected cluster (Redis Cluster) alone, without url or sentinel',
+                });
+              }
+            } else if ((redis.url === undefined) === (redis.sentinel === undefined)) {
               ctx.addIssue({
                 code: 'custom',
                 path: [],
-                message: 'expected either url (one Redis node) or sentinel (Redis Sentinel), not both and not neither',
+                message:
+                  'expected either url (one Redis node) or sentinel (Redis Sentinel), not both and not neither (or cluster, for Redis Cluster, instead of both)',
               });
             }
           })
@@ -791,7 +831,7 @@ export const RulesSchema = z
           ctx.addIssue({
             code: 'custom',
             path: ['redis'],
-            message: 'expected redis.url or redis.sentinel because store is redis',
+            message: 'expected redis.url, redis.sentinel or redis.cluster because store is redis',
           });
         }
         if (!sessions.encryption) {

@@ -201,7 +201,7 @@ async function buildStores(
   };
 }
 
-/** The rules' `sessions.redis` as a connection target: the URL, or the Sentinel settings, secrets resolved. */
+/** The rules' `sessions.redis` as a connection target: the URL, the Sentinel or the cluster settings, secrets resolved. */
 export async function redisTargetOf(
   r: NonNullable<Rules['sessions']['redis']>,
   file: string,
@@ -209,6 +209,17 @@ export async function redisTargetOf(
 ): Promise<RedisTarget> {
   if (r.url !== undefined) {
     return /^(env|file):/.test(r.url) ? await secret(choice.resolveSecret, file, 'sessions.redis.url', r.url) : r.url;
+  }
+  if (r.cluster !== undefined) {
+    const c = r.cluster;
+    return {
+      nodes: c.nodes.map((a) => parseHostPort(a)!), // the schema accepted only host:port
+      tls: c.tls,
+      ...(c.username ? { username: c.username } : {}),
+      ...(c.password
+        ? { password: await secret(choice.resolveSecret, file, 'sessions.redis.cluster.password', c.password) }
+        : {}),
+    };
   }
   const t = r.sentinel!;
   const at = 'sessions.redis.sentinel';

@@ -19,7 +19,7 @@ import { importRs512PrivateKey, KeyError } from '../auth/keys.js';
 import type { GrantTarget, SignInGrant } from '../auth/sign-in-grant.js';
 import { ApimUserTokens } from '../auth/user-token.js';
 import { TrafficRecorder } from '../comparison/recorder.js';
-import { RedisComparisons } from '../comparison/redis-comparisons.js';
+import { comparisonKeyPrefix, RedisComparisons } from '../comparison/redis-comparisons.js';
 import { replicaId } from '../comparison/replica.js';
 import { ComparisonStore, DEFAULT_SAMPLES_PER_CODE } from '../comparison/store.js';
 import { ENDPOINTS } from '../legacy/endpoints.js';
@@ -322,7 +322,7 @@ async function comparisonsFor(
   if (shared.redis) {
     store.share(
       new RedisComparisons(shared.redis.connection, {
-        keyPrefix: `${shared.redis.keyPrefix}cmp:`,
+        keyPrefix: comparisonKeyPrefix(shared.redis.keyPrefix, shared.redis.connection.cluster),
         retentionMs,
         samplesPerCode: DEFAULT_SAMPLES_PER_CODE,
         limits: store.limits,

@@ -17,6 +17,8 @@ export interface LockWait<T> {
   /** Between tries: the other holder's result, when it makes our work unnecessary. */
   whileWaiting?: () => Promise<T | undefined>;
   onTimeout: () => Error;
+  /** The session's ASID (a store on Redis Cluster locks, reads and writes a session under its ASID). */
+  asid?: string;
 }
 
 /** Runs `work` while holding the session's lock, waiting (bounded) for another holder to let go. */
@@ -29,7 +31,10 @@ export async function withSessionLock<T>(
   const clock = wait.clock ?? systemClock;
   const deadline = clock.now() + wait.waitMs;
   for (;;) {
-    const release = await store.lock(key, wait.lockMs);
+    // The ASID only where there is one (the stores that ignore it are called as before).
+    const release = await (wait.asid !== undefined
+      ? store.lock(key, wait.lockMs, wait.asid)
+      : store.lock(key, wait.lockMs));
     if (release) {
       try {
         return await work();
@@ -46,13 +51,14 @@ export async function withSessionLock<T>(
 
 /**
  * Reads the session afresh under its lock, lets `change` derive the new one, and writes it. Resolves with the
- * written session, or undefined when the session no longer exists.
+ * written session, or undefined when the session no longer exists. `asid`: the session's (see SessionStore).
  */
 export function updateLocked(
   store: SessionStore,
   key: string,
   change: (current: Session) => Session | Promise<Session>,
   clock: Clock = systemClock,
+  asid?: string,
 ): Promise<Session | undefined> {
   const wait = {
     lockMs: 20_000,
@@ -60,9 +66,10 @@ export function updateLocked(
     pollMs: 25,
     clock,
     onTimeout: () => new StoreUnavailableError('the session is busy (locked by another update)'),
+    ...(asid !== undefined ? { asid } : {}),
   };
   return withSessionLock(store, key, wait, async () => {
-    const current = await store.get(key);
+    const current = await store.get(key, undefined, asid);
     if (!current) return undefined;
     const next = await change(current);
     return (await store.update(key, next)) ? next : undefined;

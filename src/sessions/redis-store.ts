@@ -1,7 +1,9 @@
 /**
- * Sessions on Redis, shared by every replica.
+ * Sessions on Redis, shared by every replica: one node, a Sentinel-found primary, or a Redis Cluster.
  *
- * - Keys: `<prefix>session:<sha256(session key)>`: the raw session key is never stored.
+ * - Keys: `<prefix>session:<sha256(session key)>`: the raw session key is never stored. On a cluster every key of
+ *   one ASID carries that ASID's hash tag instead (one slot per ASID, so each script below stays on one node); both
+ *   layouts are in redis-keys.ts, and the names below are the one-node layout's.
  * - Values: the whole session sealed with AES-256-GCM (crypto.ts), so tokens, names and roles are never in clear.
  * - Expiry by Redis itself: each write and each read sets the TTL to the idle timeout, capped by the absolute
  *   lifetime; A003's DEL ends the session for every replica at once.
@@ -20,10 +22,11 @@
  *   Retry-After) while ioredis keeps reconnecting in the background; nothing crashes and it recovers by itself.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Keyring } from './crypto.js';
 import type { EphemeralStore } from './ephemeral-store.js';
+import { clusterKeys, type SessionKeys, singleNodeKeys } from './redis-keys.js';
 import { type Session, sessionKeyHash } from './session.js';
 import {
   checkRecordSize,
@@ -42,9 +45,10 @@ const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis
  * deleted. KEYS: session, index, list of indexed ASIDs. ARGV: sealed record, TTL ms, member (key hash), score
  * (creation time), oldest live score, quota, session key prefix, index TTL ms (never shortened), ASID. Returns the
  * sessions evicted.
- * The evicted sessions' keys are built from the prefix (a single Redis, not a cluster: the keys are not declared).
+ * The evicted sessions' keys are built from the prefix (they cannot be declared: the script finds them). On a
+ * cluster that prefix carries the ASID's hash tag, so they are in the declared keys' slot (redis-keys.ts).
  */
-const CREATE_SESSION = `
+const CREATE_BODY = `
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('zadd', KEYS[2], ARGV[4], ARGV[3])
 redis.call('zremrangebyscore', KEYS[2], '-inf', '(' .. ARGV[5])
@@ -55,8 +59,12 @@ if over > 0 then
   for i = 1, #oldest, 2 do evicted = evicted + redis.call('del', ARGV[7] .. oldest[i]) end
 end
 if redis.call('pttl', KEYS[2]) < tonumber(ARGV[8]) then redis.call('pexpire', KEYS[2], ARGV[8]) end
-redis.call('sadd', KEYS[3], ARGV[9])
+`;
+const CREATE_SESSION = `${CREATE_BODY}redis.call('sadd', KEYS[3], ARGV[9])
 return evicted
+`;
+/** CREATE_SESSION on a cluster: KEYS session and index only (one slot); the ASID is listed by a call of its own. */
+const CREATE_SESSION_IN_SLOT = `${CREATE_BODY}return evicted
 `;
 
 /**
@@ -88,8 +96,23 @@ export interface SentinelTarget {
   tls: boolean;
 }
 
-/** Where the store is: one node (a redis:// or rediss:// URL), or the primary Sentinel names. */
-export type RedisTarget = string | SentinelTarget;
+/** A Redis Cluster found through a few of its nodes (the rules' `sessions.redis.cluster`, secrets resolved). */
+export interface ClusterTarget {
+  nodes: Array<{ host: string; port: number }>;
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/** Where the store is: one node (a redis:// or rediss:// URL), the primary Sentinel names, or a Redis Cluster. */
+export type RedisTarget = string | SentinelTarget | ClusterTarget;
+
+/** A client of one node (or a Sentinel-found primary) or of a cluster: the same commands, routed by key. */
+export type RedisClient = Redis | Cluster;
+
+function isClusterTarget(target: RedisTarget): target is ClusterTarget {
+  return typeof target !== 'string' && 'nodes' in target;
+}
 
 export interface RedisStoreOptions {
   keyPrefix: string;
@@ -115,6 +138,8 @@ export interface RedisStoreOptions {
 export class RedisConnection {
   private readonly main: RedisLink;
   private readonly held: RedisLink | undefined;
+  /** A Redis Cluster: keys that must be together share a hash tag (redis-keys.ts), and no operation spans slots. */
+  readonly cluster: boolean;
 
   constructor(
     target: RedisTarget,
@@ -133,17 +158,29 @@ export class RedisConnection {
       retryStrategy: retry,
       reconnectOnError: () => true,
     };
-    const open = () =>
-      typeof target === 'string' ? new Redis(target, base) : new Redis(sentinelOptions(target, base, retry));
-    const sentinelMaster = typeof target === 'string' ? undefined : target.masterName;
-    this.main = new RedisLink(open(), timeoutMs, logger, sentinelMaster, 'session store (Redis)');
+    this.cluster = isClusterTarget(target);
+    const open = (): RedisClient =>
+      typeof target === 'string'
+        ? new Redis(target, base)
+        : isClusterTarget(target)
+          ? new Cluster(target.nodes, clusterOptions(target, base, retry))
+          : new Redis(sentinelOptions(target, base, retry));
+    const sentinelMaster = typeof target === 'string' || isClusterTarget(target) ? undefined : target.masterName;
+    const what = this.cluster ? 'session store (Redis Cluster)' : 'session store (Redis)';
+    this.main = new RedisLink(open(), timeoutMs, logger, sentinelMaster, what);
     this.held = options.heldWrites
-      ? new RedisLink(open(), timeoutMs, logger, sentinelMaster, 'session store (Redis, writes held by replicas)')
+      ? new RedisLink(open(), timeoutMs, logger, sentinelMaster, `${what}, writes held by replicas`)
       : undefined;
   }
 
-  get client(): Redis {
+  get client(): RedisClient {
     return this.main.client;
+  }
+
+  /** The clients of every primary (one node: the client itself), for commands that walk one node (SCAN). */
+  primaries(): Redis[] {
+    const client = this.main.client;
+    return client instanceof Cluster ? client.nodes('master') : [client];
   }
 
   /** Whether Redis has been ready at least once since this connection was opened. */
@@ -152,12 +189,12 @@ export class RedisConnection {
   }
 
   /** Runs a command; StoreUnavailableError when Redis cannot answer. */
-  run<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+  run<T>(f: (redis: RedisClient) => Promise<T>): Promise<T> {
     return this.main.run(f);
   }
 
   /** Runs a command on the connection for held writes (the shared one when there is none). */
-  runHeld<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+  runHeld<T>(f: (redis: RedisClient) => Promise<T>): Promise<T> {
     return (this.held ?? this.main).run(f);
   }
 
@@ -172,7 +209,7 @@ class RedisLink {
   private readonly firstReady: Promise<void>;
 
   constructor(
-    readonly client: Redis,
+    readonly client: RedisClient,
     private readonly timeoutMs: number,
     logger: Logger | undefined,
     sentinelMaster: string | undefined,
@@ -190,6 +227,11 @@ class RedisLink {
     this.firstReady = new Promise((resolve) => client.once('ready', () => resolve()));
     client.on('ready', () => {
       this.everReady = true;
+      if (client instanceof Cluster) {
+        // A cluster is many nodes: say how many primaries serve the slots (each node's address is in CLUSTER NODES).
+        logger?.info({ primaries: client.nodes('master').length }, `${what} connected`);
+        return;
+      }
       const stream = client.stream;
       // Which node answers: after a Sentinel failover, ops see the new primary here.
       logger?.info(
@@ -202,7 +244,7 @@ class RedisLink {
     });
   }
 
-  async run<T>(f: (redis: Redis) => Promise<T>): Promise<T> {
+  async run<T>(f: (redis: RedisClient) => Promise<T>): Promise<T> {
     if (!this.everReady) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((r) => {
@@ -213,9 +255,25 @@ class RedisLink {
       if (first === 'timeout') throw new StoreUnavailableError('no connection to Redis yet');
     }
     try {
-      return await f(this.client);
+      return await (this.client instanceof Cluster ? this.bounded(f(this.client)) : f(this.client));
     } catch (e) {
       throw new StoreUnavailableError(e instanceof Error ? e.message : 'Redis error');
+    }
+  }
+
+  /**
+   * A cluster call within the timeout in all: ioredis retries a call that meets a failover (MOVED, CLUSTERDOWN, a
+   * closed node) after refreshing the slot map, and each try has its own command timeout.
+   */
+  private async bounded<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the cluster in ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([call, timedOut]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -246,6 +304,37 @@ function sentinelOptions(t: SentinelTarget, base: RedisOptions, retry: (times: n
   };
 }
 
+/**
+ * ioredis's Cluster options: the slot map is learnt from the seed nodes and refreshed on MOVED and on a failover;
+ * calls go to primaries only (a replica may lag: a session read there could be stale). A call to a node that is down
+ * is retried after the map is refreshed (the replica promoted), within the connection's timeout (RedisLink); while
+ * no node answers, calls fail at once as for one node. Hostnames are kept as given (dnsLookup), so TLS verifies the
+ * name the certificate carries (managed clusters announce their nodes by name).
+ */
+function clusterOptions(t: ClusterTarget, base: RedisOptions, retry: (times: number) => number): ClusterOptions {
+  return {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: retry,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: base.connectTimeout ?? 2000,
+    dnsLookup: (address, callback) => callback(null, address),
+    redisOptions: {
+      connectTimeout: base.connectTimeout,
+      commandTimeout: base.commandTimeout,
+      maxRetriesPerRequest: base.maxRetriesPerRequest,
+      // No reconnectOnError: a node's error replies (MOVED, CLUSTERDOWN) are the cluster client's to follow; a
+      // reconnection on each would drop that node's other calls.
+      ...(t.username ? { username: t.username } : {}),
+      ...(t.password ? { password: t.password } : {}),
+      ...(t.tls ? { tls: {} } : {}),
+    },
+  };
+}
+
 /** Opens the process's Redis connection (see RedisConnection). */
 export function connectRedis(
   target: RedisTarget,
@@ -264,6 +353,8 @@ export class RedisSessionStore implements SessionStore {
   private readonly now: () => number;
   private limits: SessionLimits;
   private readonly lifetimeMs: number;
+  /** The key layout: the original one, or the cluster's with a hash slot per ASID (redis-keys.ts). */
+  private readonly keys: SessionKeys;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -274,27 +365,25 @@ export class RedisSessionStore implements SessionStore {
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.lifetimeMs =
       options.absoluteTimeoutSeconds !== undefined ? options.absoluteTimeoutSeconds * 1000 : MAX_LIFETIME_MS;
+    this.keys = conn.cluster ? clusterKeys(options.keyPrefix) : singleNodeKeys(options.keyPrefix);
   }
 
   setLimits(limits: SessionLimits): void {
     this.limits = { ...limits };
   }
 
-  private get sessionPrefix(): string {
-    return `${this.options.keyPrefix}session:`;
-  }
-
-  private keyOf(key: string, hash = sessionKeyHash(key)): string {
-    return `${this.sessionPrefix}${hash}`;
+  /**
+   * The session's key. The cluster layout finds a session only under its ASID: a caller that does not pass one is a
+   * mistake in ers-bridge, not a client's (every path that names a session knows the calling ASID).
+   */
+  private keyOf(key: string, asid: string | undefined, hash = sessionKeyHash(key)): string {
+    if (asid === undefined && this.keys.byAsid) throw new Error('the session store on Redis Cluster needs the ASID');
+    return this.keys.session(asid ?? '', hash);
   }
 
   /** The ASID's index: its sessions' key hashes by creation time. */
   private indexOf(asid: string): string {
-    return `${this.options.keyPrefix}asid-sessions:${asid}`;
-  }
-
-  private get asidsKey(): string {
-    return `${this.options.keyPrefix}session-asids`;
+    return this.keys.index(asid);
   }
 
   /** TTL for a session now: the idle timeout, but never past its absolute end. */
@@ -310,32 +399,36 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async create(key: string, session: Session): Promise<void> {
-    const id = this.keyOf(key);
+    const id = this.keyOf(key, session.asid);
     const sealed = this.seal(id, session);
     const now = this.now();
     const lifetimeMs = Math.max(this.lifetimeMs, session.expiresAt - session.createdAt);
+    const inSlot = this.keys.byAsid;
+    // On a cluster the list is in another slot: the ASID is listed first, so the list never misses a live index
+    // (a create that fails after it leaves an ASID listed with nothing, which counts 0).
+    if (inSlot) await this.conn.run((r) => r.sadd(this.keys.asids, session.asid));
     await this.conn.run((r) =>
       r.eval(
-        CREATE_SESSION,
-        3,
+        inSlot ? CREATE_SESSION_IN_SLOT : CREATE_SESSION,
+        inSlot ? 2 : 3,
         id,
         this.indexOf(session.asid),
-        this.asidsKey,
+        ...(inSlot ? [] : [this.keys.asids]),
         sealed,
         this.ttlMs(session),
         sessionKeyHash(key),
         session.createdAt,
         now - lifetimeMs,
         this.limits.maxPerAsid,
-        this.sessionPrefix,
+        this.keys.sessionPrefix(session.asid),
         lifetimeMs,
         session.asid,
       ),
     );
   }
 
-  async get(key: string, hash?: string): Promise<Session | undefined> {
-    const id = this.keyOf(key, hash);
+  async get(key: string, hash?: string, asid?: string): Promise<Session | undefined> {
+    const id = this.keyOf(key, asid, hash);
     const idleMs = this.options.idleTimeoutSeconds * 1000;
     const raw = await this.conn.run((r) => r.getex(id, 'PX', idleMs));
     if (raw === null) return undefined;
@@ -364,9 +457,9 @@ export class RedisSessionStore implements SessionStore {
   private async replace(
     key: string,
     session: Session,
-    via: (f: (redis: Redis) => Promise<unknown>) => Promise<unknown>,
+    via: (f: (redis: RedisClient) => Promise<unknown>) => Promise<unknown>,
   ): Promise<boolean> {
-    const id = this.keyOf(key);
+    const id = this.keyOf(key, session.asid);
     const sealed = this.seal(id, session);
     return (await via((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'))) === 'OK';
   }
@@ -386,6 +479,7 @@ export class RedisSessionStore implements SessionStore {
     this.heldInFlight.set(asid, mine + 1);
     this.heldInAll++;
     try {
+      if (this.conn.cluster) return await this.replaceAndWaitInCluster(key, session, want);
       if (!(await this.replace(key, session, (f) => this.conn.runHeld(f)))) return 'gone';
       const replicas = await this.conn.runHeld((r) => r.call('WAIT', want.replicas, want.timeoutMs));
       return Number(replicas) >= want.replicas ? 'held' : 'not-held';
@@ -399,30 +493,52 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  /**
+   * On a cluster WAIT counts the replicas of the node it is sent to, for that connection's writes: the SET and the
+   * WAIT go as one pipeline, which ioredis sends to the node owning the session's slot, on that node's connection of
+   * the held-writes client. A SET redirected meanwhile (MOVED during a failover) fails the pipeline: 'not-held'.
+   */
+  private async replaceAndWaitInCluster(
+    key: string,
+    session: Session,
+    want: { replicas: number; timeoutMs: number },
+  ): Promise<HeldWrite> {
+    const id = this.keyOf(key, session.asid);
+    const sealed = this.seal(id, session);
+    const results = await this.conn.runHeld(async (r) =>
+      r.pipeline().set(id, sealed, 'PX', this.ttlMs(session), 'XX').call('WAIT', want.replicas, want.timeoutMs).exec(),
+    );
+    const [set, wait] = results ?? [];
+    if (!set || set[0] || !wait || wait[0]) return 'not-held';
+    if (set[1] !== 'OK') return 'gone';
+    return Number(wait[1]) >= want.replicas ? 'held' : 'not-held';
+  }
+
   private readonly heldInFlight = new Map<string, number>();
   private heldInAll = 0;
 
-  async delete(key: string): Promise<boolean> {
-    const id = this.keyOf(key);
+  async delete(key: string, asid?: string): Promise<boolean> {
+    const id = this.keyOf(key, asid);
     const raw = await this.conn.run((r) => r.getdel(id));
     if (raw === null) return false;
     // The record names its ASID, whose index loses the member; a record nobody can open is pruned there later.
-    let asid: string | undefined;
+    let owner: string | undefined;
     try {
-      asid = (JSON.parse(this.options.keyring.open(JSON.parse(raw), id)) as Session).asid;
+      owner = (JSON.parse(this.options.keyring.open(JSON.parse(raw), id)) as Session).asid;
     } catch {
-      asid = undefined;
+      owner = undefined;
     }
-    if (asid !== undefined) {
-      const index = this.indexOf(asid);
+    if (owner !== undefined) {
+      const index = this.indexOf(owner);
       // Best effort: the session is gone already; a member left behind only counts until it is trimmed.
       await this.conn.run((r) => r.zrem(index, sessionKeyHash(key))).catch(() => undefined);
     }
     return true;
   }
 
-  async lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined> {
-    const id = `${this.options.keyPrefix}lock:${sessionKeyHash(key)}`;
+  async lock(key: string, ttlMs: number, asid?: string): Promise<(() => Promise<void>) | undefined> {
+    if (asid === undefined && this.keys.byAsid) throw new Error('the session store on Redis Cluster needs the ASID');
+    const id = this.keys.lock(asid ?? '', sessionKeyHash(key));
     const owner = randomUUID();
     const r = await this.conn.run((r) => r.set(id, owner, 'PX', ttlMs, 'NX'));
     if (r !== 'OK') return undefined;
@@ -448,7 +564,26 @@ export class RedisSessionStore implements SessionStore {
    * Approximate: a session that ended by idling counts until its member is trimmed (see the quota above).
    */
   async size(): Promise<number> {
-    return Number(await this.conn.run((r) => r.eval(COUNT_SESSIONS, 1, this.asidsKey, this.indexOf(''))));
+    if (this.keys.byAsid) return this.sizeInCluster();
+    return Number(await this.conn.run((r) => r.eval(COUNT_SESSIONS, 1, this.keys.asids, this.indexOf(''))));
+  }
+
+  /**
+   * size() on a cluster: the ASIDs listed, then one ZCARD per ASID (sent together; each goes to its own node). No
+   * ASID is struck off the list here: a script cannot see the list and an index in another slot at once, and a strike
+   * racing a create would hide that ASID's sessions from the count. The list stays small: only ASIDs the rules let
+   * call A001 are ever listed. size() feeds the live-sessions gauge, nothing that refuses or ends a session.
+   */
+  private async sizeInCluster(): Promise<number> {
+    const asids = await this.conn.run((r) => r.smembers(this.keys.asids));
+    let n = 0;
+    for (let i = 0; i < asids.length; i += 100) {
+      const counts = await this.conn.run((r) =>
+        Promise.all(asids.slice(i, i + 100).map((a) => r.zcard(this.indexOf(a)))),
+      );
+      for (const c of counts) n += c;
+    }
+    return n;
   }
 
   /** The sessions one ASID's index holds (the quota's count). */

@@ -15,6 +15,12 @@
  *   rather than an INCR counter: a counter only ever falls on take, so sign-ins that are abandoned (a user who closes
  *   the CIS2 page) would hold their count for as long as new ones kept the key alive, and a busy ASID would lock itself
  *   out; expired members drop out by themselves.
+ * - on Redis Cluster: the same keys, but the two sets are in different hash slots (an address is shared by every
+ *   ASID, so it cannot carry an ASID's tag without turning the per-address cap into a per-ASID-and-address one), so a
+ *   claim is two one-key scripts: in the address's set first, then in the ASID's, and the address's member removed
+ *   again if the ASID's cap refuses. Neither cap is ever exceeded; between the two calls a concurrent claim from the
+ *   same address may be refused by a member about to be removed (it errs on the side of refusing), and a store
+ *   failure between them may leave the address's member until it expires (the sign-in's lifetime).
  */
 import { createHash } from 'node:crypto';
 import type { Rules } from '../rules/schema.js';
@@ -152,8 +158,22 @@ return {0}
 `;
 
 /**
- * Slots shared by every replica, on the process's Redis connection (a single Redis, not a cluster: the script's two
- * keys may hash to different slots). Scores are the runtime clock's milliseconds.
+ * One set's part of CLAIM, for a cluster. KEYS: the set. ARGV: now, the new member's expiry, the member, the cap, the
+ * key's TTL in ms. Returns {0} when claimed, or {1, oldest expiry}.
+ */
+const CLAIM_ONE = `
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zcard', KEYS[1]) >= tonumber(ARGV[4]) then
+  return {1, redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')[2]}
+end
+redis.call('zadd', KEYS[1], ARGV[2], ARGV[3])
+redis.call('pexpire', KEYS[1], ARGV[5])
+return {0}
+`;
+
+/**
+ * Slots shared by every replica, on the process's Redis connection: one script over both sets on one node, two
+ * one-key scripts on a cluster (see above). Scores are the runtime clock's milliseconds.
  */
 export class RedisSignInSlots implements SignInSlots {
   constructor(
@@ -172,9 +192,11 @@ export class RedisSignInSlots implements SignInSlots {
     const now = this.clock.now();
     const [addressKey, asidKey] = this.keys(c.asid, c.address);
     const ttl = Math.max(1, Math.ceil(c.ttlMs));
-    const r = (await this.conn.run((redis) =>
-      redis.eval(CLAIM, 2, addressKey, asidKey, now, now + ttl, c.slot, c.perAddress, c.perAsid, ttl),
-    )) as [number, string?];
+    const r = this.conn.cluster
+      ? await this.claimInCluster(addressKey, asidKey, c, now, ttl)
+      : ((await this.conn.run((redis) =>
+          redis.eval(CLAIM, 2, addressKey, asidKey, now, now + ttl, c.slot, c.perAddress, c.perAsid, ttl),
+        )) as [number, string?]);
     if (r[0] === 0) return { ok: true };
     const oldest = Number(r[1]);
     return {
@@ -184,8 +206,42 @@ export class RedisSignInSlots implements SignInSlots {
     };
   }
 
+  /** CLAIM's answer from two one-key claims (a cluster): the address's, then the ASID's. */
+  private async claimInCluster(
+    addressKey: string,
+    asidKey: string,
+    c: SlotClaim,
+    now: number,
+    ttl: number,
+  ): Promise<[number, string?]> {
+    const one = (key: string, cap: number) =>
+      this.conn.run(
+        async (redis) => (await redis.eval(CLAIM_ONE, 1, key, now, now + ttl, c.slot, cap, ttl)) as [number, string?],
+      );
+    const byAddress = await one(addressKey, c.perAddress);
+    if (byAddress[0] !== 0) return [1, byAddress[1]];
+    let byAsid: [number, string?];
+    try {
+      byAsid = await one(asidKey, c.perAsid);
+    } catch (e) {
+      await this.conn.run((redis) => redis.zrem(addressKey, c.slot)).catch(() => undefined);
+      throw e;
+    }
+    if (byAsid[0] === 0) return [0];
+    await this.conn.run((redis) => redis.zrem(addressKey, c.slot));
+    return [2, byAsid[1]];
+  }
+
   async release(asid: string, address: string, slot: string): Promise<void> {
     const [addressKey, asidKey] = this.keys(asid, address);
+    if (this.conn.cluster) {
+      // Two slots: two calls (each a no-op when the member has gone).
+      await Promise.all([
+        this.conn.run((redis) => redis.zrem(addressKey, slot)),
+        this.conn.run((redis) => redis.zrem(asidKey, slot)),
+      ]);
+      return;
+    }
     await this.conn.run((redis) => redis.multi().zrem(addressKey, slot).zrem(asidKey, slot).exec());
   }
 }

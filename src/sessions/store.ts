@@ -1,6 +1,10 @@
 /**
  * The session store interface. Implementations: in memory (one node, the default) and Redis (several replicas).
  * Keys passed in are raw session keys; implementations index by their hash and never keep the raw key.
+ *
+ * `asid`: the ASID the caller acts for. A store that places sessions by ASID (Redis Cluster: one hash slot per ASID)
+ * finds a session only under its own ASID, so it needs it, and another ASID's session is not found there; the other
+ * stores ignore it. Every caller that names a session knows the calling ASID, so it always passes it.
  */
 import type { Session } from './session.js';
 
@@ -11,16 +15,16 @@ export interface SessionStore {
    * Returns the live session and refreshes its idle timer, or undefined when unknown or expired. `hash` is
    * sessionKeyHash(key) when the caller has it already (the key is then not hashed again).
    */
-  get(key: string, hash?: string): Promise<Session | undefined>;
+  get(key: string, hash?: string, asid?: string): Promise<Session | undefined>;
   /** Replaces a live session; returns false when it no longer exists. */
   update(key: string, session: Session): Promise<boolean>;
   /** Removes a session (for every replica at once); returns whether one existed. */
-  delete(key: string): Promise<boolean>;
+  delete(key: string, asid?: string): Promise<boolean>;
   /**
    * Takes a short exclusive lock on a session (e.g. to spend its single-use refresh token). Returns the release
    * function, or undefined when someone else holds the lock. The lock expires by itself after `ttlMs`.
    */
-  lock(key: string, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
+  lock(key: string, ttlMs: number, asid?: string): Promise<(() => Promise<void>) | undefined>;
   /** Whether the store answers (readiness). Never throws. */
   ping(): Promise<boolean>;
   /**

@@ -448,3 +448,134 @@ export async function bridgeOnRedis(
   });
   return listenBridge(runtime);
 }
+
+/** A Redis Cluster of the test's own: its nodes (dedicatedRedis each), the seed list, and its state as nodes see it. */
+export interface RedisClusterProcesses {
+  nodes: RedisServerProcess[];
+  /** `{ host, port }` of every node, for the store's seed list. */
+  seeds: Array<{ host: string; port: number }>;
+  /** The ports of the nodes that are primaries now (as a live node reports it). */
+  primaries(): Promise<number[]>;
+  /** Resolves when every live node reports cluster_state:ok and all 16384 slots served; rejects after `ms`. */
+  waitHealthy(ms?: number): Promise<void>;
+  /** SIGKILLs every node and removes their directories. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * `primaries` primaries with `replicasEach` replicas each on free loopback ports, made one cluster by
+ * `redis-cli --cluster create`. A short node timeout, so a killed primary's replica takes over within seconds.
+ */
+export async function dedicatedRedisCluster(primaries = 3, replicasEach = 1): Promise<RedisClusterProcesses> {
+  const nodes: RedisServerProcess[] = [];
+  const destroy = async () => {
+    await Promise.all(nodes.map((n) => n.destroy()));
+  };
+  try {
+    for (let i = 0; i < primaries * (1 + replicasEach); i++) {
+      const node = await dedicatedRedis({
+        appendOnly: false,
+        // The cluster's own file, in the node's directory (its --dir).
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-node-timeout',
+          '1000',
+          '--cluster-require-full-coverage',
+          'no',
+        ],
+      });
+      nodes.push(node);
+      await node.start();
+    }
+    await redisCli([
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas',
+      String(replicasEach),
+      '--cluster-yes',
+    ]);
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+  const live = async () => {
+    for (const n of nodes) {
+      const ok = await adminOn(n.port, (r) => r.ping()).catch(() => undefined);
+      if (ok === 'PONG') return n;
+    }
+    throw new Error('no cluster node answers');
+  };
+  const self: RedisClusterProcesses = {
+    nodes,
+    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    async primaries() {
+      const text = String(await adminOn((await live()).port, (r) => r.call('CLUSTER', 'NODES')));
+      return text
+        .split('\n')
+        .filter((line) => / master /.test(line.replace(/,/g, ' ')) && !/\bfail\b/.test(line))
+        .map((line) => Number(/:(\d+)@/.exec(line)?.[1]));
+    },
+    async waitHealthy(ms = 15_000) {
+      const deadline = Date.now() + ms;
+      let last = '';
+      for (;;) {
+        const states = await Promise.all(
+          nodes.map((n) =>
+            adminOn(n.port, async (r) => String(await r.call('CLUSTER', 'INFO'))).catch(() => undefined),
+          ),
+        );
+        const answering = states.filter((s): s is string => s !== undefined);
+        const healthy =
+          answering.length > 0 &&
+          answering.every((s) => /cluster_state:ok/.test(s) && /cluster_slots_ok:16384/.test(s));
+        // Replicas must hold their primary's data before a test kills one: every live replica's link is up.
+        const links = await Promise.all(
+          nodes.map((n) => adminOn(n.port, (r) => r.info('replication')).catch(() => undefined)),
+        );
+        const synced = links.every((l) => l === undefined || !/role:slave/.test(l) || /master_link_status:up/.test(l));
+        if (healthy && synced) return;
+        last = answering[0] ?? '';
+        if (Date.now() > deadline) throw new Error(`the test cluster was not healthy within ${ms} ms:\n${last}`);
+        await sleep(100);
+      }
+    },
+    destroy,
+  };
+  try {
+    await self.waitHealthy();
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+  return self;
+}
+
+/** Runs redis-cli (its output kept for the failure message), or says how to install it. */
+function redisCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    c.stdout!.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+    });
+    c.stderr!.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+    });
+    c.on('error', (e) =>
+      reject(
+        new Error(
+          /ENOENT/.test(e.message)
+            ? `redis-cli is not installed (${e.message}): apt-get install redis-tools (or redis-server, which brings it)`
+            : `redis-cli could not be started: ${e.message}`,
+        ),
+      ),
+    );
+    c.on('exit', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`redis-cli ${args.join(' ')} exited with ${code}:\n${text}`)),
+    );
+  });
+}

@@ -567,3 +567,64 @@ describe('sessions.redis.sentinel: Redis Sentinel instead of one URL (issue 16)'
     ).toThrow(/sessions\.redis\.acknowledgement\.replicas/);
   });
 });
+
+describe('sessions.redis.cluster: Redis Cluster instead of one URL or Sentinel (issue 16)', () => {
+  const withRedis = (redisYaml: string) =>
+    replaceOnce(
+      INT,
+      'server:\n',
+      `sessions:\n  store: redis\n  redis:\n${redisYaml}  encryption: { current: k1, keys: { k1: env:SESSION_KEY_1 } }\nserver:\n`,
+    );
+  const CLUSTER = '    cluster:\n      nodes: ["redis-0:6379", "10.0.0.2:6380", "[fd00::3]:6379"]\n';
+
+  it('takes seed nodes, an ACL user and a password as a secret reference; TLS off unless asked', () => {
+    const r = parseRules(
+      withRedis(`${CLUSTER}      username: ers\n      password: env:REDIS_PASSWORD\n      tls: true\n`),
+      'int.yaml',
+    );
+    expect(r.sessions.redis).toMatchObject({
+      cluster: {
+        nodes: ['redis-0:6379', '10.0.0.2:6380', '[fd00::3]:6379'],
+        username: 'ers',
+        password: 'env:REDIS_PASSWORD',
+        tls: true,
+      },
+      keyPrefix: 'ers-bridge:',
+    });
+    expect(r.sessions.redis?.url).toBeUndefined();
+    expect(r.sessions.redis?.sentinel).toBeUndefined();
+    expect(parseRules(withRedis(CLUSTER), 'int.yaml').sessions.redis?.cluster?.tls).toBe(false);
+    expect(secretReferences(r).map((x) => x.path.join('.'))).toContain('sessions.redis.cluster.password');
+  });
+
+  it('with acknowledgement: writes held by the replicas of the slot’s primary', () => {
+    const r = parseRules(withRedis(`${CLUSTER}    acknowledgement: { replicas: 1 }\n`), 'int.yaml');
+    expect(r.sessions.redis?.acknowledgement).toEqual({ replicas: 1, timeoutMs: 500 });
+  });
+
+  it('refuses cluster beside url or sentinel, no seed node, a node without a port, and a literal password', () => {
+    expect(() => parseRules(withRedis(`    url: redis://r:6379\n${CLUSTER}`), 'int.yaml')).toThrow(
+      'int.yaml: sessions.redis: expected cluster (Redis Cluster) alone, without url or sentinel',
+    );
+    expect(() =>
+      parseRules(
+        withRedis(`${CLUSTER}    sentinel:\n      sentinels: ["s-0:26379"]\n      masterName: m\n`),
+        'int.yaml',
+      ),
+    ).toThrow('expected cluster (Redis Cluster) alone, without url or sentinel');
+    expect(() => parseRules(withRedis('    cluster:\n      nodes: []\n'), 'int.yaml')).toThrow(
+      'sessions.redis.cluster.nodes: expected at least one seed node',
+    );
+    expect(() => parseRules(withRedis('    cluster:\n      nodes: ["redis-0"]\n'), 'int.yaml')).toThrow(
+      'expected a cluster node as host:port (e.g. redis-0:6379 or [::1]:6379)',
+    );
+    expect(() => parseRules(withRedis(`${CLUSTER}      password: hunter2\n`), 'int.yaml')).toThrow(
+      /sessions\.redis\.cluster\.password: expected a secret reference "env:NAME" or "file:\/path"/,
+    );
+    expect(() => parseRules(withRedis(`${CLUSTER}      tlsCa: x\n`), 'int.yaml')).toThrow(/tlsCa/);
+    // Neither of the three: the message names the cluster too.
+    expect(() => parseRules(withRedis('    keyPrefix: "x:"\n'), 'int.yaml')).toThrow(
+      'or cluster, for Redis Cluster, instead of both',
+    );
+  });
+});

@@ -53,6 +53,38 @@ describe('redisTargetOf: the rules’ sessions.redis as what the connection is g
     );
   });
 
+  it('a cluster: seed nodes split (IPv6 in brackets), the password resolved, unset credentials left out', async () => {
+    const t = await redisTargetOf(
+      {
+        cluster: {
+          nodes: ['redis-0:6379', '[fd00::3]:6380'],
+          username: 'ers',
+          password: 'env:REDIS_PASSWORD',
+          tls: true,
+        },
+        keyPrefix: 'x:',
+        timeoutMs: 2000,
+      },
+      'prod.yaml',
+      choice,
+    );
+    expect(t).toEqual({
+      nodes: [
+        { host: 'redis-0', port: 6379 },
+        { host: 'fd00::3', port: 6380 },
+      ],
+      username: 'ers',
+      password: 'p1',
+      tls: true,
+    });
+    const bare = await redisTargetOf(
+      { cluster: { nodes: ['r:1'], tls: false }, keyPrefix: 'x:', timeoutMs: 2000 },
+      'a.yaml',
+      choice,
+    );
+    expect(bare).toEqual({ nodes: [{ host: 'r', port: 1 }], tls: false });
+  });
+
   it('a missing secret names the field it was for', async () => {
     await expect(
       redisTargetOf(
