@@ -81,6 +81,13 @@ export class Metrics {
     ['reason'],
   );
 
+  readonly sessionWritesUnacknowledged = counter(
+    this.registry,
+    'ers_bridge_session_writes_unacknowledged_total',
+    'Session writes that sessions.redis.acknowledgement asks a replica to confirm and none did in time (or they were not waited for while replicas lagged), by write: create (A001), select-role (A002), renewed-tokens. They stand, but a failover now could lose them.',
+    ['write'],
+  );
+
   readonly sessionsLive = new Gauge({
     name: 'ers_bridge_sessions_live',
     help: 'Live sessions in the session store (approximate for Redis).',

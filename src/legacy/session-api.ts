@@ -278,7 +278,8 @@ export async function createSession(
   // (src/runtime/copy-with.ts).
   if (deps.keepLegacyToken) session.legacyToken = token;
   const key = newSessionKey();
-  await deps.store.create(key, session);
+  // Held: a failover right after A001 must not lose the session the client was just given (issue 16).
+  await deps.store.create(key, session, 'create');
   // The legacy API echoed the client's token: the request's, whether or not the session keeps it.
   return { status: 201, body: sessionBody(key, session, token), sessionKey: key };
 }
@@ -340,6 +341,7 @@ export async function selectRole(
       }),
     deps.clock,
     session.asid,
+    'select-role',
   );
   if (!updated) throw new SessionEnded('the role was being selected');
   // The token echoed: the A002 body's (both shapes real clients send carry one), else the kept one, else "".

@@ -139,7 +139,8 @@ async function refresh(deps: UserTokenDeps, who: UserTokenSubject): Promise<stri
     throw signInAgain('APIM did not renew the access token of this session.');
   }
   const updated: Session = sessionWith(current, { apim: fresh });
-  if (!(await store.update(who.key, updated)))
+  // Held: the renewed tokens replace the mark; were a failover to lose them, the session would end (sign in again).
+  if (!(await store.update(who.key, updated, 'renewed-tokens')))
     throw signInAgain('The session ended while its token was being renewed.');
   return fresh.accessToken;
 }

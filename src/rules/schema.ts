@@ -747,7 +747,7 @@ export const RulesSchema = z
               .strict()
               .optional()
               .describe(
-                "Writes that must survive a failover wait (Redis WAIT) until this many replicas hold them, at most timeoutMs: before a CIS2 user's single-use refresh token is spent, its 'being spent' mark. No acknowledgement in time: the refresh token is not sent and the call gets the legacy 503 with Retry-After. Absent or replicas 0: no wait (one node).",
+                "Writes that must survive a failover wait (Redis WAIT) until this many replicas hold them, at most timeoutMs: before a CIS2 user's single-use refresh token is spent, its 'being spent' mark (no acknowledgement in time: the refresh token is not sent and the call gets the legacy 503 with Retry-After); and, best effort, A001's new session, A002's role and renewed CIS2 tokens (no acknowledgement in time: the write stands, counted in ers_bridge_session_writes_unacknowledged_total). Absent or replicas 0: no wait (one node).",
               ),
           })
           .strict()

@@ -80,7 +80,7 @@ export async function buildProcessState(
 ): Promise<ProcessState> {
   const stores = choice.store
     ? { store: choice.store, pendingSignIns: choice.pendingSignIns, signInCodes: choice.signInCodes }
-    : await buildStores(file, rules, choice, clock);
+    : await buildStores(file, rules, choice, clock, metrics);
   const now = () => clock.now();
   return {
     store: stores.store,
@@ -125,6 +125,7 @@ async function buildStores(
   rules: Rules,
   choice: StoreChoice,
   clock: Clock,
+  metrics: Metrics | undefined,
 ): Promise<{
   store: SessionStore;
   pendingSignIns?: EphemeralStore<PendingSignIn>;
@@ -191,6 +192,7 @@ async function buildStores(
       limits,
       timeoutMs,
       acknowledgement,
+      onUnacknowledged: (write) => metrics?.sessionWritesUnacknowledged.inc({ write }),
       ...(choice.logger ? { logger: choice.logger } : {}),
       now,
     }),

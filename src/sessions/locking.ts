@@ -5,7 +5,7 @@
  */
 import { type Clock, systemClock } from '../runtime/clock.js';
 import type { Session } from './session.js';
-import { type SessionStore, StoreUnavailableError } from './store.js';
+import { type HeldPurpose, type SessionStore, StoreUnavailableError } from './store.js';
 
 export interface LockWait<T> {
   /** How long the lock is held at most (it expires by itself after that, should this replica die). */
@@ -59,6 +59,8 @@ export function updateLocked(
   change: (current: Session) => Session | Promise<Session>,
   clock: Clock = systemClock,
   asid?: string,
+  /** A write that should be on a replica before this resolves (SessionStore.update's `hold`). */
+  hold?: HeldPurpose,
 ): Promise<Session | undefined> {
   const wait = {
     lockMs: 20_000,
@@ -72,6 +74,6 @@ export function updateLocked(
     const current = await store.get(key, undefined, asid);
     if (!current) return undefined;
     const next = await change(current);
-    return (await store.update(key, next)) ? next : undefined;
+    return (await (hold ? store.update(key, next, hold) : store.update(key, next))) ? next : undefined;
   });
 }

@@ -22,7 +22,7 @@
  *   Retry-After) while ioredis keeps reconnecting in the background; nothing crashes and it recovers by itself.
  */
 import { randomUUID } from 'node:crypto';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { type ChainableCommander, Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Keyring } from './crypto.js';
 import type { EphemeralStore } from './ephemeral-store.js';
@@ -31,6 +31,7 @@ import { type Session, sessionKeyHash } from './session.js';
 import {
   checkRecordSize,
   DEFAULT_SESSION_LIMITS,
+  type HeldPurpose,
   type HeldWrite,
   type SessionLimits,
   type SessionStore,
@@ -128,6 +129,8 @@ export interface RedisStoreOptions {
   timeoutMs?: number;
   /** Replicas that must hold a write that has to survive a failover, and how long to wait for them (WAIT). */
   acknowledgement?: { replicas: number; timeoutMs: number } | undefined;
+  /** Told of each write that should have been on a replica and was not confirmed (for the metrics). */
+  onUnacknowledged?: (purpose: HeldPurpose) => void;
 }
 
 /**
@@ -398,7 +401,7 @@ export class RedisSessionStore implements SessionStore {
     return JSON.stringify(this.options.keyring.seal(json, id));
   }
 
-  async create(key: string, session: Session): Promise<void> {
+  async create(key: string, session: Session, hold?: HeldPurpose): Promise<void> {
     const id = this.keyOf(key, session.asid);
     const sealed = this.seal(id, session);
     const now = this.now();
@@ -407,24 +410,24 @@ export class RedisSessionStore implements SessionStore {
     // On a cluster the list is in another slot: the ASID is listed first, so the list never misses a live index
     // (a create that fails after it leaves an ASID listed with nothing, which counts 0).
     if (inSlot) await this.conn.run((r) => r.sadd(this.keys.asids, session.asid));
-    await this.conn.run((r) =>
-      r.eval(
-        inSlot ? CREATE_SESSION_IN_SLOT : CREATE_SESSION,
-        inSlot ? 2 : 3,
-        id,
-        this.indexOf(session.asid),
-        ...(inSlot ? [] : [this.keys.asids]),
-        sealed,
-        this.ttlMs(session),
-        sessionKeyHash(key),
-        session.createdAt,
-        now - lifetimeMs,
-        this.limits.maxPerAsid,
-        this.keys.sessionPrefix(session.asid),
-        lifetimeMs,
-        session.asid,
-      ),
-    );
+    const args = [
+      inSlot ? CREATE_SESSION_IN_SLOT : CREATE_SESSION,
+      inSlot ? 2 : 3,
+      id,
+      this.indexOf(session.asid),
+      ...(inSlot ? [] : [this.keys.asids]),
+      sealed,
+      this.ttlMs(session),
+      sessionKeyHash(key),
+      session.createdAt,
+      now - lifetimeMs,
+      this.limits.maxPerAsid,
+      this.keys.sessionPrefix(session.asid),
+      lifetimeMs,
+      session.asid,
+    ] as const;
+    if (hold && (await this.writeAcknowledged(session.asid, hold, (p) => p.eval(...args))) !== undefined) return;
+    await this.conn.run((r) => r.eval(...args));
   }
 
   async get(key: string, hash?: string, asid?: string): Promise<Session | undefined> {
@@ -449,73 +452,123 @@ export class RedisSessionStore implements SessionStore {
     return session;
   }
 
-  async update(key: string, session: Session): Promise<boolean> {
-    return this.replace(key, session, (f) => this.conn.run(f));
-  }
-
-  /** Replaces a live session's record (SET … XX) over the given connection; false when it no longer exists. */
-  private async replace(
-    key: string,
-    session: Session,
-    via: (f: (redis: RedisClient) => Promise<unknown>) => Promise<unknown>,
-  ): Promise<boolean> {
+  async update(key: string, session: Session, hold?: HeldPurpose): Promise<boolean> {
     const id = this.keyOf(key, session.asid);
     const sealed = this.seal(id, session);
-    return (await via((r) => r.set(id, sealed, 'PX', this.ttlMs(session), 'XX'))) === 'OK';
+    const ttl = this.ttlMs(session);
+    if (hold) {
+      const written = await this.writeAcknowledged(session.asid, hold, (p) => p.set(id, sealed, 'PX', ttl, 'XX'));
+      if (written !== undefined) return written === 'OK';
+    }
+    return (await this.conn.run((r) => r.set(id, sealed, 'PX', ttl, 'XX'))) === 'OK';
   }
 
   /**
-   * `update`, then WAIT for the replicas the rules ask for. Both go on a connection of their own: WAIT blocks the
-   * connection it is sent on until the replicas hold that connection's writes, and the shared one carries every
-   * other call. At most HELD_PER_ASID of these per ASID and HELD_IN_ALL in all wait at once (each up to the
-   * acknowledgement's timeout), so one caller's renewals cannot hold up another's; beyond that, 'not-held'.
+   * `update`, then WAIT for the replicas the rules ask for, strictly: 'held' only once they hold the write (the mark
+   * that a refresh token is being spent must survive a failover before the token is sent). At most HELD_PER_ASID of
+   * these per ASID and HELD_IN_ALL in all wait at once (each up to the acknowledgement's timeout), so one caller's
+   * renewals cannot hold up another's; beyond that, and on any failure, 'not-held'.
    */
   async updateHeld(key: string, session: Session): Promise<HeldWrite> {
     const want = this.options.acknowledgement;
     if (!want || want.replicas === 0) return (await this.update(key, session)) ? 'held' : 'gone';
     const asid = session.asid;
-    const mine = this.heldInFlight.get(asid) ?? 0;
-    if (mine >= HELD_PER_ASID || this.heldInAll >= HELD_IN_ALL) return 'not-held';
-    this.heldInFlight.set(asid, mine + 1);
-    this.heldInAll++;
+    if (!this.takeHeldSlot(asid, HELD_IN_ALL)) return 'not-held';
     try {
-      if (this.conn.cluster) return await this.replaceAndWaitInCluster(key, session, want);
-      if (!(await this.replace(key, session, (f) => this.conn.runHeld(f)))) return 'gone';
-      const replicas = await this.conn.runHeld((r) => r.call('WAIT', want.replicas, want.timeoutMs));
-      return Number(replicas) >= want.replicas ? 'held' : 'not-held';
+      const id = this.keyOf(key, asid);
+      const sealed = this.seal(id, session);
+      const { written, replicas } = await this.writeThenWait(want, (p) =>
+        p.set(id, sealed, 'PX', this.ttlMs(session), 'XX'),
+      );
+      if (written !== 'OK') return 'gone';
+      return replicas >= want.replicas ? 'held' : 'not-held';
     } catch {
       return 'not-held';
     } finally {
-      const left = (this.heldInFlight.get(asid) ?? 1) - 1;
-      if (left === 0) this.heldInFlight.delete(asid);
-      else this.heldInFlight.set(asid, left);
-      this.heldInAll--;
+      this.releaseHeldSlot(asid);
     }
   }
 
   /**
-   * On a cluster WAIT counts the replicas of the node it is sent to, for that connection's writes: the SET and the
-   * WAIT go as one pipeline, which ioredis sends to the node owning the session's slot, on that node's connection of
-   * the held-writes client. A SET redirected meanwhile (MOVED during a failover) fails the pipeline: 'not-held'.
+   * A write that should be on a replica before its caller is answered (a new session, a selected role, renewed
+   * CIS2 tokens: a failover right after would otherwise lose it and send the user back to sign in), best effort:
+   * it waits up to the acknowledgement's timeout, and when no replica confirms in time the write still stands, is
+   * counted (onUnacknowledged) and logged (at most once per 10 s), and for the next 5 s such writes do not wait —
+   * a replica that is down must not slow every A001 by the timeout. Returns the write's reply, or undefined when it
+   * was not made here (no acknowledgement asked, replicas lagging, or no held-write slot free: the caller writes as
+   * usual). These writes take at most half of the HELD_IN_ALL slots, so the strict marks always find room.
    */
-  private async replaceAndWaitInCluster(
-    key: string,
-    session: Session,
+  private async writeAcknowledged(
+    asid: string,
+    purpose: HeldPurpose,
+    write: (p: ChainableCommander) => ChainableCommander,
+  ): Promise<unknown> {
+    const want = this.options.acknowledgement;
+    if (!want || want.replicas === 0) return undefined;
+    if (this.now() < this.replicasLaggingUntil || !this.takeHeldSlot(asid, HELD_IN_ALL / 2)) {
+      this.unacknowledged(purpose, 'not waited for');
+      return undefined;
+    }
+    try {
+      const { written, replicas } = await this.writeThenWait(want, write);
+      if (replicas < want.replicas) {
+        this.replicasLaggingUntil = this.now() + 5_000;
+        this.unacknowledged(purpose, `not on ${want.replicas} replica(s) within ${want.timeoutMs} ms`);
+      }
+      return written;
+    } finally {
+      this.releaseHeldSlot(asid);
+    }
+  }
+
+  /**
+   * The write and a WAIT as one pipeline on the held-writes connection: WAIT blocks the connection it is sent on
+   * until the replicas hold that connection's writes, and the shared one carries every other call. On a cluster
+   * ioredis sends the pipeline to the node owning the key's slot, and WAIT counts that node's replicas. A failed
+   * write throws (StoreUnavailableError); a failed WAIT counts as no replica.
+   */
+  private async writeThenWait(
     want: { replicas: number; timeoutMs: number },
-  ): Promise<HeldWrite> {
-    const id = this.keyOf(key, session.asid);
-    const sealed = this.seal(id, session);
-    const results = await this.conn.runHeld(async (r) =>
-      r.pipeline().set(id, sealed, 'PX', this.ttlMs(session), 'XX').call('WAIT', want.replicas, want.timeoutMs).exec(),
+    write: (p: ChainableCommander) => ChainableCommander,
+  ): Promise<{ written: unknown; replicas: number }> {
+    const results = await this.conn.runHeld((r) =>
+      write(r.pipeline()).call('WAIT', want.replicas, want.timeoutMs).exec(),
     );
-    const [set, wait] = results ?? [];
-    if (!set || set[0] || !wait || wait[0]) return 'not-held';
-    if (set[1] !== 'OK') return 'gone';
-    return Number(wait[1]) >= want.replicas ? 'held' : 'not-held';
+    const [done, waited] = results ?? [];
+    if (!done || done[0]) throw new StoreUnavailableError(done?.[0]?.message ?? 'no answer to the write');
+    return { written: done[1], replicas: !waited || waited[0] ? 0 : Number(waited[1]) };
+  }
+
+  private unacknowledged(purpose: HeldPurpose, why: string): void {
+    this.options.onUnacknowledged?.(purpose);
+    const now = this.now();
+    if (now - this.lastUnacknowledgedLog < 10_000) return;
+    this.lastUnacknowledgedLog = now;
+    this.options.logger?.warn(
+      { write: purpose, why },
+      'session write not confirmed by a Redis replica: a failover now could lose it (the user would sign in again)',
+    );
+  }
+
+  private takeHeldSlot(asid: string, inAll: number): boolean {
+    const mine = this.heldInFlight.get(asid) ?? 0;
+    if (mine >= HELD_PER_ASID || this.heldInAll >= inAll) return false;
+    this.heldInFlight.set(asid, mine + 1);
+    this.heldInAll++;
+    return true;
+  }
+
+  private releaseHeldSlot(asid: string): void {
+    const left = (this.heldInFlight.get(asid) ?? 1) - 1;
+    if (left === 0) this.heldInFlight.delete(asid);
+    else this.heldInFlight.set(asid, left);
+    this.heldInAll--;
   }
 
   private readonly heldInFlight = new Map<string, number>();
   private heldInAll = 0;
+  private replicasLaggingUntil = 0;
+  private lastUnacknowledgedLog = Number.NEGATIVE_INFINITY;
 
   async delete(key: string, asid?: string): Promise<boolean> {
     const id = this.keyOf(key, asid);

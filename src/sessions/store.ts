@@ -9,15 +9,18 @@
 import type { Session } from './session.js';
 
 export interface SessionStore {
-  /** Stores a new session. */
-  create(key: string, session: Session): Promise<void>;
+  /**
+   * Stores a new session. `hold`: wait (bounded, best effort) for the replicas the rules ask for before resolving,
+   * so a failover right after does not lose it; the write stands whether or not they confirm in time.
+   */
+  create(key: string, session: Session, hold?: HeldPurpose): Promise<void>;
   /**
    * Returns the live session and refreshes its idle timer, or undefined when unknown or expired. `hash` is
    * sessionKeyHash(key) when the caller has it already (the key is then not hashed again).
    */
   get(key: string, hash?: string, asid?: string): Promise<Session | undefined>;
-  /** Replaces a live session; returns false when it no longer exists. */
-  update(key: string, session: Session): Promise<boolean>;
+  /** Replaces a live session; returns false when it no longer exists. `hold`: as for `create`. */
+  update(key: string, session: Session, hold?: HeldPurpose): Promise<boolean>;
   /** Removes a session (for every replica at once); returns whether one existed. */
   delete(key: string, asid?: string): Promise<boolean>;
   /**
@@ -79,10 +82,16 @@ export interface SessionTimeouts {
   absoluteTimeoutSeconds: number;
 }
 
-/** The store cannot be reached: callers answer 503 with Retry-After, and nothing is lost. */
 /** What `updateHeld` could promise about a write. */
 export type HeldWrite = 'held' | 'not-held' | 'gone';
 
+/**
+ * A write that should be on a replica before its caller is answered (with `sessions.redis.acknowledgement`), and
+ * what it is, for the metrics: A001's new session, A002's role, a CIS2 user's renewed tokens.
+ */
+export type HeldPurpose = 'create' | 'select-role' | 'renewed-tokens';
+
+/** The store cannot be reached: callers answer 503 with Retry-After, and nothing is lost. */
 export class StoreUnavailableError extends Error {
   constructor(detail: string) {
     super(`session store unavailable: ${detail}`);

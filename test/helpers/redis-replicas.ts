@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { request } from 'undici';
+import { Metrics } from '../../src/admin/metrics.js';
 import type { ApimStandIn } from '../../src/apim-standin/index.js';
 import { createLogger } from '../../src/logging.js';
 import { secretResolver } from '../../src/rules/secrets.js';
@@ -445,6 +446,8 @@ export async function bridgeOnRedis(
     logger: loggerInto(logs),
     tokenRetries: 1,
     tokenBackoffMs: 20,
+    // The process's metrics, as `serve` gives them: the bridge's ops port serves these.
+    metrics: new Metrics({ processMetrics: false }),
   });
   return listenBridge(runtime);
 }
