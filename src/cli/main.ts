@@ -360,7 +360,7 @@ async function serve(args: string[]): Promise<number> {
   const opsPort = opsPortFrom(values['ops-port'] as string | undefined, rules, port);
   const workers = workersFrom((values['workers'] as string | undefined) ?? process.env['ERS_BRIDGE_WORKERS']);
   if (workers > 1 && cluster.isPrimary) {
-    const store = process.env['ERS_BRIDGE_SESSION_STORE'] ?? rules.sessions.store;
+    const store = process.env['ERS_BRIDGE_SESSION_STORE'] || rules.sessions.store; // empty: not set
     if (!/^redis/.test(store)) {
       throw new UsageError(
         'serve --workers: several processes need a shared session store; set sessions.store: redis (or ERS_BRIDGE_SESSION_STORE=redis://…)',

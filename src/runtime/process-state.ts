@@ -135,7 +135,8 @@ async function buildStores(
 }> {
   const s = rules.sessions;
   const now = () => clock.now();
-  const override = (choice.env ?? process.env)['ERS_BRIDGE_SESSION_STORE'];
+  // Empty is not set (a compose override blanks the variable to hand the choice back to the rules).
+  const override = (choice.env ?? process.env)['ERS_BRIDGE_SESSION_STORE'] || undefined;
   let target: RedisTarget | undefined;
   if (override === 'memory') target = undefined;
   else if (override && /^rediss?:\/\//.test(override)) target = override;

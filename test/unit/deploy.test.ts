@@ -200,6 +200,76 @@ describe('deploy/compose-rules.yaml', () => {
   });
 });
 
+describe('deploy/docker-compose.sentinel.yml (the trial on Redis Sentinel)', () => {
+  const SENTINEL_TEXT = readFileSync(new URL('docker-compose.sentinel.yml', DEPLOY), 'utf8');
+  const override = (parse(SENTINEL_TEXT, { merge: true }) as { services: Record<string, any> }).services;
+  const SENTINEL_RULES_TEXT = readFileSync(new URL('compose-rules-sentinel.yaml', DEPLOY), 'utf8');
+  const rules = parseRules(SENTINEL_RULES_TEXT, 'deploy/compose-rules-sentinel.yaml');
+  const plain = parseRules(RULES_TEXT, 'deploy/compose-rules.yaml');
+  const sentinels = ['sentinel-1', 'sentinel-2', 'sentinel-3'];
+  /** The sentinel configuration each sentinel writes at start (the heredoc in its command). */
+  const sentinelConf = (name: string) => {
+    const script = (override[name].command as string[]).at(-1)!;
+    return /<<'CONF'\n([\s\S]*?)\nCONF\n/.exec(script)![1]!.split('\n');
+  };
+
+  it('adds a replica of redis and three sentinels, and nothing else; ers-bridge serves the Sentinel rules', () => {
+    expect(Object.keys(override).sort()).toEqual(['ers-bridge', 'redis', 'redis-replica', ...sentinels]);
+    const replica = override['redis-replica'].command as string[];
+    expect(flag(replica, '--replicaof')).toBe('redis');
+    expect(replica[replica.indexOf('--replicaof') + 2]).toBe('6379');
+    expect(flag(replica, '--save')).toBe('');
+    // Both nodes announce their service names, which the sentinels hand to ers-bridge.
+    expect(flag(replica, '--replica-announce-ip')).toBe('redis-replica');
+    expect(flag(override['redis'].command, '--replica-announce-ip')).toBe('redis');
+    expect(override['ers-bridge'].command).toEqual([
+      'serve',
+      '--rules',
+      '/app/deploy/compose-rules-sentinel.yaml',
+      '--host',
+      '0.0.0.0',
+    ]);
+    expect(override['ers-bridge'].volumes).toEqual([
+      './compose-rules-sentinel.yaml:/app/deploy/compose-rules-sentinel.yaml:ro',
+    ]);
+    for (const name of ['redis-replica', ...sentinels]) expect(override[name].ports, name).toBeUndefined();
+  });
+
+  it('the sentinels monitor the primary by the master name the rules give, with a quorum of a majority', () => {
+    for (const name of sentinels) {
+      const conf = sentinelConf(name);
+      expect(conf).toContain('port 26379');
+      expect(conf).toContain('sentinel resolve-hostnames yes');
+      expect(conf).toContain('sentinel announce-hostnames yes');
+      const monitor = conf.find((l) => l.startsWith('sentinel monitor '))!.split(' ');
+      expect(monitor.slice(2)).toEqual([rules.sessions.redis!.sentinel!.masterName, 'redis', '6379', '2']);
+      expect(Number(monitor[5])).toBeGreaterThan(sentinels.length / 2);
+      expect(override[name].depends_on).toEqual({
+        redis: { condition: 'service_healthy' },
+        'redis-replica': { condition: 'service_healthy' },
+      });
+    }
+    expect(rules.sessions.redis!.sentinel!.sentinels).toEqual(sentinels.map((s) => `${s}:26379`));
+    expect(rules.sessions.redis!.url).toBeUndefined();
+    // ers-bridge waits for every sentinel, and the plain trial's store URL is blanked so the rules decide.
+    expect(override['ers-bridge'].depends_on).toEqual(
+      Object.fromEntries(sentinels.map((s) => [s, { condition: 'service_healthy' }])),
+    );
+    expect(override['ers-bridge'].environment).toEqual({ ERS_BRIDGE_SESSION_STORE: '' });
+  });
+
+  it("the Sentinel rules are the plain trial's but for the sessions store (the two files cannot drift apart)", () => {
+    const { sessions: s1, description: d1, ...rest1 } = rules as unknown as Record<string, any>;
+    const { sessions: s2, description: d2, ...rest2 } = plain as unknown as Record<string, any>;
+    expect(rest1).toEqual(rest2);
+    expect({ ...s1, redis: { ...s1.redis, sentinel: undefined } }).toEqual({
+      ...s2,
+      redis: { ...s2.redis, url: undefined },
+    });
+    expect(d1).not.toBe(d2);
+  });
+});
+
 describe('emulate-apim --host 0.0.0.0 --public-url (a stand-in reachable from other containers)', () => {
   // The stand-in must know the URL clients use: its token URL is the `aud` of every client assertion.
   it('accepts a client assertion addressed to the token URL a client on the network uses', async () => {
