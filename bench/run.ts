@@ -1208,7 +1208,8 @@ async function main(): Promise<number> {
           );
           return { proc: fp.proc, url: `${fp.url}${A005_LEGACY}`, headers: legacyHeaders('static-session-key') };
         });
-        for (const rate of [0.1, 1]) {
+        // The shadow bridges of BENCH_SHADOW_RATES (default 1 and 0.1), a rate given twice counted once.
+        for (const rate of [...new Set(SHADOW_RATES)].sort((a, b) => a - b)) {
           const rules = writeRules(
             ctx,
             `callgrind-shadow-${rate}`,
