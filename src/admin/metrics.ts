@@ -53,6 +53,20 @@ export class Metrics {
     ['application', 'outcome'],
   );
 
+  readonly apimRate = counter(
+    this.registry,
+    'ers_bridge_apim_rate_total',
+    "Calls at an APIM application's rate budget (apim.rateLimit), by application, outcome (admitted: sent, at once or after waiting; queued: had to wait; refused: legacy 429 with Retry-After) and source (shared: the budget every replica shares in Redis; local: this process's share while Redis is unreachable; process: the memory store's per-process budget).",
+    ['application', 'outcome', 'source'],
+  );
+
+  readonly apimRateSource = new Gauge({
+    name: 'ers_bridge_apim_rate_source',
+    help: "Where an APIM application's rate budget is kept now (1; the other sources 0): shared (Redis, every replica), local (this process's share: Redis unreachable) or process (the memory store).",
+    labelNames: ['application', 'source'] as const,
+    registers: [this.registry],
+  });
+
   readonly userTokenExchanges = counter(
     this.registry,
     'ers_bridge_user_token_exchanges_total',

@@ -23,7 +23,23 @@ export class RateLimited extends Error {
 /** What `acquire()` answers when the slot is granted at once: one settled promise, shared (rateSlot goes straight on). */
 export const SLOT_GRANTED: Promise<void> = Promise.resolve();
 
-export class RateLimiter {
+/**
+ * What the rate-slot and apim-pause wrappers need of an APIM application's budget: this process's RateLimiter, or
+ * the budget every replica shares in Redis (shared-rate.ts).
+ */
+export interface RateBudget {
+  /** Resolves when the call may go out; rejects with RateLimited (SLOT_GRANTED when granted at once). */
+  acquire(): Promise<void>;
+  /** APIM said 429 with Retry-After: hold every call to this application for `seconds`. */
+  pause(seconds: number): void;
+  /** Forgets APIM's pause (a rules reload). */
+  clearPause(): void;
+}
+
+/** How a call fared at the limiter: admitted at once or after waiting (queued, then admitted), or refused. */
+export type RateOutcome = 'admitted' | 'queued' | 'refused';
+
+export class RateLimiter implements RateBudget {
   private tokens: number;
   private last: number;
   private pausedUntil = 0;
@@ -35,6 +51,8 @@ export class RateLimiter {
   constructor(
     private readonly limit: RateLimit | undefined,
     private readonly clock: Clock = systemClock,
+    /** Told of each outcome (metrics); a queued call is told `queued`, then `admitted` or `refused`. */
+    private readonly onOutcome?: (outcome: RateOutcome) => void,
   ) {
     this.tokens = limit?.burst ?? 0;
     this.last = clock.now();
@@ -65,11 +83,13 @@ export class RateLimiter {
     this.refill();
     if (this.queue.length === 0 && this.tokens >= 1 && this.pausedUntil <= now) {
       this.tokens -= 1;
+      this.onOutcome?.('admitted');
       return SLOT_GRANTED;
     }
     const ahead = this.queue.length + 1 - Math.floor(this.tokens);
     const expectedWait = Math.max(this.pausedUntil - now, (ahead / this.limit.requestsPerSecond) * 1000);
     if (this.queue.length >= this.limit.maxQueue || expectedWait > maxWait) return this.refuse(expectedWait);
+    this.onOutcome?.('queued');
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject, deadline: now + maxWait });
       this.schedule();
@@ -85,6 +105,7 @@ export class RateLimiter {
     for (const q of this.queue) {
       if (q.deadline < this.pausedUntil) {
         this.refused++;
+        this.onOutcome?.('refused');
         q.reject(new RateLimited(Math.max(1, Math.ceil((this.pausedUntil - now) / 1000))));
       } else keep.push(q);
     }
@@ -103,6 +124,7 @@ export class RateLimiter {
 
   private refuse(waitMs: number): Promise<never> {
     this.refused++;
+    this.onOutcome?.('refused');
     return Promise.reject(new RateLimited(Math.max(1, Math.ceil(waitMs / 1000))));
   }
 
@@ -124,10 +146,12 @@ export class RateLimiter {
       const next = this.queue.shift()!;
       if (next.deadline < now) {
         this.refused++;
+        this.onOutcome?.('refused');
         next.reject(new RateLimited(1));
         continue;
       }
       this.tokens -= 1;
+      this.onOutcome?.('admitted');
       next.resolve();
     }
     if (this.queue.length > 0) this.schedule();

@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { ConcurrencySlots } from '../apim/concurrency.js';
 import { type ApimCall, type ApimDispatch, composeApim, type RequestBody } from '../apim/dispatch.js';
 import { forwardTo } from '../apim/forward.js';
-import type { RateLimiter, RetryBudget } from '../apim/rate-limiter.js';
+import type { RateBudget, RetryBudget } from '../apim/rate-limiter.js';
 import type { Upstream } from '../apim/upstream.js';
 import { classifyTransport, UpstreamError } from '../apim/upstream.js';
 import { apimPause, retryAfterSeconds } from '../apim/wrappers/apim-pause.js';
@@ -38,7 +38,7 @@ export interface ApimRoute {
   upstream: Upstream;
   /** The APIM application's pool partition. */
   partition?: string;
-  limiter: RateLimiter;
+  limiter: RateBudget;
   slots?: ConcurrencySlots;
   maxPauseSeconds?: number;
   retryBudget: RetryBudget;

@@ -542,10 +542,26 @@ export const RulesSchema = z
             burst: z.number().int().min(1).optional(),
             maxQueue: z.number().int().min(0).max(100_000).default(50),
             maxWaitMs: z.number().int().min(0).max(60_000).default(5_000),
+            spikeArrest: z
+              .boolean()
+              .default(false)
+              .describe(
+                "Space calls evenly within the second (burst 1, one call every 1/requestsPerSecond s), as APIM's spike arrest smooths its limit: no burst draws APIM 429s. Overrides burst.",
+              ),
+            localShareFloor: z
+              .number()
+              .positive()
+              .max(10_000)
+              .optional()
+              .describe(
+                'With the Redis session store the budget is shared by every replica; while Redis is unreachable each process allows requestsPerSecond ÷ the replicas it last saw, but never less than this (requests/s). Default: no floor.',
+              ),
           })
           .strict()
           .optional()
-          .describe('Client-side limit per APIM application (production allows about 10 requests/s per application).'),
+          .describe(
+            "Client-side limit per APIM application (production allows about 10 requests/s per application). With the Redis session store it is one budget shared by every replica and worker (and so is a pause after APIM's 429).",
+          ),
         timeouts: z
           .object({
             connectMs: z.number().int().min(100).max(60_000).default(5_000),

@@ -1,6 +1,6 @@
 /** A calling system as the rules configure it: one ASID, its settings, and its APIM application's means of access. */
 import type { ConcurrencySlots } from '../apim/concurrency.js';
-import type { RateLimiter } from '../apim/rate-limiter.js';
+import type { RateBudget } from '../apim/rate-limiter.js';
 import type { ApplicationTokenProvider } from '../auth/application-token.js';
 import type { ApimUserTokens } from '../auth/user-token.js';
 import type { AsidConfig } from '../rules/schema.js';
@@ -16,7 +16,7 @@ export interface Caller {
   /** The resolved API key, for display masked only. */
   apiKey: string | undefined;
   /** The rate limiter of the ASID's APIM application (shared by every ASID mapped to it). */
-  limiter: RateLimiter;
+  limiter: RateBudget;
   /** This ASID's A001 rate (`sessions.a001PerSecondPerAsid`): one bucket per configured ASID. */
   a001Rate: CreateRate;
   /** The APIM application's cap on calls in flight (shared like the limiter). */

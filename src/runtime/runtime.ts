@@ -10,7 +10,8 @@ import { applicationTag, type Metrics } from '../admin/metrics.js';
 import { tokenStrengthProblem } from '../admin/token-strength.js';
 import { ConcurrencySlots } from '../apim/concurrency.js';
 import { ObjectStoreClient } from '../apim/object-store.js';
-import { RateLimiter } from '../apim/rate-limiter.js';
+import { type RateBudget, type RateLimit, RateLimiter } from '../apim/rate-limiter.js';
+import { type RateSource, SharedRateBudget } from '../apim/shared-rate.js';
 import { Upstream } from '../apim/upstream.js';
 import { ApplicationTokenProvider } from '../auth/application-token.js';
 import type { Cis2Client } from '../auth/cis2.js';
@@ -43,8 +44,8 @@ export interface Runtime {
   callers: Map<string, Caller>;
   /** Token providers by APIM application (token URL + API key): shared by every ASID mapped to the same app. */
   tokenProviders: Map<string, ApplicationTokenProvider>;
-  /** Rate limiters by APIM application. */
-  limiters: Map<string, RateLimiter>;
+  /** Rate budgets by APIM application: this process's, or (Redis session store) every replica's. */
+  limiters: Map<string, RateBudget>;
   /** Caps on calls in flight, by APIM application. */
   slotsByApplication: Map<string, ConcurrencySlots>;
   apimBase: URL;
@@ -130,6 +131,8 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
   const legacy = await buildLegacyHost(file, rules, options.resolveSecret);
   const listener = await buildListenerSettings(file, rules, options.resolveSecret);
   const shared = options.previous?.shared ?? (await buildProcessState(file, rules, options, clock, options.metrics));
+  // The rate budgets need the process state (its Redis, its metrics), made last so a bad secret opens no connection.
+  const limiters = rateBudgetsFor(rules, callers.callers, shared, clock, options);
   // The store outlives a reload; its quota and record size follow the rules.
   if (options.previous) shared.store.setLimits?.(sessionLimitsOf(rules.sessions));
   const adminToken = rules.admin?.token
@@ -140,7 +143,7 @@ export async function buildRuntime(file: string, rules: Rules, options: RuntimeO
     rules,
     callers: callers.callers,
     tokenProviders: callers.tokenProviders,
-    limiters: callers.limiters,
+    limiters,
     slotsByApplication: callers.slots,
     apimBase,
     upstream,
@@ -172,7 +175,6 @@ async function buildCallers(
   apimCa: string | undefined,
 ) {
   const tokenProviders = new Map<string, ApplicationTokenProvider>();
-  const limiters = new Map<string, RateLimiter>();
   const slots = new Map<string, ConcurrencySlots>();
   const callers = new Map<string, Caller>();
   const previous = options.previous;
@@ -223,22 +225,6 @@ async function buildCallers(
       }
     }
     const limiterKey = apiKey ? applicationTag(apiKey) : 'open';
-    let limiter = limiters.get(limiterKey);
-    if (!limiter) {
-      const limit = rules.apim.rateLimit
-        ? {
-            ...rules.apim.rateLimit,
-            burst: rules.apim.rateLimit.burst ?? Math.max(1, Math.ceil(rules.apim.rateLimit.requestsPerSecond)),
-          }
-        : undefined;
-      // Kept across a reload when the limit is unchanged, so bursts carry over; APIM's pause does not (a reload is
-      // how an operator ends a pause a wrong Retry-After started).
-      const unchanged = JSON.stringify(previous?.rules.apim.rateLimit) === JSON.stringify(rules.apim.rateLimit);
-      const kept = unchanged ? previous?.limiters.get(limiterKey) : undefined;
-      kept?.clearPause();
-      limiter = kept ?? new RateLimiter(limit, clock);
-      limiters.set(limiterKey, limiter);
-    }
     let appSlots = slots.get(limiterKey);
     if (!appSlots) {
       // Kept across a reload when unchanged: calls still in flight on the old runtime hold their slots, so a reload
@@ -264,14 +250,110 @@ async function buildCallers(
       tokens,
       userTokens,
       apiKey,
-      limiter,
+      limiter: NO_BUDGET_YET, // rateBudgetsFor sets it, once the process state is made
       slots: appSlots,
       application: limiterKey,
       a001Rate: a001RateFor(asid, rules, previous, clock),
       ...(a001Secret !== undefined ? { a001Secret } : {}),
     });
   }
-  return { callers, tokenProviders, limiters, slots };
+  return { callers, tokenProviders, slots };
+}
+
+/** A caller's budget until rateBudgetsFor gives it its application's (never called: buildRuntime replaces it). */
+const NO_BUDGET_YET: RateBudget = {
+  acquire: () => Promise.reject(new Error('no rate budget yet')),
+  pause: () => undefined,
+  clearPause: () => undefined,
+};
+
+/** One rate budget per APIM application, given to its callers; reused from `previous` while the limit is unchanged. */
+function rateBudgetsFor(
+  rules: Rules,
+  callers: Map<string, Caller>,
+  shared: ProcessState,
+  clock: Clock,
+  options: RuntimeOptions,
+): Map<string, RateBudget> {
+  const previous = options.previous;
+  const limiters = new Map<string, RateBudget>();
+  for (const caller of callers.values()) {
+    const key = caller.application;
+    let limiter = limiters.get(key);
+    if (!limiter) {
+      // Kept across a reload when the limit is unchanged, so bursts carry over; APIM's pause does not (a reload is
+      // how an operator ends a pause a wrong Retry-After started).
+      const unchanged = JSON.stringify(previous?.rules.apim.rateLimit) === JSON.stringify(rules.apim.rateLimit);
+      const kept = unchanged ? previous?.limiters.get(key) : undefined;
+      kept?.clearPause();
+      limiter = kept ?? rateBudgetFor(rules, key, shared, clock, options.logger);
+      limiters.set(key, limiter);
+    }
+    caller.limiter = limiter;
+  }
+  return limiters;
+}
+
+/** `apim.rateLimit` as the limiter takes it: the burst resolved (1 with spike arrest: calls evenly spaced). */
+export function rateLimitOf(rules: Rules): RateLimit | undefined {
+  const r = rules.apim.rateLimit;
+  if (!r) return undefined;
+  const burst = r.spikeArrest ? 1 : (r.burst ?? Math.max(1, Math.ceil(r.requestsPerSecond)));
+  return { requestsPerSecond: r.requestsPerSecond, burst, maxQueue: r.maxQueue, maxWaitMs: r.maxWaitMs };
+}
+
+/**
+ * An APIM application's rate budget: with the Redis session store, one shared by every replica and worker (a
+ * per-process share while Redis is unreachable); otherwise this process's own, as before. Counted in the metrics.
+ */
+function rateBudgetFor(
+  rules: Rules,
+  application: string,
+  shared: ProcessState,
+  clock: Clock,
+  logger: Logger | undefined,
+): RateBudget {
+  const limit = rateLimitOf(rules);
+  const metrics = shared.metrics;
+  const counted = metrics ? rateCounters(metrics, application) : undefined;
+  if (!limit || !shared.redis) {
+    if (limit) metrics?.apimRateSource.set({ application, source: 'process' }, 1);
+    return new RateLimiter(limit, clock, counted && ((outcome) => counted(outcome, 'process')));
+  }
+  return new SharedRateBudget({
+    connection: shared.redis.connection,
+    keyPrefix: shared.redis.keyPrefix,
+    application,
+    limit,
+    member: replicaId(),
+    localShareFloor: rules.apim.rateLimit?.localShareFloor,
+    clock,
+    logger,
+    ...(counted ? { onOutcome: counted } : {}),
+    ...(metrics
+      ? {
+          onSource: (source: RateSource) => {
+            for (const s of ['shared', 'local'] as const) {
+              metrics.apimRateSource.set({ application, source: s }, s === source ? 1 : 0);
+            }
+          },
+        }
+      : {}),
+  });
+}
+
+/** The rate outcome counters of one application, bound once (the hot path does not hash labels). */
+function rateCounters(metrics: Metrics, application: string) {
+  const bound = new Map<string, { inc(): void }>();
+  return (outcome: string, source: RateSource) => {
+    const id = `${outcome}|${source}`;
+    let c = bound.get(id);
+    if (!c) {
+      c = metrics.apimRate.labels({ application, outcome, source });
+      bound.set(id, c);
+    }
+    c.inc();
+  };
 }
 
 /** The ASID's A001 bucket: the previous runtime's while the limit is unchanged, so a reload does not refill it. */

@@ -162,16 +162,22 @@ export async function spawnBridge(
   name: string,
   rulesFile: string,
   env: Record<string, string>,
+  /** More arguments for serve (e.g. `['--workers', '2']`: ready once the first worker listens). */
+  extraArgs: string[] = [],
 ): Promise<BridgeProcess> {
   const base: NodeJS.ProcessEnv = { ...process.env };
   delete base['ERS_BRIDGE_SESSION_STORE'];
   delete base['ERS_BRIDGE_RULES'];
   delete base['PORT'];
   delete base['OPS_PORT'];
-  const child = spawn(process.execPath, [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--ops-port', '0'], {
-    env: { ...base, LOG_LEVEL: 'info', ERS_BRIDGE_FROM_SOURCE: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--rules', rulesFile, '--port', '0', '--ops-port', '0', ...extraArgs],
+    {
+      env: { ...base, LOG_LEVEL: 'info', ERS_BRIDGE_FROM_SOURCE: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let text = '';
   child.stdout!.on('data', (d: Buffer) => {
     text += d.toString('utf8');

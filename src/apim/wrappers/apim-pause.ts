@@ -5,7 +5,7 @@
  */
 import { type Clock, systemClock } from '../../runtime/clock.js';
 import type { ApimWrapper } from '../dispatch.js';
-import type { RateLimiter } from '../rate-limiter.js';
+import type { RateBudget } from '../rate-limiter.js';
 
 /** Pure: APIM's Retry-After in seconds (a number or an HTTP date); 1 when absent or unreadable; at most an hour. */
 export function retryAfterSeconds(value: string | string[] | undefined, now: number): number {
@@ -17,7 +17,7 @@ export function retryAfterSeconds(value: string | string[] | undefined, now: num
   return Number.isNaN(date) ? 1 : Math.min(Math.max(1, Math.ceil((date - now) / 1000)), 3600);
 }
 
-export function apimPause(limiter: RateLimiter, clock: Clock = systemClock, maxPauseSeconds = 3600): ApimWrapper {
+export function apimPause(limiter: RateBudget, clock: Clock = systemClock, maxPauseSeconds = 3600): ApimWrapper {
   return (next) => (call) =>
     next(call).then((result) => {
       if (result.response.statusCode === 429) {
