@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The unit tests alone, for StrykerJS (`npm run mutation`): no projects, no global setup, no integration tests
+ * (they need Redis and Chromium and are far too slow to run once per mutant).
+ */
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
