@@ -18,7 +18,7 @@ function flip(text: string): string {
 describe('Keyring: keys', () => {
   it('takes base64 and hex keys, trimmed, and seals with the current one', () => {
     const hex = randomBytes(32).toString('hex');
-    const ring = new Keyring({ a: ` ${b64()}\n`, b: hex.toUpperCase() }, 'b');
+    const ring = new Keyring({ a: ` ${b64()}\n`, b: ` ${hex.toUpperCase()}\n` }, 'b');
     const sealed = ring.seal('hello', AAD);
     expect(sealed.kid).toBe('b');
     expect(sealed.v).toBe(1);
@@ -34,6 +34,8 @@ describe('Keyring: keys', () => {
     ['base64 of 33 bytes', randomBytes(33).toString('base64')],
     ['hex of 31 bytes', randomBytes(31).toString('hex')],
     ['empty', ''],
+    ['64 hex digits after other text', `zz${randomBytes(32).toString('hex')}`],
+    ['64 hex digits before other text', `${randomBytes(32).toString('hex')}zz`],
   ])('refuses a key of the wrong length: %s', (_, key) => {
     expect(() => new Keyring({ k1: key }, 'k1')).toThrow(KeyringError);
     expect(() => new Keyring({ k1: key }, 'k1')).toThrow(
