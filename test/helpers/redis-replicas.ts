@@ -209,6 +209,39 @@ export async function spawnBridge(
   }
 }
 
+/**
+ * The rules' `sessions` block for `serve` processes sharing one Redis (encrypted with SESSION_KEY_1), and the
+ * environment that gives them that key and the APIM application's secrets.
+ */
+export function redisSessionsFor(
+  redis: Record<string, unknown>,
+  appEnv: Record<string, string>,
+): { sessions: Record<string, unknown>; env: Record<string, string> } {
+  return {
+    sessions: { store: 'redis', redis, encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } } },
+    env: { SESSION_KEY_1: randomBytes(32).toString('base64'), ...appEnv },
+  };
+}
+
+/**
+ * `serve` processes on one rules file, started together (spawnBridge each: a name and its extra arguments). If any
+ * fails to start, the others are stopped before the failure is thrown, so nothing is left running.
+ */
+export async function spawnBridges(
+  rulesFile: string,
+  env: Record<string, string>,
+  specs: Array<{ name: string; args?: string[] }>,
+): Promise<BridgeProcess[]> {
+  const started = await Promise.allSettled(specs.map((s) => spawnBridge(s.name, rulesFile, env, s.args)));
+  const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(up.map((p) => p.stop()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return up;
+}
+
 export interface RedisServerProcess {
   port: number;
   url: string;

@@ -7,7 +7,6 @@
  * it is down they stop at the session step (503) before the budget: the fallback to a per-process share itself is
  * measured against a stopped redis-server in test/integration/shared-rate-redis.test.ts.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,9 @@ import {
   dedicatedRedis,
   openSelectedSession,
   type RedisServerProcess,
+  redisSessionsFor,
   sleep,
-  spawnBridge,
+  spawnBridges,
   uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
 import { rulesText } from '../helpers/rules.js';
@@ -49,6 +49,7 @@ beforeAll(async () => {
   await standIn.listen();
   dir = mkdtempSync(join(tmpdir(), 'ers-bridge-shared-rate-outage-'));
   const rulesFile = join(dir, 'shared-rate-outage.yaml');
+  const onRedis = redisSessionsFor({ url: redis.url, keyPrefix: uniqueKeyPrefix(), timeoutMs: 500 }, app.env);
   writeFileSync(
     rulesFile,
     rulesText({
@@ -59,22 +60,11 @@ beforeAll(async () => {
         tokenUrl: standIn.tokenUrl,
         rateLimit: { requestsPerSecond: RATE, burst: BURST, maxQueue: 20, maxWaitMs: 1000 },
       },
-      sessions: {
-        store: 'redis',
-        redis: { url: redis.url, keyPrefix: uniqueKeyPrefix(), timeoutMs: 500 },
-        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
-      },
+      sessions: onRedis.sessions,
       asids: { [ASID]: { apim: app.apim } },
     }),
   );
-  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
-  const started = await Promise.allSettled([
-    spawnBridge('replica-1', rulesFile, env),
-    spawnBridge('replica-2', rulesFile, env),
-  ]);
-  replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  replicas = await spawnBridges(rulesFile, onRedis.env, [{ name: 'replica-1' }, { name: 'replica-2' }]);
   sessionKey = await openSelectedSession(replicas[0]!.url, ASID);
 }, 60_000);
 

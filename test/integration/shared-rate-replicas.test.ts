@@ -5,7 +5,6 @@
  * other call got a legacy 429 with Retry-After at once, or was served within maxWaitMs. Then APIM answers one
  * replica 429 with Retry-After: the other replicas hold their calls too.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,9 @@ import {
   deleteKeysUnder,
   keysUnder,
   openSelectedSession,
+  redisSessionsFor,
   sleep,
-  spawnBridge,
+  spawnBridges,
   TEST_REDIS_URL,
   uniqueKeyPrefix,
 } from '../helpers/redis-replicas.js';
@@ -81,6 +81,7 @@ beforeAll(async () => {
   await standIn.listen();
   dir = mkdtempSync(join(tmpdir(), 'ers-bridge-shared-rate-'));
   const rulesFile = join(dir, 'shared-rate.yaml');
+  const onRedis = redisSessionsFor({ url: TEST_REDIS_URL, keyPrefix: prefix }, app.env);
   writeFileSync(
     rulesFile,
     rulesText({
@@ -91,23 +92,15 @@ beforeAll(async () => {
         tokenUrl: standIn.tokenUrl,
         rateLimit: { requestsPerSecond: RATE, burst: BURST, maxQueue: 20, maxWaitMs: MAX_WAIT_MS },
       },
-      sessions: {
-        store: 'redis',
-        redis: { url: TEST_REDIS_URL, keyPrefix: prefix },
-        encryption: { current: 'k1', keys: { k1: 'env:SESSION_KEY_1' } },
-      },
+      sessions: onRedis.sessions,
       asids: { [ASID]: { apim: app.apim } },
     }),
   );
-  const env = { SESSION_KEY_1: randomBytes(32).toString('base64'), ...app.env };
-  const started = await Promise.allSettled([
-    spawnBridge('replica-1', rulesFile, env),
-    spawnBridge('replica-2', rulesFile, env),
-    spawnBridge('replica-3 (--workers 2)', rulesFile, env, ['--workers', '2']),
+  replicas = await spawnBridges(rulesFile, onRedis.env, [
+    { name: 'replica-1' },
+    { name: 'replica-2' },
+    { name: 'replica-3 (--workers 2)', args: ['--workers', '2'] },
   ]);
-  replicas = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
   sessionKey = await openSelectedSession(replicas[0]!.url, ASID);
   // Both workers of replica 3 listening (each logs its own line), so the drive reaches four processes.
   const start = Date.now();
