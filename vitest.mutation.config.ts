@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts'],
+    // scripts/mutation.mjs names the tests that pin the module being mutated (scripts/mutation-tests.mjs).
+    include: process.env.ERS_MUTATION_TESTS?.split(',') ?? ['test/unit/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Reads StrykerJS's JSON report (reports/mutation/mutation.json), prints every mutated module's score, writes the
+// Reads StrykerJS's JSON reports, one per module (reports/mutation/modules/*.json, kept by scripts/mutation.mjs), prints every mutated module's score, writes the
 // table into docs/testing.md between its markers, and exits non-zero when a module is below its threshold
 // (Stryker's own thresholds.break is one global number). Run by `npm run mutation` after Stryker.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
-const REPORT = 'reports/mutation/mutation.json';
+const REPORTS = 'reports/mutation/modules';
 const DOC = 'docs/testing.md';
 const BEGIN = '<!-- mutation-scores:begin -->';
 const END = '<!-- mutation-scores:end -->';
@@ -20,14 +20,17 @@ const THRESHOLDS = {
 const DETECTED = new Set(['Killed', 'Timeout', 'RuntimeError']);
 const UNDETECTED = new Set(['Survived', 'NoCoverage']);
 
-if (!existsSync(REPORT)) {
-  console.error(`${REPORT} not found: run npm run mutation first`);
+if (!existsSync(REPORTS) || readdirSync(REPORTS).length === 0) {
+  console.error(`no report in ${REPORTS}: run npm run mutation first`);
   process.exit(2);
 }
-const report = JSON.parse(readFileSync(REPORT, 'utf8'));
+const files = {};
+for (const name of readdirSync(REPORTS).filter((n) => n.endsWith('.json'))) {
+  Object.assign(files, JSON.parse(readFileSync(`${REPORTS}/${name}`, 'utf8')).files);
+}
 const only = process.argv.slice(2);
 const rows = [];
-for (const [file, { mutants }] of Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b))) {
+for (const [file, { mutants }] of Object.entries(files).sort(([a], [b]) => a.localeCompare(b))) {
   if (only.length > 0 && !only.includes(file)) continue;
   let detected = 0;
   let undetected = 0;
