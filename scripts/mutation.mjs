@@ -3,7 +3,8 @@
 // (stryker.config.mjs), one module at a time against the unit tests that import it (scripts/mutation-tests.mjs), each
 // with its own incremental file; then the per-module scores and thresholds (scripts/mutation-report.mjs).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import config from '../stryker.config.mjs';
 import { testsFor } from './mutation-tests.mjs';
@@ -17,6 +18,32 @@ function expand(pattern) {
     .filter((f) => f.endsWith(suffix))
     .map((f) => join(dir, f))
     .sort();
+}
+
+/** A digest of a module's tests (their paths and contents): when it changes, the static mutants are tested again. */
+function testsDigest(tests) {
+  const hash = createHash('sha256');
+  for (const t of tests) hash.update(`${t}\0${readFileSync(t, 'utf8')}\0`);
+  return hash.digest('hex');
+}
+
+/**
+ * Stryker 9.6's incremental mode keeps a static mutant's last result even when tests were added or changed (it cannot
+ * tell which tests reach one), so a survivor stays a survivor. When the module's tests changed since the last run,
+ * its static mutants are dropped from the incremental file, and Stryker tests them again.
+ */
+function forgetStaticResults(incrementalFile, digestFile, digest) {
+  if (!existsSync(incrementalFile)) return;
+  if (existsSync(digestFile) && readFileSync(digestFile, 'utf8') === digest) return;
+  const report = JSON.parse(readFileSync(incrementalFile, 'utf8'));
+  let dropped = 0;
+  for (const file of Object.values(report.files ?? {})) {
+    const before = file.mutants.length;
+    file.mutants = file.mutants.filter((m) => m.static !== true);
+    dropped += before - file.mutants.length;
+  }
+  writeFileSync(incrementalFile, JSON.stringify(report));
+  if (dropped > 0) console.log(`tests changed since the last run: ${dropped} static mutant(s) will be tested again`);
 }
 
 const args = process.argv.slice(2);
@@ -37,6 +64,10 @@ for (const [n, module] of modules.entries()) {
     console.error(`no unit test under test/unit imports ${module}: nothing can kill its mutants`);
     process.exit(1);
   }
+  const incrementalFile = `reports/incremental/${slug}.json`;
+  const digestFile = `reports/incremental/${slug}.tests.sha256`;
+  const digest = testsDigest(tests);
+  forgetStaticResults(incrementalFile, digestFile, digest);
   rmSync('reports/mutation/mutation.json', { force: true });
   const stryker = spawnSync(
     process.execPath,
@@ -46,7 +77,7 @@ for (const [n, module] of modules.entries()) {
       '--mutate',
       module,
       '--incrementalFile',
-      `reports/incremental/${slug}.json`,
+      incrementalFile,
       ...passed,
     ],
     { stdio: 'inherit', env: { ...process.env, ERS_MUTATION_TESTS: tests.join(',') } },
@@ -57,6 +88,7 @@ for (const [n, module] of modules.entries()) {
     process.exit(1);
   }
   copyFileSync('reports/mutation/mutation.json', `reports/mutation/modules/${slug}.json`);
+  writeFileSync(digestFile, digest);
 }
 const report = spawnSync(process.execPath, ['scripts/mutation-report.mjs', ...modules], { stdio: 'inherit' });
 process.exit(report.status ?? 1);
