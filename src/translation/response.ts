@@ -5,6 +5,7 @@
  * legacy `X_ERS_TRANSACTION_ID`. Absolute APIM URLs inside JSON bodies and in `Location` are rewritten to the legacy
  * base ers-bridge serves, so links keep working for the legacy client.
  */
+import { LRUCache } from 'lru-cache';
 import { OncePer } from '../runtime/once-per.js';
 
 const PASS_THROUGH = [
@@ -72,6 +73,7 @@ function pairs(fromBase: string, toBase: string, fromSuffix: string, toSuffix: s
 
 function replaceAll(text: string, replacements: Replacement[]): string {
   let out = text;
+  // Stryker disable next-line ConditionalExpression: replaceAll without a match gives the same text; the check only spares the call
   for (const r of replacements) if (out.includes(r.from)) out = out.replaceAll(r.from, r.to);
   return out;
 }
@@ -100,6 +102,7 @@ function replaceAllBytes(body: Buffer, rewrite: ByteRewrite): Buffer {
   const { replacements, anchor } = rewrite;
   if (!anchor) return replaceEach(body, replacements);
   let at = body.indexOf(anchor.bytes);
+  // Stryker disable next-line ConditionalExpression: without the anchor the loop below never runs and returns the body as well
   if (at < 0) return body;
   const parts: Buffer[] = [];
   let size = 0;
@@ -111,6 +114,7 @@ function replaceAllBytes(body: Buffer, rewrite: ByteRewrite): Buffer {
       const start = at - anchor.offsets[j]!;
       const end = start + r.from.length;
       if (start < pos || end > body.length || body.compare(r.from, 0, r.from.length, start, end) !== 0) continue;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: at start === pos the slice is empty and adds no byte
       if (start > pos) parts.push(body.subarray(pos, start));
       parts.push(r.to);
       size += start - pos + r.to.length;
@@ -121,6 +125,7 @@ function replaceAllBytes(body: Buffer, rewrite: ByteRewrite): Buffer {
     at = body.indexOf(anchor.bytes, next);
   }
   if (parts.length === 0) return body;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: at pos === body.length the tail is empty and adds no byte
   if (pos < body.length) {
     parts.push(body.subarray(pos));
     size += body.length - pos;
@@ -137,6 +142,7 @@ function replaceEach(body: Buffer, replacements: readonly ByteReplacement[]): Bu
   let pos = 0;
   for (;;) {
     let k = -1;
+    // Stryker disable next-line EqualityOperator: next[next.length] is undefined, never >= 0, so one more turn picks nothing
     for (let j = 0; j < next.length; j++) {
       const at = next[j]!;
       if (at >= 0 && (k < 0 || at < next[k]!)) k = j;
@@ -144,6 +150,7 @@ function replaceEach(body: Buffer, replacements: readonly ByteReplacement[]): Bu
     if (k < 0) break;
     const at = next[k]!;
     const r = replacements[k]!;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: at at === pos the slice is empty and adds no byte
     if (at > pos) {
       parts.push(body.subarray(pos, at));
       size += at - pos;
@@ -151,10 +158,13 @@ function replaceEach(body: Buffer, replacements: readonly ByteReplacement[]): Bu
     parts.push(r.to);
     size += r.to.length;
     pos = at + r.from.length;
+    // Stryker disable next-line EqualityOperator: next[next.length] is undefined, never >= 0, so one more turn changes nothing
     for (let j = 0; j < next.length; j++) {
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: searching again from pos a pattern that is absent, or already at or past pos, finds the same place
       if (next[j]! >= 0 && next[j]! < pos) next[j] = body.indexOf(replacements[j]!.from, pos);
     }
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: at pos === body.length the tail is empty and adds no byte
   if (pos < body.length) {
     parts.push(body.subarray(pos));
     size += body.length - pos;
@@ -165,6 +175,7 @@ function replaceEach(body: Buffer, replacements: readonly ByteReplacement[]): Bu
 /** The longest run between `/` or `\` separators of the first pattern that every pattern holds (6 bytes or more). */
 function anchorOf(patterns: readonly string[]): string | undefined {
   const [first] = patterns;
+  // Stryker disable next-line ConditionalExpression: every list has four patterns or more, so first is never undefined
   if (first === undefined) return undefined;
   const runs = first
     .split(/[/\\]/)
@@ -174,21 +185,26 @@ function anchorOf(patterns: readonly string[]): string | undefined {
 }
 
 function asBytes(list: readonly Replacement[]): ByteRewrite {
+  // Stryker disable next-line StringLiteral: Buffer.from reads a string as UTF-8 when the encoding is ''
   const replacements = list.map((r) => ({ from: Buffer.from(r.from, 'utf8'), to: Buffer.from(r.to, 'utf8') }));
   const anchor = anchorOf(list.map((r) => r.from));
   if (anchor === undefined) return { replacements };
   return {
     replacements,
     anchor: {
+      // Stryker disable next-line StringLiteral: Buffer.from reads a string as UTF-8 when the encoding is ''
       bytes: Buffer.from(anchor, 'utf8'),
       offsets: list.map((r) => Buffer.byteLength(r.from.slice(0, r.from.indexOf(anchor)))),
     },
   };
 }
 
-/** Replacement lists are built once per pair of bases (there are few: one APIM base, a few legacy bases). */
-const TO_LEGACY = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>();
-const TO_APIM = new Map<string, { text: Replacement[]; bytes: ByteRewrite }>();
+/**
+ * Replacement lists are built once per pair of bases (there are few: one APIM base, a few legacy bases), and at most
+ * 1000 pairs are kept.
+ */
+const TO_LEGACY = new LRUCache<string, { text: Replacement[]; bytes: ByteRewrite }>({ max: 1000 });
+const TO_APIM = new LRUCache<string, { text: Replacement[]; bytes: ByteRewrite }>({ max: 1000 });
 
 /** The lists of a BaseUrls object the request path shares between calls (flow.ts), found by identity. */
 const TO_LEGACY_BY_URLS = new OncePer<BaseUrls, { text: Replacement[]; bytes: ByteRewrite }>(toLegacyListByKey);
@@ -200,20 +216,23 @@ function toLegacyList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite
 function toLegacyListByKey(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
   const key = `${urls.apimBase}|${urls.legacyBase}`;
   let list = TO_LEGACY.get(key);
+  // Stryker disable next-line ConditionalExpression: building the list again gives the same list (the cache only saves the work)
   if (!list) {
     const text = [
       ...pairs(urls.apimBase, urls.legacyBase, '/STU3/', '/STU3/v1/'),
       ...pairs(urls.apimBase, urls.legacyBase, '/R4/', '/R4/v1/'),
     ];
     list = { text, bytes: asBytes(text) };
-    if (TO_LEGACY.size < 1000) TO_LEGACY.set(key, list);
+    TO_LEGACY.set(key, list);
   }
   return list;
 }
 
 function toApimList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite } {
+  // Stryker disable next-line StringLiteral: the key part for no HSCN base need only differ from real bases, whatever its text
   const key = `${urls.apimBase}|${urls.legacyBase}|${urls.hscnBase ?? ''}`;
   let list = TO_APIM.get(key);
+  // Stryker disable next-line ConditionalExpression: building the list again gives the same list (the cache only saves the work)
   if (!list) {
     const bases = [urls.legacyBase, ...(urls.hscnBase ? [urls.hscnBase] : [])];
     const text = bases.flatMap((b) => [
@@ -221,7 +240,7 @@ function toApimList(urls: BaseUrls): { text: Replacement[]; bytes: ByteRewrite }
       ...pairs(b, urls.apimBase, '/R4/v1/', '/R4/'),
     ]);
     list = { text, bytes: asBytes(text) };
-    if (TO_APIM.size < 1000) TO_APIM.set(key, list);
+    TO_APIM.set(key, list);
   }
   return list;
 }
