@@ -53,6 +53,36 @@ describe('rateSlot', () => {
     await dispatch(apimCall());
     expect(next).toHaveBeenCalledTimes(2);
   });
+
+  it('a slot granted at once goes straight on: next is called in the same turn, its promise returned as it is', () => {
+    const limiter = strictLimit(new ManualClock(START));
+    const answer = Promise.resolve({ response: apimResponse(200) });
+    const next = vi.fn<ApimDispatch>(() => answer);
+    const call = apimCall();
+    const result = rateSlot(limiter)(next)(call);
+    expect(next).toHaveBeenCalledTimes(1);
+    expect(next).toHaveBeenCalledWith(call);
+    expect(result).toBe(answer);
+  });
+
+  it('a queued slot: next is called only once the limiter admits the call, with the same call', async () => {
+    const clock = new ManualClock(START);
+    const limiter = new RateLimiter({ requestsPerSecond: 10, burst: 1, maxQueue: 1, maxWaitMs: 1000 }, clock);
+    const { next } = answering(201);
+    const dispatch = rateSlot(limiter)(next);
+    await dispatch(apimCall());
+    const call = apimCall(endpoint('A010'));
+    const pending = dispatch(call);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(next).toHaveBeenCalledTimes(1);
+    await clock.advance(99);
+    expect(next).toHaveBeenCalledTimes(1);
+    await clock.advance(1);
+    expect(next).toHaveBeenCalledTimes(2);
+    expect(next).toHaveBeenLastCalledWith(call);
+    expect((await pending).response.statusCode).toBe(201);
+  });
 });
 
 describe('apimPause', () => {
