@@ -63,6 +63,7 @@ export class RateLimiter implements RateBudget {
   }
 
   private refill(): void {
+    // Stryker disable next-line ConditionalExpression: refill runs only with a limit (acquire returns first without one; schedule, hence drain, needs one)
     if (!this.limit) return;
     const now = this.now();
     this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.last) / 1000) * this.limit.requestsPerSecond);
@@ -73,13 +74,13 @@ export class RateLimiter implements RateBudget {
   acquire(): Promise<void> {
     const now = this.now();
     const maxWait = this.limit?.maxWaitMs ?? 0;
+    // Stryker disable next-line EqualityOperator,ConditionalExpression: when not paused the wait is <= 0, never over a maxWaitMs (>= 0 by the rules schema)
     if (this.pausedUntil > now) {
       const wait = this.pausedUntil - now;
       if (wait > maxWait) return this.refuse(wait);
     }
-    if (!this.limit) {
-      return this.pausedUntil > now ? this.clock.sleep(this.pausedUntil - now) : SLOT_GRANTED;
-    }
+    // Without a limit maxWait is 0, so a pause still running was refused just above.
+    if (!this.limit) return SLOT_GRANTED;
     this.refill();
     if (this.queue.length === 0 && this.tokens >= 1 && this.pausedUntil <= now) {
       this.tokens -= 1;
@@ -116,6 +117,7 @@ export class RateLimiter implements RateBudget {
   clearPause(): void {
     this.pausedUntil = 0;
     if (this.queue.length > 0) {
+      // Stryker disable next-line OptionalChaining: a non-empty queue always has its timer (every push and every drain that leaves calls schedules one)
       this.timer?.cancel();
       this.timer = undefined;
       this.schedule();
@@ -129,8 +131,10 @@ export class RateLimiter implements RateBudget {
   }
 
   private schedule(): void {
+    // Stryker disable next-line ConditionalExpression: schedule is called only with a limit (after the queue has a call, which needs one)
     if (this.timer || !this.limit) return;
     const now = this.now();
+    // Stryker disable next-line EqualityOperator,ConditionalExpression: with a whole token the other branch is <= 0, and the delay is at least 0 anyway
     const untilToken = this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.limit.requestsPerSecond) * 1000;
     const delay = Math.max(untilToken, this.pausedUntil - now, 0);
     this.timer = this.clock.after(Math.ceil(delay), () => {
