@@ -17,23 +17,12 @@ import {
 } from '../../../src/comparison/diff.js';
 import { KNOWN_DIFFERENCES } from '../../../src/comparison/presets.js';
 import type { CapturedAnswer, ComparisonResult } from '../../../src/comparison/types.js';
-import { json, raw } from './support.js';
+import { json, raw, result } from './support.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /** A result with every field a plain equal JSON comparison has, overridden by `partial`. */
-function equalJson(partial: Partial<ComparisonResult> = {}): ComparisonResult {
-  return {
-    equal: true,
-    statusEqual: true,
-    primaryStatus: 200,
-    secondaryStatus: 200,
-    bodyKind: 'json',
-    differences: [],
-    noise: [],
-    ...partial,
-  };
-}
+const equalJson = result;
 
 /** An object with `n` keys `k0`…, each its index. */
 function keys(n: number, prefix = 'k'): Record<string, number> {
