@@ -348,6 +348,13 @@ describe('secret references', () => {
     // The value is not echoed: it may be a secret pasted where a reference belongs.
     expect(err.message).not.toContain('vault:secret/x');
     expect(err.ref).not.toContain('vault:secret/x');
+    expect(err.ref).toBe('(not a reference)');
+  });
+
+  it('a SecretError is named as one (what logs and the CLI print before its message)', async () => {
+    const err = await secretError('env:ERS_NOT_SET');
+    expect(err.name).toBe('SecretError');
+    expect(String(err)).toBe('SecretError: secret env:ERS_NOT_SET: environment variable ERS_NOT_SET is not set');
   });
 
   it('maskSecret never shows more than two characters of the value', () => {

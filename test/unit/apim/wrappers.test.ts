@@ -133,6 +133,9 @@ describe('apimPause', () => {
       [undefined, 1],
       ['', 1],
       ['soon', 1],
+      // Not a delay in seconds: a negative or infinite number falls to the HTTP-date reading, which refuses it.
+      ['-5', 1],
+      ['Infinity', 1],
       [['4', '9'], 4],
     ] as Array<[string | string[] | undefined, number]>)('%o → %i', (value, seconds) => {
       expect(retryAfterSeconds(value, now)).toBe(seconds);
