@@ -29,6 +29,46 @@ function fixtureNhsNumbers(): Set<string> {
   return found;
 }
 
+/**
+ * Where in a log line a forbidden value sits: the line's message and the JSON paths of the fields that hold it, never
+ * the value, so a failed scan can be traced to the code that logged it.
+ */
+export function whereIn(line: string, holds: (text: string) => boolean): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return '(not a JSON line)';
+  }
+  const paths: string[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (typeof v === 'string' || typeof v === 'number') {
+      if (holds(String(v))) paths.push(path || '(the whole line)');
+    } else if (v && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) walk(child, path ? `${path}.${k}` : k);
+    }
+  };
+  walk(parsed, '');
+  const msg = (parsed as { msg?: unknown })?.msg;
+  const said = typeof msg === 'string' && !holds(msg) ? `msg "${msg.slice(0, 80)}"` : 'msg withheld';
+  return `${said}; in ${paths.length > 0 ? paths.join(', ') : 'no single field'}`;
+}
+
+/**
+ * Whether a line holds NHS number `n` as a number of its own: a run of exactly its ten digits. A float's digits
+ * (a responseTime of 6.118251000000001 holds "1000000001"), a fraction's or a longer id's is not a patient identifier.
+ */
+export function holdsNhsNumber(text: string, n: string): boolean {
+  for (let at = text.indexOf(n); at !== -1; at = text.indexOf(n, at + 1)) {
+    const before = text.charCodeAt(at - 1);
+    const after = text.charCodeAt(at + n.length);
+    const digit = (c: number) => c >= 48 && c <= 57;
+    const fraction = before === 46 && digit(text.charCodeAt(at - 2)); // the digits after a decimal point
+    if (!digit(before) && !digit(after) && !fraction) return true;
+  }
+  return false;
+}
+
 const FORBIDDEN: Array<[string, RegExp]> = [
   ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
   ['a bearer token', /Bearer [A-Za-z0-9._~+/-]{16,}/],
@@ -48,11 +88,19 @@ export default function setup(): () => void {
       text.forEach((line, i) => {
         if (!line) return;
         lines++;
-        for (const [what, re] of FORBIDDEN) if (re.test(line)) problems.push(`${f}:${i + 1} contains ${what}`);
-        for (const n of nhs) if (line.includes(n)) problems.push(`${f}:${i + 1} contains an NHS number`);
+        for (const [what, re] of FORBIDDEN) {
+          if (re.test(line)) problems.push(`${f}:${i + 1} contains ${what} (${whereIn(line, (t) => re.test(t))})`);
+        }
+        for (const n of nhs) {
+          if (holdsNhsNumber(line, n)) {
+            problems.push(`${f}:${i + 1} contains an NHS number (${whereIn(line, (t) => holdsNhsNumber(t, n))})`);
+          }
+        }
       });
     }
-    rmSync(dir, { recursive: true, force: true });
+    // ERS_BRIDGE_KEEP_TEST_LOGS=1 keeps the folder to read after a failed scan (it may hold what the scan found).
+    if (process.env['ERS_BRIDGE_KEEP_TEST_LOGS'] === '1') console.log(`log scan: the test logs are kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
     // Vitest only reports errors thrown at teardown; the exit code is what makes CI fail.
     if (problems.length > 0) {
       console.error(
