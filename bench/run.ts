@@ -18,8 +18,8 @@
  * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only; it cannot change a flag ers-bridge is
  * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
  * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
- * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, in the same
- * interleaved rounds: an A/B of a V8 setting), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1"),
+ * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, as many processes as
+ * ers-bridge, in the same interleaved rounds: an A/B of a V8 setting), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1"),
  * BENCH_PROCESSES (processes per judged target, default 3: their rounds rotate over them, see Candidate.replicas),
  * BENCH_KEEP_TMP=1 (keep the run's folder of rules files and process logs, e.g. to read a --trace-gc output).
  */
@@ -711,24 +711,26 @@ async function main(): Promise<number> {
         });
       }
       // BENCH_VARIANT_NODE_ARGS: one more ers-bridge (translate, warn) given these node flags after its own, measured
-      // in the same interleaved rounds: an A/B of a V8 setting that two separate runs could not tell apart.
+      // in the same interleaved rounds: an A/B of a V8 setting that two separate runs could not tell apart. It runs as
+      // many processes as ers-bridge: one process is its own luck, and pays its warm-up and first collections alone.
       const variantArgs = process.env['BENCH_VARIANT_NODE_ARGS']?.split(' ').filter(Boolean);
       if (variantArgs && variantArgs.length > 0) {
-        const variant = await startBridge(ctx, 'ers-bridge-variant', translateRules, {
-          logLevel: 'warn',
-          extraNodeArgs: variantArgs,
-        });
-        const key = await openSession(variant.url);
-        const url = `${variant.url}${A005_LEGACY}`;
         const name = `ers-bridge (${variantArgs.join(' ')})`;
-        await verifyTarget(name, url, legacyHeaders(key), bridgeLink(variant.url));
+        const members = await startMembers(async (i) => {
+          const variant = await startBridge(ctx, `ers-bridge-variant${suffix(i)}`, translateRules, {
+            logLevel: 'warn',
+            extraNodeArgs: variantArgs,
+          });
+          const key = await openSession(variant.url);
+          const url = `${variant.url}${A005_LEGACY}`;
+          await verifyTarget(name, url, legacyHeaders(key), bridgeLink(variant.url));
+          return { url, headers: legacyHeaders(key), pid: variant.proc.pid };
+        });
         cands.push({
           name,
           what: `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ')} after its own`,
-          url,
-          headers: legacyHeaders(key),
           light: true,
-          pid: variant.proc.pid,
+          ...asCandidate(members),
         });
       }
       const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
