@@ -49,6 +49,7 @@ import { parseRules } from '../src/rules/load.js';
 import { cpuSnapshot, foreignCpuPct, pidsNamed } from './lib/cpu.js';
 import { callgrindWrapper, countPerCall, type InstructionCount, valgrindVersion } from './lib/instructions.js';
 import { combine, type LoadResult, type LoadRun, runLoad } from './lib/load.js';
+import { roundOrder } from './lib/order.js';
 import { childPids, type Proc, rssMiB, sleep, stopAll } from './lib/procs.js';
 import { type ProfileSummary, summariseProfile } from './lib/profile.js';
 import { renderMarkdown, renderTerminal } from './lib/report.js';
@@ -84,9 +85,9 @@ const SHADOW_RATES = (process.env['BENCH_SHADOW_RATES'] ?? '1,0.1').split(',').m
 export const CONFIG = {
   connections: Number(process.env['BENCH_CONNECTIONS'] ?? 50),
   /**
-   * Throughput: the rounds of every target are interleaved (A B C …, then B C … A), so a disturbance hits all. Many
-   * short rounds rather than two long ones: on a shared 2-vCPU machine one round's CPU-per-call ratio between two
-   * targets varies by ±20%, so two rounds cannot tell a 10% difference (issue 15).
+   * Throughput: the rounds of every target are interleaved, each round in its own shuffled order (roundOrder), so a
+   * disturbance hits all. Many short rounds rather than two long ones: on a shared 2-vCPU machine one round's
+   * CPU-per-call ratio between two targets varies by ±20%, so two rounds cannot tell a 10% difference (issue 15).
    */
   rounds: Number(process.env['BENCH_ROUNDS'] ?? (QUICK ? 2 : 6)),
   roundS: Number(process.env['BENCH_DURATION'] ?? (QUICK ? 2 : 3)),
@@ -94,6 +95,11 @@ export const CONFIG = {
   processes: Math.max(1, Number(process.env['BENCH_PROCESSES'] ?? (QUICK ? 1 : 3))),
   warmupS: QUICK ? 1 : 3,
   lightRoundS: QUICK ? 1 : 1.5,
+  /**
+   * A pause before each measured run (after a full GC of the bench process when node runs it with --expose-gc), so
+   * what the previous run left (its load generator's garbage, the upstream's collections) is not paid by the next.
+   */
+  settleMs: Number(process.env['BENCH_SETTLE_MS'] ?? (QUICK ? 200 : 1000)),
   lightWarmupS: 1,
   tokenBatch: 1000,
   sessionsSmall: QUICK ? 2_000 : 10_000,
@@ -371,11 +377,26 @@ export interface Member {
   pid: number;
 }
 
-/** CONFIG.processes processes of one server, started one after the other. */
-async function startMembers<T extends Member>(start: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < CONFIG.processes; i++) out.push(await start(i));
-  return out;
+/** A judged target's CONFIG.processes processes: how to start process i, and what to do once all are up. */
+interface MemberGroup {
+  start: (i: number) => Promise<Member>;
+  started: (members: Member[]) => void;
+}
+
+/**
+ * Starts every group's processes interleaved and rotated (process 1 of A B C, then process 2 of B C A, …), not one
+ * target's after another's: on these machines the processes started first stayed 10-20% dearer per call for their
+ * whole life (an A/A of two identical groups: whichever started first was the dearer, in both orders; issue 15).
+ */
+async function startInterleaved(groups: MemberGroup[]): Promise<void> {
+  const members: Member[][] = groups.map(() => []);
+  for (let i = 0; i < CONFIG.processes; i++) {
+    for (let k = 0; k < groups.length; k++) {
+      const g = (k + i) % groups.length;
+      members[g]!.push(await groups[g]!.start(i));
+    }
+  }
+  groups.forEach((group, g) => group.started(members[g]!));
 }
 
 /** A candidate's url, headers and pid (its first process) and its replicas (the others). */
@@ -400,9 +421,16 @@ function membersOf(c: Candidate): Member[] {
   return [c, ...(c.replicas ?? [])];
 }
 
+/** Lets the machine settle before a measured run (CONFIG.settleMs). */
+async function settle(): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((resolve) => setTimeout(resolve, CONFIG.settleMs));
+}
+
 /**
- * Every candidate warmed up, then CONFIG.rounds rounds of CONFIG.roundS at CONFIG.connections, interleaved and
- * rotated; then the same on 1 connection (light load) for those that want it.
+ * Every candidate warmed up, then CONFIG.rounds rounds of CONFIG.roundS at CONFIG.connections, interleaved (each
+ * round in roundOrder's order, each run after settle()); then the same on 1 connection (light load) for those that
+ * want it.
  */
 async function measureInterleaved(cands: Candidate[]): Promise<Map<string, TargetResult>> {
   const n = cands.length;
@@ -414,9 +442,10 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
   }
   const heavy = new Map<string, LoadRun[]>(cands.map((c) => [c.name, []]));
   for (let r = 0; r < CONFIG.rounds; r++) {
-    for (let k = 0; k < n; k++) {
-      const c = cands[(k + r) % n]!;
+    for (const k of roundOrder(n, r)) {
+      const c = cands[k]!;
       const m = memberOf(c, r);
+      await settle();
       const run = await runLoad({
         url: m.url,
         headers: m.headers,
@@ -440,9 +469,10 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
     }
   }
   for (let r = 0; r < CONFIG.rounds; r++) {
-    for (let k = 0; k < lightCands.length; k++) {
-      const c = lightCands[(k + r) % lightCands.length]!;
+    for (const k of roundOrder(lightCands.length, r)) {
+      const c = lightCands[k]!;
       const m = memberOf(c, r);
+      await settle();
       light.get(c.name)!.push(
         await runLoad({
           url: m.url,
@@ -644,24 +674,26 @@ async function main(): Promise<number> {
           pid: upstream.proc.pid,
         });
       }
-      // The judged targets run as CONFIG.processes processes each (see Candidate.replicas).
-      {
-        const members = await startMembers(async (i) => {
+      // The judged targets run as CONFIG.processes processes each (see Candidate.replicas), started interleaved.
+      const groups: MemberGroup[] = [];
+      groups.push({
+        start: async (i) => {
           const bridge = await startBridge(ctx, `ers-bridge${suffix(i)}`, translateRules, { logLevel: 'warn' });
           const key = await openSession(bridge.url);
           const url = `${bridge.url}${A005_LEGACY}`;
           await verifyTarget('ers-bridge', url, legacyHeaders(key), bridgeLink(bridge.url));
           return { url, headers: legacyHeaders(key), pid: bridge.proc.pid };
-        });
-        cands.push({
-          name: 'ers-bridge',
-          what: 'ers-bridge translate, LOG_LEVEL=warn',
-          light: true,
-          ...asCandidate(members),
-        });
-      }
-      {
-        const members = await startMembers(async (i) => {
+        },
+        started: (members) =>
+          cands.push({
+            name: 'ers-bridge',
+            what: 'ers-bridge translate, LOG_LEVEL=warn',
+            light: true,
+            ...asCandidate(members),
+          }),
+      });
+      groups.push({
+        start: async (i) => {
           const fp = await startScript(ctx, `fastify-http-proxy${suffix(i)}`, 'fastify-proxy.ts', [
             upstream.url,
             staticToken,
@@ -670,14 +702,15 @@ async function main(): Promise<number> {
           const headers = legacyHeaders('static-session-key');
           await verifyTarget('@fastify/http-proxy', url, headers, apimLink);
           return { url, headers, pid: fp.proc.pid };
-        });
-        cands.push({
-          name: '@fastify/http-proxy',
-          what: 'prefix rewrite + static bearer token, legacy headers removed; no sessions, no link rewriting',
-          light: true,
-          ...asCandidate(members),
-        });
-      }
+        },
+        started: (members) =>
+          cands.push({
+            name: '@fastify/http-proxy',
+            what: 'prefix rewrite + static bearer token, legacy headers removed; no sessions, no link rewriting',
+            light: true,
+            ...asCandidate(members),
+          }),
+      });
       if (results.versions['nginx'] === 'not installed') {
         const line = 'nginx: SKIPPED — nginx is not installed (apt-get install -y nginx to include it)';
         log(line);
@@ -716,21 +749,24 @@ async function main(): Promise<number> {
       const variantArgs = process.env['BENCH_VARIANT_NODE_ARGS']?.split(' ').filter(Boolean);
       if (variantArgs && variantArgs.length > 0) {
         const name = `ers-bridge (${variantArgs.join(' ')})`;
-        const members = await startMembers(async (i) => {
-          const variant = await startBridge(ctx, `ers-bridge-variant${suffix(i)}`, translateRules, {
-            logLevel: 'warn',
-            extraNodeArgs: variantArgs,
-          });
-          const key = await openSession(variant.url);
-          const url = `${variant.url}${A005_LEGACY}`;
-          await verifyTarget(name, url, legacyHeaders(key), bridgeLink(variant.url));
-          return { url, headers: legacyHeaders(key), pid: variant.proc.pid };
-        });
-        cands.push({
-          name,
-          what: `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ')} after its own`,
-          light: true,
-          ...asCandidate(members),
+        groups.push({
+          start: async (i) => {
+            const variant = await startBridge(ctx, `ers-bridge-variant${suffix(i)}`, translateRules, {
+              logLevel: 'warn',
+              extraNodeArgs: variantArgs,
+            });
+            const key = await openSession(variant.url);
+            const url = `${variant.url}${A005_LEGACY}`;
+            await verifyTarget(name, url, legacyHeaders(key), bridgeLink(variant.url));
+            return { url, headers: legacyHeaders(key), pid: variant.proc.pid };
+          },
+          started: (members) =>
+            cands.push({
+              name,
+              what: `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ')} after its own`,
+              light: true,
+              ...asCandidate(members),
+            }),
         });
       }
       const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
@@ -744,23 +780,28 @@ async function main(): Promise<number> {
           rulesYaml({ ...base, legacyBase: `${legacy.url}/ers-api`, shadow: rate }),
         );
         const bridges: Bridge[] = [];
-        const members = await startMembers(async (i) => {
-          const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}${suffix(i)}`, file, { logLevel: 'warn' });
-          bridges.push(bridge);
-          const key = await openSession(bridge.url);
-          const url = `${bridge.url}${A005_LEGACY}`;
-          await verifyTarget(name, url, legacyHeaders(key), bridgeLink(bridge.url));
-          return { url, headers: legacyHeaders(key), pid: bridge.proc.pid };
+        groups.push({
+          start: async (i) => {
+            const bridge = await startBridge(ctx, `ers-bridge-shadow-${rate}${suffix(i)}`, file, { logLevel: 'warn' });
+            bridges.push(bridge);
+            const key = await openSession(bridge.url);
+            const url = `${bridge.url}${A005_LEGACY}`;
+            await verifyTarget(name, url, legacyHeaders(key), bridgeLink(bridge.url));
+            return { url, headers: legacyHeaders(key), pid: bridge.proc.pid };
+          },
+          started: (members) => {
+            cands.push({
+              name,
+              what: `modes.default shadow, primary apim, sampleRate ${rate}; legacy fake in its own process`,
+              light: true,
+              ...asCandidate(members),
+            });
+            shadowBridges.push({ rate, name, bridges });
+          },
         });
-        cands.push({
-          name,
-          what: `modes.default shadow, primary apim, sampleRate ${rate}; legacy fake in its own process`,
-          light: true,
-          ...asCandidate(members),
-        });
-        shadowBridges.push({ rate, name, bridges });
       }
 
+      await startInterleaved(groups);
       const measured = await measureInterleaved(cands);
       const order = ['direct', 'ers-bridge', '@fastify/http-proxy', 'nginx', 'ers-bridge (info)'];
       for (const name of order) {

@@ -423,14 +423,19 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     `- **Load**: autocannon ${r.versions['autocannon']} (programmatic, in the bench process), pipelining 1, the ` +
       'same settings for every target. All targets run at once (idle but for the one under load); each gets a ' +
       `${c.warmupS} s warm-up (discarded), then ${c.rounds} rounds of ${c.roundS} s at ${c.connections} ` +
-      'connections, **interleaved and rotated** across targets (A B C…, then B C… A), so a disturbance of the ' +
-      `machine hits every target alike; then the same with ${c.rounds} × ${c.lightRoundS} s on 1 connection ` +
+      'connections, **interleaved** across targets, each round in its own order (a shuffle seeded by the round, ' +
+      'so no target always runs behind the same one), with a pause before each run (a full GC of the bench ' +
+      `process, then ${c.settleMs ?? 0} ms), so a disturbance of the machine hits every target alike; then the same ` +
+      `with ${c.rounds} × ${c.lightRoundS} s on 1 connection ` +
       '(light load). req/s is over all rounds (each round shown); percentiles are computed exactly from every ' +
       'response time autocannon reports (its own histogram has 1 ms resolution).',
     `- **Processes**: ers-bridge, @fastify/http-proxy and each shadow bridge run as ${c.processes ?? 1} process(es) of ` +
       'the same code and rules; round r of a target goes to its process r mod n, and its figures are over all its ' +
       'rounds. Two processes of the same code can differ by ±25% in CPU per call for their whole life (V8 compiles ' +
-      'and lays out memory differently in each), so one process would make its luck the target\'s figure.',
+      'and lays out memory differently in each), so one process would make its luck the target\'s figure. The ' +
+      'processes are started interleaved (process 1 of each target, then process 2 of each in rotated order, …): ' +
+      'the processes started first stayed 10–20% dearer per call for their whole life on these machines, and ' +
+      'started one target after another that cost whichever target came first.',
     '- **Server CPU µs/req**: CPU time (user + system, /proc/<pid>/stat) of the server under test — the proxy ' +
       "process (with nginx's and the cluster's worker processes); for direct, the upstream — divided by the " +
       'requests it answered. Unlike req/s it hardly depends on what else competes for the CPUs: it is the cost ' +
