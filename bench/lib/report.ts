@@ -435,7 +435,8 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       'and lays out memory differently in each), so one process would make its luck the target\'s figure. The ' +
       'processes are started interleaved (process 1 of each target, then process 2 of each in rotated order, …): ' +
       'the processes started first stayed 10–20% dearer per call for their whole life on these machines, and ' +
-      'started one target after another that cost whichever target came first.',
+      'started one target after another that cost whichever target came first. An idle ers-bridge, never ' +
+      'measured, is started before them all.',
     '- **Server CPU µs/req**: CPU time (user + system, /proc/<pid>/stat) of the server under test — the proxy ' +
       "process (with nginx's and the cluster's worker processes); for direct, the upstream — divided by the " +
       'requests it answered. Unlike req/s it hardly depends on what else competes for the CPUs: it is the cost ' +
