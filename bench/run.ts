@@ -426,7 +426,7 @@ function membersOf(c: Candidate): Member[] {
 /** Lets the machine settle before a measured run (CONFIG.settleMs). */
 async function settle(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
-  await new Promise((resolve) => setTimeout(resolve, CONFIG.settleMs));
+  await sleep(CONFIG.settleMs);
 }
 
 /**

@@ -59,10 +59,10 @@ export function whereIn(line: string, holds: (text: string) => boolean): string 
  * (a responseTime of 6.118251000000001 holds "1000000001"), a fraction's or a longer id's is not a patient identifier.
  */
 export function holdsNhsNumber(text: string, n: string): boolean {
+  const digit = (c: number) => c >= 48 && c <= 57;
   for (let at = text.indexOf(n); at !== -1; at = text.indexOf(n, at + 1)) {
     const before = text.charCodeAt(at - 1);
     const after = text.charCodeAt(at + n.length);
-    const digit = (c: number) => c >= 48 && c <= 57;
     const fraction = before === 46 && digit(text.charCodeAt(at - 2)); // the digits after a decimal point
     if (!digit(before) && !digit(after) && !fraction) return true;
   }
