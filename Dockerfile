@@ -30,6 +30,8 @@ USER node
 EXPOSE 8080 8081
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.OPS_PORT||8081)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# node's flags are bin/ers-bridge.js's (its first line says why): the image runs ers-bridge as the executable does.
+# The environment and node's flags are bin/ers-bridge.js's (its first line; the comment below it says why): the image
+# runs ers-bridge as the executable does.
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["node", "--max-semi-space-size=8", "bin/ers-bridge.js"]
 CMD ["serve", "--host", "0.0.0.0"]

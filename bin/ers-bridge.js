@@ -1,11 +1,14 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
-// ers-bridge's node flags are on the line above (env -S splits them: GNU coreutils 8.30 or later). The Dockerfile's
-// ENTRYPOINT gives node the same ones, and the bench reads them from this line to launch ers-bridge as it runs.
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
+// How ers-bridge runs is on the line above (env -S splits it: GNU coreutils 8.30 or later). The Dockerfile's ENV and
+// ENTRYPOINT and `npm start` say the same, and the bench reads this line to launch ers-bridge as it runs.
 // --max-semi-space-size=8 (MiB): V8's young generation, 16 MiB per semi-space by default on 64-bit (32 MiB
-// committed), is most of the process's growth under load; 8 halves it for a proxy whose calls are short-lived, for a
-// little more scavenge time per call (measured in docs/benchmarks.md). A flag on node's command line wins over the
-// same flag in NODE_OPTIONS, so NODE_OPTIONS cannot change this one: run node yourself instead,
-// `node --max-semi-space-size=16 bin/ers-bridge.js …` (for the image, override its entrypoint the same way).
+// committed), is most of the process's growth under load; 8 halves it for a proxy whose calls are short-lived, for
+// more frequent scavenges (measured in docs/benchmarks.md: with 16, 100,000 sessions took 152 MB, over the 150 MB bound).
+// MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (V8's garbage-collection helpers, libuv's pool) a malloc
+// arena of its own, up to 8 a core; two in all kept ≈ 6 MiB less RSS under load (issue 15).
+// A flag on node's command line wins over the same flag in NODE_OPTIONS, and env sets MALLOC_ARENA_MAX over the
+// caller's: to change either, run node yourself, e.g. `node --max-semi-space-size=16 bin/ers-bridge.js …` (for the
+// image, override its entrypoint the same way).
 // The ers-bridge command. Runs the compiled CLI (dist/) when built, else the TypeScript sources through tsx
 // (a development install). ERS_BRIDGE_FROM_SOURCE=1 forces the sources (the tests use it, so a stale build never
 // stands in for the code under test).

@@ -361,9 +361,10 @@ function reading(r: Results): string[] {
   return out;
 }
 
-/** How the bench launched ers-bridge: node with the flags of bin/ers-bridge.js's shebang. */
+/** How the bench launched ers-bridge: the environment and node flags of bin/ers-bridge.js's shebang. */
 function launch(r: Results): string {
-  return ['node', ...(r.bridgeNodeFlags ?? []), 'bin/ers-bridge.js'].join(' ');
+  const env = Object.entries(r.bridgeLaunchEnv ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [...env, 'node', ...(r.bridgeNodeFlags ?? []), 'bin/ers-bridge.js'].join(' ');
 }
 
 export function renderMarkdown(r: Results, elapsedS: number): string {
@@ -410,8 +411,8 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     '- **Each component in its own process**: the fake APIM upstream (`bench/upstream.ts`, node:http, keep-alive) ' +
       'answers the NHS A005 example (`Unbooked.json`, 6.2 kB, `_baseUrl_` set to its own base, ' +
       '`application/fhir+json`), and refuses a call without a bearer token or with a legacy header left in; ' +
-      `ers-bridge runs as \`${launch(r)} serve --rules <generated> --port 0\` (the node flags of its bin script's ` +
-      "shebang, which the Docker image's ENTRYPOINT gives too: ers-bridge as it is launched) with stdout (its log) " +
+      `ers-bridge runs as \`${launch(r)} serve --rules <generated> --port 0\` (the environment and node flags of its bin ` +
+      "script's shebang, which the Docker image's ENV and ENTRYPOINT give too: ers-bridge as it is launched) with stdout (its log) " +
       'to a file; `@fastify/http-proxy` (`bench/fastify-proxy.ts`) does only the prefix rewrite, a static ' +
       '`authorization` and removes `xapi_asid`/`http_x_session_key` (undici, 64 keep-alive connections, like ' +
       "ers-bridge's `apim.connections`); nginx gets a generated config (`rewrite`, `proxy_set_header`, upstream " +
@@ -449,7 +450,7 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     `- **Token stampede**: a fresh ers-bridge, one session (A001+A002), then ${c.tokenBatch} A005 at once ` +
       `(undici, up to ${c.tokenBatch} connections) before any token exists.`,
     `- **Memory**: a fresh ers-bridge (memory store, maxSessions and maxPerAsid ${c.sessionsLarge + 10_000}, the A001 rate raised, idle timeout 24 h), ` +
-      `run as \`${launch(r)} …\`, the node flags of its bin script and Docker image; ` +
+      `run as \`${launch(r)} …\`, the environment and node flags of its bin script and Docker image; ` +
       `VmRSS from /proc/<pid>/status 2 s after creating ${c.sessionsSmall} and ${c.sessionsLarge} sessions ` +
       '(A001 for all, A002 for half; 32 connections) — the figure the target is judged on — then again after a ' +
       'full GC (that process alone is started with `--expose-gc --require bench/gc-on-signal.cjs`, and SIGUSR2 ' +

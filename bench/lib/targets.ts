@@ -70,6 +70,8 @@ export interface BridgeOptions {
   gcOnSignal?: boolean;
   /** Node flags after the product's and the bench's (before BENCH_BRIDGE_NODE_ARGS), e.g. to measure another. */
   extraNodeArgs?: string[];
+  /** Environment over the shebang's (an A/B of e.g. MALLOC_ARENA_MAX). */
+  extraEnv?: Record<string, string>;
   /** Run node under this program (valgrind, for the instruction counts). */
   wrapper?: Wrapper;
 }
@@ -82,19 +84,38 @@ export interface Bridge {
   logFile: string;
 }
 
-/**
- * The node flags ers-bridge runs with, from the shebang of bin/ers-bridge.js (`#!/usr/bin/env -S node <flags>`), the
- * one place they are written (the Dockerfile's ENTRYPOINT repeats them; test/unit/launch-flags.test.ts checks).
- */
-export function productNodeFlags(root: string): string[] {
-  const first = readFileSync(join(root, 'bin', 'ers-bridge.js'), 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env (?:node|-S node (.+))$/.exec(first.trimEnd());
-  if (!m) throw new Error(`bin/ers-bridge.js: expected a "#!/usr/bin/env -S node <flags>" first line, got ${first}`);
-  return (m[1] ?? '').split(/\s+/).filter(Boolean);
+/** How ers-bridge is launched: the environment its shebang sets, and node's flags. */
+export interface ProductLaunch {
+  env: Record<string, string>;
+  nodeFlags: string[];
 }
 
 /**
- * `node <productNodeFlags> bin/ers-bridge.js serve --rules <file>`, as the bin script and the image launch it (the
+ * How ers-bridge runs, from the shebang of bin/ers-bridge.js (`#!/usr/bin/env -S [NAME=value …] node <flags>`), the
+ * one place it is written (the Dockerfile's ENV and ENTRYPOINT and `npm start` repeat it; test/unit/launch-flags.test.ts
+ * checks).
+ */
+export function productLaunch(root: string): ProductLaunch {
+  const first = readFileSync(join(root, 'bin', 'ers-bridge.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env (?:node|-S ((?:[A-Z_][A-Z0-9_]*=\S+ )*)node(?: (.+))?)$/.exec(first.trimEnd());
+  if (!m) {
+    throw new Error(`bin/ers-bridge.js: expected a "#!/usr/bin/env -S [NAME=value …] node <flags>" first line, got ${first}`);
+  }
+  const env: Record<string, string> = {};
+  for (const pair of (m[1] ?? '').split(' ').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return { env, nodeFlags: (m[2] ?? '').split(/\s+/).filter(Boolean) };
+}
+
+/** The node flags ers-bridge runs with (those of its shebang). */
+export function productNodeFlags(root: string): string[] {
+  return productLaunch(root).nodeFlags;
+}
+
+/**
+ * `[env] node <productNodeFlags> bin/ers-bridge.js serve --rules <file>`, as the bin script and the image launch it (the
  * cluster workers of `--workers` inherit the flags: cluster.fork uses process.execArgv); the bench's own flags come
  * after them, so `extraNodeArgs` and BENCH_BRIDGE_NODE_ARGS override them (on node's command line the last wins).
  * Resolves once every process says it is serving.
@@ -127,7 +148,13 @@ export async function startBridge(
     String(opsPort),
     ...(workers > 1 ? ['--workers', String(workers)] : []),
   ];
-  const env: NodeJS.ProcessEnv = { ...ctx.bridgeEnv, LOG_LEVEL: options.logLevel ?? 'warn' };
+  // The shebang's environment (e.g. MALLOC_ARENA_MAX) as `env -S` sets it: over what the bench passes on.
+  const env: NodeJS.ProcessEnv = {
+    ...ctx.bridgeEnv,
+    ...productLaunch(ctx.root).env,
+    ...options.extraEnv,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+  };
   if (ctx.fromSource) env['ERS_BRIDGE_FROM_SOURCE'] = '1';
   else delete env['ERS_BRIDGE_FROM_SOURCE'];
   const logFile = join(ctx.tmp, `${name.replace(/[^a-z0-9-]+/gi, '_')}.log`);

@@ -1,24 +1,25 @@
 /**
- * ers-bridge's node flags (--max-semi-space-size=8: see bin/ers-bridge.js) are written once, in the shebang of
- * bin/ers-bridge.js, and repeated wherever node is named instead: the Dockerfile's ENTRYPOINT and `npm start`. The
- * bench reads them from the shebang. That the executable really runs with them is test/integration/launch-flags.test.ts.
+ * How ers-bridge runs (MALLOC_ARENA_MAX=2 and --max-semi-space-size=8: see bin/ers-bridge.js) is written once, in the
+ * shebang of bin/ers-bridge.js, and repeated wherever node is named instead: the Dockerfile's ENV and ENTRYPOINT and
+ * `npm start`. The bench reads it from the shebang. That the executable really runs with them is test/integration/launch-flags.test.ts.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { productNodeFlags } from '../../bench/lib/targets.js';
+import { productLaunch } from '../../bench/lib/targets.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
-/** The flags after `node` in `#!/usr/bin/env -S node <flags>`. */
-function shebangFlags(): string[] {
+/** The environment and the flags of `#!/usr/bin/env -S NAME=value … node <flags>`. */
+function shebang(): { env: string[]; flags: string[] } {
   const first = read('bin/ers-bridge.js').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+(?:=\S+)?)+)$/.exec(first);
-  if (!m) throw new Error(`bin/ers-bridge.js: not a "#!/usr/bin/env -S node <flags>" line: ${first}`);
-  return m[1]!.trim().split(' ');
+  const m = /^#!\/usr\/bin\/env -S((?: [A-Z_]+=\S+)*) node((?: --[a-z0-9-]+(?:=\S+)?)+)$/.exec(first);
+  if (!m) throw new Error(`bin/ers-bridge.js: not a "#!/usr/bin/env -S NAME=value … node <flags>" line: ${first}`);
+  return { env: m[1]!.trim().split(' ').filter(Boolean), flags: m[2]!.trim().split(' ') };
 }
+const shebangFlags = () => shebang().flags;
 
 /** The node flags of the Dockerfile's ENTRYPOINT (exec form): between "node" and "bin/ers-bridge.js". */
 function entrypointFlags(): string[] {
@@ -33,23 +34,32 @@ function entrypointFlags(): string[] {
 }
 
 describe("ers-bridge's node flags", () => {
-  it('the shebang bounds the young generation: --max-semi-space-size=8', () => {
+  it('the shebang sets the young generation (8 MiB semi-spaces) and two malloc arenas', () => {
     expect(shebangFlags()).toEqual(['--max-semi-space-size=8']);
+    expect(shebang().env).toEqual(['MALLOC_ARENA_MAX=2']);
   });
 
-  it("the Dockerfile's ENTRYPOINT gives node the shebang's flags", () => {
+  it("the Dockerfile's ENTRYPOINT gives node the shebang's flags, and its ENV the shebang's environment", () => {
     expect(entrypointFlags()).toEqual(shebangFlags());
+    const envLines = read('Dockerfile')
+      .split('\n')
+      .filter((l) => /^ENV MALLOC_/.test(l))
+      .map((l) => l.slice('ENV '.length));
+    expect(envLines).toEqual(shebang().env);
   });
 
-  it("`npm start` (the demo) gives node the shebang's flags", () => {
+  it("`npm start` (the demo) gives node the shebang's environment and flags", () => {
     const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts['start']!;
-    const m = /^node (.*) bin\/ers-bridge\.js demo$/.exec(start);
+    const m = /^((?:[A-Z_]+=\S+ )*)node (.*) bin\/ers-bridge\.js demo$/.exec(start);
     expect(m, start).not.toBeNull();
-    expect(m![1]!.split(' ')).toEqual(shebangFlags());
+    expect(m![1]!.trim().split(' ')).toEqual(shebang().env);
+    expect(m![2]!.split(' ')).toEqual(shebangFlags());
   });
 
-  it('the bench launches ers-bridge with the same flags (productNodeFlags reads the shebang)', () => {
-    expect(productNodeFlags(ROOT)).toEqual(shebangFlags());
+  it('the bench launches ers-bridge the same way (productLaunch reads the shebang)', () => {
+    const launch = productLaunch(ROOT);
+    expect(launch.nodeFlags).toEqual(shebangFlags());
+    expect(Object.entries(launch.env).map(([k, v]) => `${k}=${v}`)).toEqual(shebang().env);
   });
 
   it('bin/ers-bridge.js is executable, so the kernel runs it through its shebang', () => {
