@@ -18,7 +18,7 @@
  * BENCH_BRIDGE_NODE_OPTIONS (NODE_OPTIONS for the ers-bridge processes only; it cannot change a flag ers-bridge is
  * launched with, since node's command line wins), BENCH_BRIDGE_NODE_ARGS (node flags for them, after ers-bridge's
  * own, so they override those; also flags NODE_OPTIONS refuses, e.g. --trace-gc), BENCH_ROUNDS (interleaved rounds
- * per target, default 6), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, as many processes as
+ * per target, default 6), BENCH_REWARM_S (the discarded run before each measured one, default 1 s; 0 for none), BENCH_VARIANT_NODE_ARGS (one more ers-bridge with these node flags, as many processes as
  * ers-bridge, in the same interleaved rounds: an A/B of a V8 setting), BENCH_VARIANT_ENV (NAME=value …: that variant's
  * environment over the one ers-bridge's shebang sets, e.g. MALLOC_ARENA_MAX=16), BENCH_SHADOW_RATES (the shadow bridges' sampleRates, default "1,0.1"),
  * BENCH_PROCESSES (processes per judged target, default 3: their rounds rotate over them, see Candidate.replicas),
@@ -102,6 +102,12 @@ export const CONFIG = {
    */
   settleMs: Number(process.env['BENCH_SETTLE_MS'] ?? (QUICK ? 200 : 1000)),
   lightWarmupS: 1,
+  /**
+   * A discarded run of this long on the same process and connections right before each measured one. A process
+   * that has idled while the others were measured pays for it in its next run (its first round, 40 s after the
+   * warm-up, measured 30-55% dearer than its later ones: issue 15); this one pays that instead.
+   */
+  rewarmS: Number(process.env['BENCH_REWARM_S'] ?? (QUICK ? 0.3 : 1)),
   tokenBatch: 1000,
   sessionsSmall: QUICK ? 2_000 : 10_000,
   sessionsLarge: QUICK ? 20_000 : 100_000,
@@ -437,9 +443,27 @@ function membersOf(c: Candidate): Member[] {
   return [c, ...(c.replicas ?? [])];
 }
 
-/** Lets the machine settle before a measured run (CONFIG.settleMs). */
+/** CONFIG.rewarmS of load on this process, not measured: it comes back from idling before it is measured. */
+async function rewarm(m: Member, connections: number): Promise<void> {
+  if (CONFIG.rewarmS > 0) await runLoad({ url: m.url, headers: m.headers, connections, durationS: CONFIG.rewarmS });
+}
+
+/** The stand-ins a measured run loads besides its target (the upstreams): settle() collects their garbage too. */
+const settleAlso: string[] = [];
+
+/**
+ * Lets the machine settle before a measured run: a full GC of the bench process (the load generator) and of the
+ * upstreams, so that what the run before left behind (the direct run drives the upstream at 15,000 req/s) is not
+ * collected during this one, then CONFIG.settleMs.
+ */
 async function settle(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
+  for (const url of settleAlso) {
+    await request(`${url}/__gc`, { method: 'POST' }).then(
+      (res) => res.body.dump(),
+      () => undefined,
+    );
+  }
   await sleep(CONFIG.settleMs);
 }
 
@@ -461,6 +485,7 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
     for (const k of roundOrder(n, r)) {
       const c = cands[k]!;
       const m = memberOf(c, r);
+      await rewarm(m, CONFIG.connections);
       await settle();
       const run = await runLoad({
         url: m.url,
@@ -471,8 +496,10 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
         ...(c.extraPids ? { extraPids: c.extraPids } : {}),
       });
       heavy.get(c.name)!.push(run);
+      const cpu = run.serverCpuMs !== undefined && run.requests > 0 ? (1000 * run.serverCpuMs) / run.requests : undefined;
       log(
         `round ${r + 1}/${CONFIG.rounds} ${c.name}: ${(run.requests / run.durationS).toFixed(0)} rps, ` +
+          (cpu !== undefined ? `${cpu.toFixed(0)} µs CPU/req (process ${membersOf(c).indexOf(m) + 1}), ` : '') +
           `non-2xx ${run.non2xx}, errors ${run.errors}, other load ${run.foreignPct.toFixed(0)}%`,
       );
     }
@@ -488,6 +515,7 @@ async function measureInterleaved(cands: Candidate[]): Promise<Map<string, Targe
     for (const k of roundOrder(lightCands.length, r)) {
       const c = lightCands[k]!;
       const m = memberOf(c, r);
+      await rewarm(m, 1);
       await settle();
       light.get(c.name)!.push(
         await runLoad({
@@ -667,7 +695,8 @@ async function main(): Promise<number> {
         },
       ],
     });
-    const upstream = await startScript(ctx, 'apim-upstream', 'upstream.ts', ['apim']);
+    const upstream = await startScript(ctx, 'apim-upstream', 'upstream.ts', ['apim'], ['--expose-gc']);
+    settleAlso.push(upstream.url);
     log(`fake APIM upstream ${upstream.url}; token endpoint (stand-in, this process) ${standIn.tokenUrl}`);
     const base = { upstream: upstream.url, tokenUrl: standIn.tokenUrl };
     const translateRules = writeRules(ctx, 'translate', rulesYaml(base));
@@ -795,7 +824,8 @@ async function main(): Promise<number> {
             }),
         });
       }
-      const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy']);
+      const legacy = await startScript(ctx, 'legacy-fake', 'upstream.ts', ['legacy'], ['--expose-gc']);
+      settleAlso.push(legacy.url);
       // Shadow at sampleRate 1 (what a copy costs) and 0.1 (what a team runs: sampling must cost in proportion).
       const shadowBridges: Array<{ rate: number; name: string; bridges: Bridge[] }> = [];
       for (const rate of SHADOW_RATES) {

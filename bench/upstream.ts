@@ -9,7 +9,9 @@
  *   node --import tsx bench/upstream.ts legacy  — the fake legacy HSCN host for shadow mode: A001/A002 and the same
  *                                                  A005 answer under /ers-api/STU3/v1 with links at its own base.
  *
- * Prints `READY <origin>` on stdout once listening. GET /__stats answers the counters as JSON.
+ * Prints `READY <origin>` on stdout once listening. GET /__stats answers the counters as JSON; POST /__gc runs a full
+ * garbage collection when node was given --expose-gc (the bench's settle step: what a heavy run left in this process is
+ * collected before the next target is measured, not during its run).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -37,6 +39,12 @@ function send(res: ServerResponse, status: number, payload: Buffer | string, typ
   const buf = typeof payload === 'string' ? Buffer.from(payload) : payload;
   res.writeHead(status, { 'content-type': type, 'content-length': buf.length });
   res.end(buf);
+}
+
+function collect(res: ServerResponse): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  send(res, gc ? 204 : 501, '', 'text/plain');
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -75,6 +83,7 @@ function apim(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   if (req.url === '/__stats') return send(res, 200, JSON.stringify(stats), 'application/json');
+  if (req.method === 'POST' && req.url === '/__gc') return collect(res);
   stats.notFound++;
   send(res, 404, '{"error":"not found"}', 'application/json');
 }
@@ -117,6 +126,7 @@ async function legacy(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return send(res, 200, JSON.stringify(legacySession(id, sent.permission ?? PERMISSION)), 'application/json');
   }
   if (req.url === '/__stats') return send(res, 200, JSON.stringify(stats), 'application/json');
+  if (req.method === 'POST' && req.url === '/__gc') return collect(res);
   stats.notFound++;
   send(res, 404, '{"error":"not found"}', 'application/json');
 }

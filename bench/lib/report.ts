@@ -425,8 +425,11 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
       'same settings for every target. All targets run at once (idle but for the one under load); each gets a ' +
       `${c.warmupS} s warm-up (discarded), then ${c.rounds} rounds of ${c.roundS} s at ${c.connections} ` +
       'connections, **interleaved** across targets, each round in its own order (a shuffle seeded by the round, ' +
-      'so no target always runs behind the same one), with a pause before each run (a full GC of the bench ' +
-      `process, then ${c.settleMs ?? 0} ms), so a disturbance of the machine hits every target alike; then the same ` +
+      'so no target always runs behind the same one). Before each measured run the same process gets ' +
+      `${c.rewarmS ?? 0} s of the same load, discarded (a process that idled while the others were measured paid ` +
+      'for it in its next run: its first round measured 30–55% dearer than its later ones), then a pause (a full GC ' +
+      `of the bench process and of the upstreams, then ${c.settleMs ?? 0} ms), so a disturbance of the machine hits ` +
+      'every target alike; then the same ' +
       `with ${c.rounds} × ${c.lightRoundS} s on 1 connection ` +
       '(light load). req/s is over all rounds (each round shown); percentiles are computed exactly from every ' +
       'response time autocannon reports (its own histogram has 1 ms resolution).',
