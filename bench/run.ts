@@ -858,10 +858,10 @@ async function main(): Promise<number> {
       }
 
       // An idle bridge started before the measured ones and never measured: in two A/A runs the group started first
-      // was 12-23% dearer per call; with this one first, an A/A came out within 5% (212 against 223 µs). It does not
-      // remove the bias: in later A/A runs (issue 15) ers-bridge's group was still ≈ 10% dearer than an identical
-      // variant group, wherever the variant stood (and the variant ≈ 30% dearer when it stood first); neither this
-      // bridge warmed up first nor a whole group of them in front took that place.
+      // was 12-23% dearer per call; with this one first, an A/A came out within 5% (212 against 223 µs). It did not
+      // remove the bias: later A/A runs still found the group in front ≈ 10% dearer, and neither this bridge warmed up
+      // first nor a whole group of them in front took its place. What did is CONFIG.rewarmS (the front group idled
+      // longest before its first round, which was the dear one).
       await startBridge(ctx, 'ers-bridge-ballast', translateRules, { logLevel: 'warn' });
       await startInterleaved(groups);
       const measured = await measureInterleaved(cands);
