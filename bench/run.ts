@@ -66,6 +66,7 @@ import {
   legacyHeaders,
   nginxVersion,
   openSession,
+  parseEnvAssignments,
   productLaunch,
   startBridge,
   startNginx,
@@ -354,17 +355,6 @@ ${
 `;
 }
 
-/** `NAME=value NAME=value` as an object (BENCH_VARIANT_ENV). */
-function parseEnvList(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of text.split(' ').filter(Boolean)) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`BENCH_VARIANT_ENV: "${pair}" is not NAME=value`);
-    out[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return out;
-}
-
 function writeRules(ctx: BenchContext, name: string, yaml: string): string {
   parseRules(yaml, `${name}.yaml`); // a schema mistake fails here, with the field, not in a child
   const file = join(ctx.tmp, `${name}.yaml`);
@@ -614,6 +604,7 @@ async function runPool<T>(count: number, concurrency: number, job: (i: number) =
 async function main(): Promise<number> {
   const started = Date.now();
   const fromSource = process.env['BENCH_FROM_SOURCE'] === '1';
+  const launch = productLaunch(ROOT);
   const results: Results = {
     date: new Date().toISOString(),
     quick: QUICK,
@@ -628,8 +619,8 @@ async function main(): Promise<number> {
       nginx: nginxVersion() ?? 'not installed',
     },
     build: '',
-    bridgeNodeFlags: productLaunch(ROOT).nodeFlags,
-    bridgeLaunchEnv: productLaunch(ROOT).env,
+    bridgeNodeFlags: launch.nodeFlags,
+    bridgeLaunchEnv: launch.env,
     source: sourceState(),
     config: CONFIG,
     targets: [],
@@ -800,7 +791,7 @@ async function main(): Promise<number> {
       // many processes as ers-bridge: one process is its own luck, and pays its warm-up and first collections alone.
       // BENCH_VARIANT_ENV (NAME=value …): the same for the environment the shebang sets (e.g. MALLOC_ARENA_MAX).
       const variantArgs = process.env['BENCH_VARIANT_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
-      const variantEnv = parseEnvList(process.env['BENCH_VARIANT_ENV'] ?? '');
+      const variantEnv = parseEnvAssignments(process.env['BENCH_VARIANT_ENV'] ?? '', 'BENCH_VARIANT_ENV');
       if (variantArgs.length > 0 || Object.keys(variantEnv).length > 0) {
         const name = `ers-bridge (${[...Object.entries(variantEnv).map(([k, v]) => `${k}=${v}`), ...variantArgs].join(' ')})`;
         groups.push({
@@ -818,7 +809,9 @@ async function main(): Promise<number> {
           started: (members) =>
             cands.push({
               name,
-              what: `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ') || 'its own'}, environment ${JSON.stringify(variantEnv)} over its own`,
+              what:
+                `ers-bridge translate, LOG_LEVEL=warn, node flags ${variantArgs.join(' ') || 'its own'}` +
+                (Object.keys(variantEnv).length > 0 ? `, environment ${JSON.stringify(variantEnv)} over its own` : ''),
               light: true,
               ...asCandidate(members),
             }),

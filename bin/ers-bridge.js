@@ -3,7 +3,8 @@
 // ENTRYPOINT and `npm start` say the same, and the bench reads this line to launch ers-bridge as it runs.
 // --max-semi-space-size=8 (MiB): V8's young generation, 16 MiB per semi-space by default on 64-bit (32 MiB
 // committed), is most of the process's growth under load; 8 halves it for a proxy whose calls are short-lived, for
-// more frequent scavenges (measured in docs/benchmarks.md: with 16, 100,000 sessions took 152 MB, over the 150 MB bound).
+// more frequent scavenges (with 16, 100,000 sessions measured 147.7 MB in docs/benchmarks.md and 152.3 MB in another
+// run: at the 150 MB bound or over it, issue 15).
 // MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (V8's garbage-collection helpers, libuv's pool) a malloc
 // arena of its own, up to 8 a core; two in all kept ≈ 6 MiB less RSS under load (issue 15).
 // A flag on node's command line wins over the same flag in NODE_OPTIONS, and env sets MALLOC_ARENA_MAX over the

@@ -101,21 +101,22 @@ export function productLaunch(root: string): ProductLaunch {
   if (!m) {
     throw new Error(`bin/ers-bridge.js: expected a "#!/usr/bin/env -S [NAME=value …] node <flags>" first line, got ${first}`);
   }
-  const env: Record<string, string> = {};
-  for (const pair of (m[1] ?? '').split(' ').filter(Boolean)) {
-    const at = pair.indexOf('=');
-    env[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return { env, nodeFlags: (m[2] ?? '').split(/\s+/).filter(Boolean) };
+  return { env: parseEnvAssignments(m[1] ?? '', 'bin/ers-bridge.js'), nodeFlags: (m[2] ?? '').split(/\s+/).filter(Boolean) };
 }
 
-/** The node flags ers-bridge runs with (those of its shebang). */
-export function productNodeFlags(root: string): string[] {
-  return productLaunch(root).nodeFlags;
+/** `NAME=value NAME=value` (as `env` takes them) as an object; `where` names the source in the error. */
+export function parseEnvAssignments(text: string, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(' ').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`${where}: "${pair}" is not NAME=value`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
 }
 
 /**
- * `[env] node <productNodeFlags> bin/ers-bridge.js serve --rules <file>`, as the bin script and the image launch it (the
+ * `[env] node <flags> bin/ers-bridge.js (productLaunch) serve --rules <file>`, as the bin script and the image launch it (the
  * cluster workers of `--workers` inherit the flags: cluster.fork uses process.execArgv); the bench's own flags come
  * after them, so `extraNodeArgs` and BENCH_BRIDGE_NODE_ARGS override them (on node's command line the last wins).
  * Resolves once every process says it is serving.
@@ -129,8 +130,9 @@ export async function startBridge(
   const workers = options.workers ?? 1;
   const port = workers > 1 ? await freePort() : 0;
   const opsPort = workers > 1 ? await freePort() : 0;
+  const launch = productLaunch(ctx.root);
   const nodeArgs = [
-    ...productNodeFlags(ctx.root),
+    ...launch.nodeFlags,
     ...(options.cpuProfDir ? cpuProfArgs(options.cpuProfDir) : []),
     ...(options.gcOnSignal ? ['--expose-gc', '--require', join(ctx.root, 'bench', 'gc-on-signal.cjs')] : []),
     ...(options.extraNodeArgs ?? []),
@@ -151,7 +153,7 @@ export async function startBridge(
   // The shebang's environment (e.g. MALLOC_ARENA_MAX) as `env -S` sets it: over what the bench passes on.
   const env: NodeJS.ProcessEnv = {
     ...ctx.bridgeEnv,
-    ...productLaunch(ctx.root).env,
+    ...launch.env,
     ...options.extraEnv,
     LOG_LEVEL: options.logLevel ?? 'warn',
   };
