@@ -33,5 +33,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
 # The environment and node's flags are bin/ers-bridge.js's (its first line; the comment below it says why): the image
 # runs ers-bridge as the executable does.
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["node", "--max-semi-space-size=8", "bin/ers-bridge.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "bin/ers-bridge.js"]
 CMD ["serve", "--host", "0.0.0.0"]

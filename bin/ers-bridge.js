@@ -1,10 +1,16 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=8 --no-allocation-site-pretenuring
 // How ers-bridge runs is on the line above (env -S splits it: GNU coreutils 8.30 or later). The Dockerfile's ENV and
 // ENTRYPOINT and `npm start` say the same, and the bench reads this line to launch ers-bridge as it runs.
 // --max-semi-space-size=8 (MiB): V8's young generation, 16 MiB per semi-space by default on 64-bit (32 MiB
 // committed), is most of the process's growth under load; 8 halves it for a proxy whose calls are short-lived, for
 // more frequent scavenges (with 16, 100,000 sessions measured 147.7 MB in docs/benchmarks.md and 152.3 MB in another
 // run: at the 150 MB bound or over it, issue 15).
+// --no-allocation-site-pretenuring: V8 otherwise decides, per object literal in the code, to allocate its objects
+// straight in the old generation once 85% of one sample of them survived a scavenge. Under load at start-up (a cold
+// JIT, small semi-spaces, 50 calls in flight) some per-call literal qualified in about half the processes, for the
+// process's whole life; every young object it pointed to then outlived the scavenges until the next full GC, and
+// ≈ 2.9 kB a call (each request's IncomingMessage, ServerResponse, fastify Request and Reply) was promoted instead
+// of ≈ 145 B, for ≈ 10% more CPU a call (issue 15). Without it every process is the cheap one.
 // MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (V8's garbage-collection helpers, libuv's pool) a malloc
 // arena of its own, up to 8 a core; two in all kept ≈ 6 MiB less RSS under load (issue 15).
 // A flag on node's command line wins over the same flag in NODE_OPTIONS, and env sets MALLOC_ARENA_MAX over the

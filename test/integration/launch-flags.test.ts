@@ -17,7 +17,7 @@ const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-const FLAGS = ['--max-semi-space-size=8'];
+const FLAGS = ['--max-semi-space-size=8', '--no-allocation-site-pretenuring'];
 
 interface Seen {
   execPath: string;

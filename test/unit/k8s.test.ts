@@ -363,7 +363,7 @@ describe.each(TARGETS.map((t) => t.name))('deploy/k8s %s: the Deployment', (targ
   });
 
   it('serves the mounted rules on 0.0.0.0: the legacy API on 8080 (http), the ops surface on 8081 (ops)', () => {
-    expect(c['command']).toBeUndefined(); // the image's ENTRYPOINT (node --max-semi-space-size=8 bin/ers-bridge.js) stays
+    expect(c['command']).toBeUndefined(); // the image's ENTRYPOINT (node --max-semi-space-size=8 --no-allocation-site-pretenuring bin/ers-bridge.js) stays
     expect(c['args']).toEqual(['serve', '--rules', `${RULES_MOUNT}/rules.yaml`, '--host', '0.0.0.0']);
     expect(c['ports']).toEqual([
       { name: 'http', containerPort: 8080, protocol: 'TCP' },

@@ -1,5 +1,5 @@
 /**
- * How ers-bridge runs (MALLOC_ARENA_MAX=2 and --max-semi-space-size=8: see bin/ers-bridge.js) is written once, in the
+ * How ers-bridge runs (MALLOC_ARENA_MAX=2, --max-semi-space-size=8 and --no-allocation-site-pretenuring: see bin/ers-bridge.js) is written once, in the
  * shebang of bin/ers-bridge.js, and repeated wherever node is named instead: the Dockerfile's ENV and ENTRYPOINT and
  * `npm start`. The bench reads it from the shebang. That the executable really runs with them is test/integration/launch-flags.test.ts.
  */
@@ -34,8 +34,8 @@ function entrypointFlags(): string[] {
 }
 
 describe("ers-bridge's node flags", () => {
-  it('the shebang sets the young generation (8 MiB semi-spaces) and two malloc arenas', () => {
-    expect(shebangFlags()).toEqual(['--max-semi-space-size=8']);
+  it('the shebang sets the young generation (8 MiB semi-spaces), no allocation-site pretenuring and two malloc arenas', () => {
+    expect(shebangFlags()).toEqual(['--max-semi-space-size=8', '--no-allocation-site-pretenuring']);
     expect(shebang().env).toEqual(['MALLOC_ARENA_MAX=2']);
   });
 
