@@ -436,7 +436,8 @@ export function renderMarkdown(r: Results, elapsedS: number): string {
     `- **Processes**: ers-bridge, @fastify/http-proxy and each shadow bridge run as ${c.processes ?? 1} process(es) of ` +
       'the same code and rules; round r of a target goes to its process r mod n, and its figures are over all its ' +
       'rounds. Two processes of the same code can differ by ±25% in CPU per call for their whole life (V8 compiles ' +
-      'and lays out memory differently in each), so one process would make its luck the target\'s figure. The ' +
+      'and lays out memory differently in each; for ers-bridge it was mostly V8\'s allocation-site pretenuring, ' +
+      'which its launch now switches off), so one process would make its luck the target\'s figure. The ' +
       'processes are started interleaved (process 1 of each target, then process 2 of each in rotated order, …): ' +
       'the processes started first stayed 10–20% dearer per call for their whole life on these machines, and ' +
       'started one target after another that cost whichever target came first. An idle ers-bridge, never ' +
