@@ -139,7 +139,9 @@ describe('Dockerfile', () => {
   it('the default command serves the rules at ERS_BRIDGE_RULES, /etc/ers-bridge/rules.yaml (where k8s mounts them)', () => {
     expect(text).toMatch(/^ENV ERS_BRIDGE_RULES=\/etc\/ers-bridge\/rules\.yaml$/m);
     expect(text).toMatch(/^CMD \["serve", "--host", "0\.0\.0\.0"\]$/m);
-    expect(text).toMatch(/^ENTRYPOINT \["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "bin\/ers-bridge\.js"\]$/m);
+    expect(text).toMatch(
+      /^ENTRYPOINT \["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "bin\/ers-bridge\.js"\]$/m,
+    );
     const k8s = readFileSync(new URL('k8s/base/deployment.yaml', DEPLOY), 'utf8');
     expect(k8s).toContain('/etc/ers-bridge/rules.yaml');
   });
