@@ -3,7 +3,7 @@
 // ENTRYPOINT and `npm start` say the same, and the bench reads this line to launch ers-bridge as it runs.
 // --max-semi-space-size=8 (MiB): V8's young generation, 16 MiB per semi-space by default on 64-bit (32 MiB
 // committed), is most of the process's growth under load; 8 halves it for a proxy whose calls are short-lived, for
-// more frequent scavenges (with 16, 100,000 sessions measured 146.1–152.3 MB over three runs, at the 150 MB bound or
+// more frequent scavenges (with 16, 100,000 sessions measured 145.0–152.3 MB over four runs, at the 150 MB bound or
 // over it, and with pretenuring off it saved no CPU measurable: issue 15).
 // --no-allocation-site-pretenuring: V8 otherwise decides, per object literal in the code, to allocate its objects
 // straight in the old generation once 85% of one sample of them survived a scavenge. Under load at start-up (a cold
