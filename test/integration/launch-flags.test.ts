@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { productLaunch } from '../../bench/lib/targets.js';
 import { keepForScan } from '../helpers/harness.js';
 
 const BIN = fileURLToPath(new URL('../../bin/ers-bridge.js', import.meta.url));
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-const FLAGS = ['--max-semi-space-size=8', '--no-allocation-site-pretenuring'];
+// The shebang's flags (test/unit/launch-flags.test.ts pins what they are; here, that the process gets them).
+const FLAGS = productLaunch(fileURLToPath(new URL('../../', import.meta.url))).nodeFlags;
 
 interface Seen {
   execPath: string;
