@@ -105,8 +105,43 @@ function usage(asid: string, code: string, counts: Array<[string, number]>, limi
 /** Whether the APIM side of a comparison failed (see store.ts `failedOnApim`). */
 export type FailedOnApim = (r: ComparisonRecord) => boolean;
 
+/**
+ * The increments of plain records (no differences, noise or presets: most records), by everything they depend on.
+ * Entities are read-only once made, so records alike share one list; the same strings each time also keep their
+ * hashes for the bucket maps (issue 15). Cleared when full: keys come from records (ASIDs, latencies).
+ */
+const PLAIN = new Map<string, Entity[]>();
+const MAX_PLAIN = 4096;
+
 /** The increments one (redacted) comparison record makes. */
 export function recordEntities(r: ComparisonRecord, limits: BucketLimits, failed: FailedOnApim): Entity[] {
+  const res = r.result;
+  const plain = res.differences.length === 0 && res.noise.length === 0 && !(res.ignoredByPreset?.length ?? 0);
+  // The key's parts are tab-separated: only values without a tab make an unambiguous key.
+  const keyable = A_CODE.test(r.aCode) && !r.asid.includes(T) && !(r.replica ?? '').includes(T);
+  if (!plain || !keyable) return buildRecordEntities(r, limits, failed);
+  const key = [
+    r.aCode,
+    r.replica ?? '',
+    r.asid,
+    res.equal,
+    res.statusEqual,
+    r.secondaryError !== undefined,
+    failed(r),
+    latencyBin(r.primaryMs),
+    latencyBin(r.secondaryMs),
+    limits.maxAsids,
+  ].join(T);
+  let entities = PLAIN.get(key);
+  if (!entities) {
+    if (PLAIN.size >= MAX_PLAIN) PLAIN.clear();
+    entities = buildRecordEntities(r, limits, failed);
+    PLAIN.set(key, entities);
+  }
+  return entities;
+}
+
+function buildRecordEntities(r: ComparisonRecord, limits: BucketLimits, failed: FailedOnApim): Entity[] {
   const code = codeKey(r.aCode);
   const res = r.result;
   const out: Entity[] = [always([['r', 1]])];

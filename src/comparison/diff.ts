@@ -431,16 +431,19 @@ function compareHeaders(
 ): void {
   const chosen = HEADER_MATCHERS.of(options.headers ?? DEFAULT_HEADERS);
   const ignored = options.ignoreHeaders ? HEADER_MATCHERS.of(options.ignoreHeaders) : NO_MATCHERS;
-  const lower = (h: Record<string, string>) => {
+  // Only the compared headers are kept (by lower-case name): an answer carries many more than are compared.
+  const compared = (h: Record<string, string>) => {
     const m = new Map<string, string>();
-    for (const [k, v] of Object.entries(h)) m.set(k.toLowerCase(), String(v));
+    for (const k in h) {
+      if (!Object.hasOwn(h, k)) continue;
+      const n = k.toLowerCase();
+      if (chosen.some((c) => c(n)) && !ignored.some((i) => i(n))) m.set(n, String(h[k]));
+    }
     return m;
   };
-  const ph = lower(p.headers);
-  const sh = lower(s.headers);
-  const names = [...new Set([...ph.keys(), ...sh.keys()])]
-    .filter((n) => chosen.some((m) => m(n)) && !ignored.some((m) => m(n)))
-    .sort();
+  const ph = compared(p.headers);
+  const sh = compared(s.headers);
+  const names = [...new Set([...ph.keys(), ...sh.keys()])].sort();
   const normal = (name: string, v: string | undefined) =>
     v === undefined ? undefined : name === 'content-type' ? mediaType(v) : fold(v.trim());
   for (const name of names) {

@@ -192,3 +192,55 @@ describe('ComparisonStore reset and restore', () => {
     expect(s.consumeResetToken(late)).toBe(false);
   });
 });
+
+describe('recordEntities of plain records (no differences): one list per kind of record', () => {
+  const limits = { maxFieldsPerCode: 200, maxAsids: 100 };
+  const figures = (...records: Parameters<typeof recordEntities>[0][]) => {
+    const bucket = new Map<string, number>();
+    for (const r of records) applyEntities(bucket, recordEntities(r, limits, failedOnApim));
+    return Object.fromEntries([...bucket].filter(([k]) => !/^(n|U)/.test(k)));
+  };
+
+  it('records alike share one list, and count as many times as they are applied', () => {
+    const a = record({ primaryMs: 3, secondaryMs: 4 });
+    const b = record({ primaryMs: 3.2, secondaryMs: 4.4 });
+    expect(recordEntities(a, limits, failedOnApim)).toBe(recordEntities(b, limits, failedOnApim));
+    expect(figures(a, b)).toMatchObject({ r: 2, 'c\tA005\tcompared': 2, 'l\tA005\tp\t3': 2, 'l\tA005\ts\t4': 2 });
+  });
+
+  it('whatever a record counts differently by gives it a list of its own', () => {
+    const base = record({ primaryMs: 3, secondaryMs: 4 });
+    const variants = [
+      record({ primaryMs: 5, secondaryMs: 4 }),
+      record({ primaryMs: 3, secondaryMs: 6 }),
+      record({ primaryMs: 3, secondaryMs: 4, asid: '999000000002' }),
+      record({ primaryMs: 3, secondaryMs: 4, aCode: 'A006' }),
+      record({ primaryMs: 3, secondaryMs: 4, replica: 'host-b:2' }),
+      record({ primaryMs: 3, secondaryMs: 4, secondaryError: 'timed out after 5000 ms' }),
+      record({
+        primaryMs: 3,
+        secondaryMs: 4,
+        result: result({ equal: false, statusEqual: false, secondaryStatus: 500 }),
+      }),
+    ];
+    const lists = new Set([base, ...variants].map((r) => recordEntities(r, limits, failedOnApim)));
+    expect(lists.size).toBe(variants.length + 1);
+    expect(figures(base, variants[2]!)).toMatchObject({
+      'u\t999000000001\tA005\tcompared': 1,
+      'u\t999000000002\tA005\tcompared': 1,
+    });
+    expect(figures(variants[6]!)).toMatchObject({
+      'c\tA005\tdifferent': 1,
+      'c\tA005\tstatus': 1,
+      'u\t999000000001\tA005\tfailed': 1,
+    });
+  });
+
+  it('the ASID bound is part of the kind: a list made under one bound is not reused under another', () => {
+    const r = record({ primaryMs: 3, secondaryMs: 4 });
+    const one = recordEntities(r, { maxFieldsPerCode: 200, maxAsids: 1 }, failedOnApim);
+    const two = recordEntities(r, { maxFieldsPerCode: 200, maxAsids: 2 }, failedOnApim);
+    expect(one).not.toBe(two);
+    expect(two.find((e) => e.group === 'nU')?.max).toBe(2);
+  });
+});
