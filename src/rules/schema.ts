@@ -396,7 +396,15 @@ const ShadowSettings = z
       .default('legacy'),
     sampleRate: z.number().min(0).max(1).default(1),
     maxConcurrent: z.number().int().min(1).max(1000).default(16),
-    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(10_000)
+      .describe(
+        'How long a copy may take: a copy still running is stopped between timeoutMs and 1.1 × timeoutMs after it started (the copies of each tenth of it share one deadline), and compared as timed out.',
+      ),
     noiseBaseline: z
       .boolean()
       .default(false)
