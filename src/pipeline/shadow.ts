@@ -74,14 +74,12 @@ function skippedCopies(metrics: Metrics): { inc(): void } {
 }
 
 type ComparisonResultLabel = 'equal' | 'different' | 'error';
-/** The comparisons counter's child per A-code and result (A-codes are the catalogue's few, so the cache is bounded). */
-const COMPARED = new BoundedPer<Metrics, { inc(): void }>(512, (metrics, key) => {
-  const tab = key.indexOf('\t');
-  return metrics.comparisons.labels({ a_code: key.slice(0, tab), result: key.slice(tab + 1) });
-});
-function comparedCounter(metrics: Metrics, aCode: string, result: ComparisonResultLabel): { inc(): void } {
-  return COMPARED.of(metrics, `${aCode}\t${result}`);
-}
+/** The comparisons counter's children of an A-code, by result (A-codes are the catalogue's few; bounded anyway). */
+const COMPARED = new BoundedPer<Metrics, Record<ComparisonResultLabel, { inc(): void }>>(512, (metrics, aCode) => ({
+  equal: metrics.comparisons.labels({ a_code: aCode, result: 'equal' }),
+  different: metrics.comparisons.labels({ a_code: aCode, result: 'different' }),
+  error: metrics.comparisons.labels({ a_code: aCode, result: 'error' }),
+}));
 
 /** Counts a decision not to copy: sampling in the metrics only, a safety skip in the counters too. */
 export function countShadowSkip(
@@ -247,11 +245,8 @@ async function runShadow(sinks: ShadowSinks, job: ShadowJob): Promise<void> {
   };
   sinks.comparisons?.add(record);
   if (sinks.metrics) {
-    comparedCounter(
-      sinks.metrics,
-      job.endpoint.code,
-      secondary.error ? 'error' : result.equal ? 'equal' : 'different',
-    ).inc();
+    const outcome: ComparisonResultLabel = secondary.error ? 'error' : result.equal ? 'equal' : 'different';
+    COMPARED.of(sinks.metrics, job.endpoint.code)[outcome].inc();
   }
   // Built only when it will be written (the object is made before pino looks at the level).
   if (sinks.log?.isLevelEnabled('info'))
